@@ -1,0 +1,247 @@
+//! DLPack import (validating untrusted foreign descriptors) and export
+//! (fresh managed tensors that keep dlbridge storage alive).
+//!
+//! A foreign descriptor is untrusted until [`import`] has checked it: dlpark's
+//! `validate()` checks structure (non-negative shape, element-count overflow),
+//! and this module checks what dlpark does not (see `DLPACK-NOTES.md`): a
+//! NULL data pointer for a non-empty tensor, strides whose reach overflows or
+//! wraps the address space, devices and dtypes dlbridge cannot hold.
+
+use crate::device::Device;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::layout::{self, Layout};
+use crate::storage::Storage;
+use crate::tensor::Tensor;
+use dlpark::metadata::Dynamic;
+use dlpark::{DlpackFlags, Managed, ManagedTensorBase};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+/// Adopts a foreign DLPack managed tensor without copying its data.
+///
+/// On success the tensor's storage owns `managed`; its deleter runs when the
+/// last tensor, view or re-exported capsule using that storage is dropped.
+/// On error `managed` is dropped here, so its deleter runs exactly once either
+/// way. A versioned tensor flagged `READ_ONLY` gives a read-only tensor.
+pub fn import<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
+    let (layout, dtype, base, readonly) = {
+        let view = managed.validate().map_err(|error| Error::InvalidDLPack {
+            reason: error.to_string(),
+        })?;
+        Device::from_dlpack(view.device())?;
+        let dtype = DType::from_dlpack(view.dtype())?;
+        let shape = view
+            .shape()
+            .iter()
+            .map(|&size| usize::try_from(size))
+            .collect::<Result<Vec<usize>, _>>()
+            .map_err(|_| invalid(format!("negative shape {:?}", view.shape())))?;
+        let strides: Vec<isize> = match view.strides() {
+            Some(strides) => strides
+                .iter()
+                .map(|&stride| isize::try_from(stride))
+                .collect::<Result<_, _>>()
+                .map_err(|_| invalid(format!("stride out of range in {strides:?}")))?,
+            // Legacy and pre-1.2 producers may send NULL strides for
+            // row-major data (DLPack 1.2 made them mandatory).
+            None => layout::contiguous_strides(&shape),
+        };
+        let numel = layout::numel(&shape).ok_or_else(|| Error::TooLarge {
+            shape: shape.clone(),
+            dtype,
+        })?;
+        let base = first_element_address(
+            view.data_ptr() as usize,
+            view.byte_offset(),
+            &shape,
+            &strides,
+            dtype,
+            numel,
+        )?;
+        let readonly = managed.flags().contains(DlpackFlags::READ_ONLY);
+        (Layout::from_parts(shape, strides, 0), dtype, base, readonly)
+    };
+    // SAFETY: `first_element_address` checked that every element the layout
+    // addresses (offset 0 from `base`) lies in the address space without
+    // wrapping; the producer guarantees the memory stays valid until its
+    // deleter runs, which the storage calls when dropped, exactly once.
+    let storage = unsafe { Storage::imported(base, managed.into_deleter()) };
+    Ok(Tensor::from_parts(
+        Arc::new(storage),
+        layout,
+        dtype,
+        readonly,
+    ))
+}
+
+fn invalid(reason: String) -> Error {
+    Error::InvalidDLPack { reason }
+}
+
+/// Checks a foreign tensor's addressing and returns the address of its first
+/// element (`data + byte_offset`).
+///
+/// DLPack carries no allocation bounds, so this cannot prove the memory is
+/// there; it proves the arithmetic every later access does cannot overflow or
+/// wrap, and that a non-empty tensor has a data pointer.
+fn first_element_address(
+    data: usize,
+    byte_offset: u64,
+    shape: &[usize],
+    strides: &[isize],
+    dtype: DType,
+    numel: usize,
+) -> Result<NonNull<u8>> {
+    let offset = usize::try_from(byte_offset)
+        .ok()
+        .filter(|&offset| isize::try_from(offset).is_ok())
+        .ok_or_else(|| invalid(format!("byte_offset {byte_offset} is out of range")))?;
+    if numel == 0 {
+        // Zero-size tensors may carry a NULL data pointer (DLPack 1.2); no
+        // element is ever read, so any non-null address will do.
+        let address = data.wrapping_add(offset);
+        return Ok(NonNull::new(address as *mut u8).unwrap_or(NonNull::dangling()));
+    }
+    if data == 0 {
+        return Err(invalid(format!(
+            "NULL data pointer for a non-empty tensor of shape {shape:?}"
+        )));
+    }
+    let itemsize = dtype.itemsize() as isize;
+    let (mut low, mut high) = (0isize, 0isize);
+    for (&size, &stride) in shape.iter().zip(strides) {
+        let reach = (size as isize - 1)
+            .checked_mul(stride)
+            .and_then(|elements| elements.checked_mul(itemsize))
+            .ok_or_else(|| invalid(format!("strides {strides:?} overflow for shape {shape:?}")))?;
+        let bound = if reach < 0 { &mut low } else { &mut high };
+        *bound = bound
+            .checked_add(reach)
+            .ok_or_else(|| invalid(format!("strides {strides:?} overflow for shape {shape:?}")))?;
+    }
+    let first = data
+        .checked_add(offset)
+        .ok_or_else(|| invalid(format!("data + byte_offset {byte_offset} wraps")))?;
+    let lowest = first.checked_add_signed(low);
+    let highest = high
+        .checked_add(itemsize)
+        .and_then(|end| first.checked_add_signed(end));
+    if lowest.is_none() || highest.is_none_or(|end| end > isize::MAX as usize) {
+        return Err(invalid(format!(
+            "shape {shape:?} with strides {strides:?} from address {first:#x} wraps the address space"
+        )));
+    }
+    Ok(NonNull::new(first as *mut u8).expect("first is at least data, which is non-zero"))
+}
+
+/// Builds a fresh DLPack managed tensor that shares `tensor`'s memory.
+///
+/// The managed tensor holds a reference to the storage until its deleter
+/// runs, so the memory outlives every dlbridge tensor if a consumer still
+/// uses it. `READ_ONLY` is set for read-only tensors (versioned ABI only; a
+/// legacy export of a read-only tensor must be refused by the caller, since the
+/// legacy ABI cannot carry the flag).
+pub fn export<M: ManagedTensorBase>(tensor: &Tensor) -> Result<Managed<M>> {
+    let flags = if tensor.is_readonly() {
+        DlpackFlags::READ_ONLY
+    } else {
+        DlpackFlags::empty()
+    };
+    export_with_flags(tensor, flags)
+}
+
+/// Exports a private copy of `tensor`, flagged `IS_COPIED` (DLPack 1.1) so the
+/// consumer knows nothing else aliases it.
+pub fn export_copy<M: ManagedTensorBase>(tensor: &Tensor) -> Result<Managed<M>> {
+    let copy = tensor.deep_copy()?;
+    export_with_flags(&copy, DlpackFlags::IS_COPIED)
+}
+
+fn export_with_flags<M: ManagedTensorBase>(
+    tensor: &Tensor,
+    flags: DlpackFlags,
+) -> Result<Managed<M>> {
+    let to_i64 = |v: usize| v as i64;
+    let shape: Vec<i64> = tensor.shape().iter().copied().map(to_i64).collect();
+    let strides: Vec<i64> = tensor.strides().iter().map(|&s| s as i64).collect();
+    let mut initialized = Dynamic::new(shape, strides)
+        .initialize_as::<M>(Arc::clone(tensor.storage()))
+        .map_err(|error| invalid(error.to_string()))?;
+    initialized
+        .set_data(tensor.data_ptr().cast_mut().cast())
+        .set_dtype(tensor.dtype().to_dlpack())
+        .set_device(tensor.device().to_dlpack())
+        .set_byte_offset(0);
+    // SAFETY: the flags describe this export truthfully: READ_ONLY mirrors the
+    // tensor, and IS_COPIED is only passed by `export_copy`, whose tensor is a
+    // fresh copy that no one else references.
+    unsafe { initialized.set_flags_unchecked(flags) };
+    // SAFETY: data, shape and strides come from a valid tensor whose storage
+    // the managed tensor's context keeps alive until the deleter runs; the
+    // metadata builder provides explicit strides and owns their memory.
+    Ok(unsafe { initialized.finish() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scalar::Scalar;
+    use dlpark::ffi::{DLManagedTensor, DLManagedTensorVersioned};
+
+    #[test]
+    fn address_checks_refuse_null_and_wrapping_layouts() {
+        let ok = first_element_address(0x1000, 8, &[3], &[1], DType::Int64, 3).unwrap();
+        assert_eq!(ok.as_ptr() as usize, 0x1008);
+        assert!(first_element_address(0, 0, &[3], &[1], DType::Int64, 3).is_err());
+        // Empty tensors may have NULL data.
+        assert!(first_element_address(0, 0, &[0], &[1], DType::Int64, 0).is_ok());
+        // A negative stride that reaches below address zero.
+        assert!(first_element_address(0x10, 0, &[4], &[-1], DType::Int64, 4).is_err());
+        assert!(first_element_address(0x1000, 0, &[2], &[isize::MAX], DType::Int8, 2).is_err());
+        assert!(first_element_address(0x1000, u64::MAX, &[1], &[1], DType::Int8, 1).is_err());
+    }
+
+    #[test]
+    fn export_then_import_shares_memory_and_releases_storage_once() {
+        let t = Tensor::from_vec(vec![1i32, 2, 3, 4, 5, 6], &[2, 3]).unwrap();
+        let storage = Arc::downgrade(t.storage());
+        let view = t
+            .index(&[crate::IndexItem::Ellipsis, crate::IndexItem::Int(1)])
+            .unwrap();
+        let managed = export::<DLManagedTensorVersioned>(&view).unwrap();
+        drop((t, view));
+        assert!(
+            storage.upgrade().is_some(),
+            "the capsule keeps storage alive"
+        );
+        let back = import(managed).unwrap();
+        assert_eq!(back.shape(), &[2]);
+        assert_eq!(back.strides(), &[3]);
+        assert_eq!(back.to_scalars(), vec![Scalar::Int(2), Scalar::Int(5)]);
+        drop(back);
+        assert!(
+            storage.upgrade().is_none(),
+            "released when the importer is gone"
+        );
+    }
+
+    #[test]
+    fn read_only_flag_round_trips_through_the_versioned_abi() {
+        let t = Tensor::from_vec(vec![1u8, 2], &[2]).unwrap().to_readonly();
+        let managed = export::<DLManagedTensorVersioned>(&t).unwrap();
+        assert!(managed.flags().contains(DlpackFlags::READ_ONLY));
+        assert!(import(managed).unwrap().is_readonly());
+        let legacy = export::<DLManagedTensor>(&Tensor::zeros(DType::Bool, &[0]).unwrap());
+        assert!(import(legacy.unwrap()).unwrap().shape() == [0]);
+    }
+
+    #[test]
+    fn copied_exports_are_flagged_and_fresh() {
+        let t = Tensor::from_vec(vec![1.0f64, 2.0], &[2]).unwrap();
+        let managed = export_copy::<DLManagedTensorVersioned>(&t).unwrap();
+        assert!(managed.flags().contains(DlpackFlags::IS_COPIED));
+        let copy = import(managed).unwrap();
+        assert_ne!(copy.data_ptr(), t.data_ptr());
+    }
+}

@@ -1,0 +1,157 @@
+//! The one error type of the core. The Python layer maps every variant to the
+//! exception a NumPy or PyTorch user would catch (`src/python/error.rs`).
+
+use crate::dtype::DType;
+
+/// Everything that can go wrong in dlbridge's core.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A dtype name that dlbridge does not know.
+    #[error(
+        "unknown dtype {name:?}; expected one of bool, int8..int64, uint8..uint64, float16, bfloat16, float32, float64, complex64, complex128"
+    )]
+    UnknownDType {
+        /// The name that was asked for.
+        name: String,
+    },
+
+    /// A DLPack element type with no dlbridge counterpart (vector lanes,
+    /// float8, odd bit widths, opaque handles).
+    #[error("unsupported DLPack dtype (code {code}, bits {bits}, lanes {lanes})")]
+    UnsupportedDLPackDType {
+        /// `DLDataType.code`.
+        code: u8,
+        /// `DLDataType.bits`.
+        bits: u8,
+        /// `DLDataType.lanes`.
+        lanes: u16,
+    },
+
+    /// A tensor on a device other than the CPU.
+    #[error(
+        "unsupported device (device_type {device_type}, device_id {device_id}); dlbridge tensors live on the CPU, device (1, 0)"
+    )]
+    UnsupportedDevice {
+        /// `DLDevice.device_type`.
+        device_type: u32,
+        /// `DLDevice.device_id`.
+        device_id: i32,
+    },
+
+    /// A foreign DLPack descriptor that fails validation.
+    #[error("invalid DLPack tensor: {reason}")]
+    InvalidDLPack {
+        /// What was wrong, with the offending values.
+        reason: String,
+    },
+
+    /// The element count or byte size of a shape does not fit the address space.
+    #[error("tensor of shape {shape:?} and dtype {dtype} is too large")]
+    TooLarge {
+        /// The shape asked for.
+        shape: Vec<usize>,
+        /// The element type.
+        dtype: DType,
+    },
+
+    /// The number of values does not match the shape they are meant to fill.
+    #[error("{len} values cannot fill shape {shape:?} ({numel} elements)")]
+    LengthMismatch {
+        /// How many values were given.
+        len: usize,
+        /// The target shape.
+        shape: Vec<usize>,
+        /// How many elements the shape holds.
+        numel: usize,
+    },
+
+    /// An integer index outside its dimension.
+    #[error("index {index} is out of bounds for dimension {axis} with size {size}")]
+    IndexOutOfRange {
+        /// The index as given (negative allowed).
+        index: isize,
+        /// The dimension indexed.
+        axis: usize,
+        /// That dimension's size.
+        size: usize,
+    },
+
+    /// More indices than dimensions.
+    #[error("too many indices for tensor of dimension {ndim} ({given} given)")]
+    TooManyIndices {
+        /// The tensor's rank.
+        ndim: usize,
+        /// The number of integer and slice indices given.
+        given: usize,
+    },
+
+    /// More than one `...` in an index.
+    #[error("an index can only have a single ellipsis ('...')")]
+    MultipleEllipsis,
+
+    /// A slice with step 0.
+    #[error("slice step cannot be zero")]
+    ZeroStep,
+
+    /// Shapes that do not broadcast (NumPy rules).
+    #[error("could not broadcast shape {from:?} to shape {to:?}")]
+    NotBroadcastable {
+        /// The source shape.
+        from: Vec<usize>,
+        /// The destination shape.
+        to: Vec<usize>,
+    },
+
+    /// A write to a read-only tensor.
+    #[error("assignment destination is read-only")]
+    ReadOnly,
+
+    /// An integer that does not fit the target dtype.
+    #[error("value {value} is out of range for dtype {dtype}")]
+    Overflow {
+        /// The value, as written in source.
+        value: String,
+        /// The dtype it was meant for.
+        dtype: DType,
+    },
+
+    /// `item()` on a tensor that does not hold exactly one element.
+    #[error("a tensor with {numel} elements cannot be converted to a scalar")]
+    NotAScalar {
+        /// The tensor's element count.
+        numel: usize,
+    },
+
+    /// Nested sequences whose lengths disagree.
+    #[error("expected sequence of length {expected} at dim {axis} (got {got})")]
+    Ragged {
+        /// The dimension at which the lengths disagree.
+        axis: usize,
+        /// The length seen first.
+        expected: usize,
+        /// The length that disagrees.
+        got: usize,
+    },
+
+    /// An operation that needs a contiguous tensor got a strided one.
+    #[error("tensor of shape {shape:?} with strides {strides:?} is not contiguous")]
+    NotContiguous {
+        /// The tensor's shape.
+        shape: Vec<usize>,
+        /// Its strides, in elements.
+        strides: Vec<isize>,
+    },
+
+    /// Typed access with a Rust type that does not match the tensor's dtype.
+    #[error("dtype mismatch: tensor holds {actual}, {expected} was requested")]
+    DTypeMismatch {
+        /// The dtype of the requested Rust type.
+        expected: DType,
+        /// The tensor's dtype.
+        actual: DType,
+    },
+}
+
+/// `Result` with dlbridge's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

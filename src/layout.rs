@@ -1,0 +1,431 @@
+//! Shape, stride and offset arithmetic. Everything here is checked and safe:
+//! the unsafe code elsewhere relies on layouts built by these functions.
+//!
+//! Strides and offsets are counted in elements, as PyTorch's `stride()` does;
+//! they are signed because NumPy views (`a[::-1]`) have negative strides and
+//! DLPack allows them.
+
+use crate::error::{Error, Result};
+
+/// Where the elements of a tensor sit relative to its storage's base pointer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    shape: Vec<usize>,
+    strides: Vec<isize>,
+    offset: isize,
+}
+
+/// One component of an index expression, as in `t[1, ::2, ..., None]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexItem {
+    /// An integer; negative counts from the end. Removes the dimension.
+    Int(isize),
+    /// A slice with Python's `start:stop:step` semantics.
+    Slice {
+        /// First index, or `None` for the natural start.
+        start: Option<isize>,
+        /// One past the last index, or `None` for the natural end.
+        stop: Option<isize>,
+        /// Step; `None` means 1. Zero is an error.
+        step: Option<isize>,
+    },
+    /// `...`: as many full slices as needed.
+    Ellipsis,
+    /// `None`: a new dimension of size 1.
+    NewAxis,
+}
+
+/// Row-major strides for `shape`, in elements.
+///
+/// Saturates instead of overflowing: callers check the element count first
+/// (see [`numel`]), and once it fits every partial product fits too.
+pub fn contiguous_strides(shape: &[usize]) -> Vec<isize> {
+    let mut strides = vec![0isize; shape.len()];
+    let mut step: isize = 1;
+    for (stride, &size) in strides.iter_mut().zip(shape).rev() {
+        *stride = step;
+        step = step.saturating_mul(size.max(1) as isize);
+    }
+    strides
+}
+
+/// The number of elements of `shape`, or `None` when it overflows `isize`
+/// (a limit that keeps every element offset representable).
+pub fn numel(shape: &[usize]) -> Option<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &size| acc.checked_mul(size))
+        .filter(|&n| isize::try_from(n).is_ok())
+}
+
+/// The shape both `a` and `b` broadcast to, NumPy style.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let ndim = a.len().max(b.len());
+    let dim = |shape: &[usize], i: usize| {
+        (i + shape.len())
+            .checked_sub(ndim)
+            .map_or(1, |axis| shape[axis])
+    };
+    (0..ndim)
+        .map(|i| match (dim(a, i), dim(b, i)) {
+            (x, y) if x == y => Some(x),
+            (1, y) => Some(y),
+            (x, 1) => Some(x),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Layout {
+    /// A row-major layout starting at element 0.
+    ///
+    /// Fails when the element count overflows.
+    pub fn contiguous(shape: &[usize]) -> Option<Layout> {
+        numel(shape)?;
+        Some(Layout {
+            shape: shape.to_vec(),
+            strides: contiguous_strides(shape),
+            offset: 0,
+        })
+    }
+
+    /// A layout from parts the caller has already validated: strides and
+    /// offset must keep every element within the storage.
+    pub(crate) fn from_parts(shape: Vec<usize>, strides: Vec<isize>, offset: isize) -> Layout {
+        debug_assert_eq!(shape.len(), strides.len());
+        Layout {
+            shape,
+            strides,
+            offset,
+        }
+    }
+
+    /// The size of each dimension.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The distance between neighbours along each dimension, in elements.
+    pub fn strides(&self) -> &[isize] {
+        &self.strides
+    }
+
+    /// The element offset of the first element from the storage base.
+    pub fn offset(&self) -> isize {
+        self.offset
+    }
+
+    /// The number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// The number of elements. Fits `isize` by construction.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether the elements are in row-major order with no gaps.
+    ///
+    /// Strides of size-1 dimensions are ignored (they never move), and empty
+    /// tensors are contiguous, as in PyTorch.
+    pub fn is_contiguous(&self) -> bool {
+        if self.numel() == 0 {
+            return true;
+        }
+        let mut expected: isize = 1;
+        for (&size, &stride) in self.shape.iter().zip(&self.strides).rev() {
+            if size != 1 {
+                if stride != expected {
+                    return false;
+                }
+                expected *= size as isize;
+            }
+        }
+        true
+    }
+
+    /// The lowest and highest element offsets any element occupies, relative
+    /// to the storage base, or `None` for an empty tensor.
+    pub fn span(&self) -> Option<(isize, isize)> {
+        if self.numel() == 0 {
+            return None;
+        }
+        let (mut low, mut high) = (self.offset, self.offset);
+        for (&size, &stride) in self.shape.iter().zip(&self.strides) {
+            let reach = (size as isize - 1) * stride;
+            if reach < 0 {
+                low += reach;
+            } else {
+                high += reach;
+            }
+        }
+        Some((low, high))
+    }
+
+    /// The element offset (from the storage base) of the element at `index`.
+    ///
+    /// `index` must be in bounds.
+    pub fn offset_of(&self, index: &[usize]) -> isize {
+        debug_assert_eq!(index.len(), self.ndim());
+        index
+            .iter()
+            .zip(&self.strides)
+            .fold(self.offset, |acc, (&i, &stride)| acc + i as isize * stride)
+    }
+
+    /// Applies an index expression, returning the layout of the view.
+    pub fn index(&self, items: &[IndexItem]) -> Result<Layout> {
+        if items
+            .iter()
+            .filter(|item| matches!(item, IndexItem::Ellipsis))
+            .count()
+            > 1
+        {
+            return Err(Error::MultipleEllipsis);
+        }
+        let consuming = items
+            .iter()
+            .filter(|item| matches!(item, IndexItem::Int(_) | IndexItem::Slice { .. }))
+            .count();
+        if consuming > self.ndim() {
+            return Err(Error::TooManyIndices {
+                ndim: self.ndim(),
+                given: consuming,
+            });
+        }
+        let mut shape = Vec::with_capacity(self.ndim() + items.len());
+        let mut strides = Vec::with_capacity(shape.capacity());
+        let mut offset = self.offset;
+        let mut axis = 0;
+        let take_full = |axis: usize, shape: &mut Vec<usize>, strides: &mut Vec<isize>| {
+            shape.push(self.shape[axis]);
+            strides.push(self.strides[axis]);
+        };
+        for item in items {
+            match *item {
+                IndexItem::Int(index) => {
+                    let size = self.shape[axis];
+                    let resolved = if index < 0 {
+                        index + size as isize
+                    } else {
+                        index
+                    };
+                    if resolved < 0 || resolved >= size as isize {
+                        return Err(Error::IndexOutOfRange { index, axis, size });
+                    }
+                    offset += resolved * self.strides[axis];
+                    axis += 1;
+                }
+                IndexItem::Slice { start, stop, step } => {
+                    let (start, len, step) = resolve_slice(start, stop, step, self.shape[axis])?;
+                    if len > 0 {
+                        offset += start * self.strides[axis];
+                    }
+                    shape.push(len);
+                    strides.push(self.strides[axis] * step);
+                    axis += 1;
+                }
+                IndexItem::Ellipsis => {
+                    let skipped = self.ndim() - consuming;
+                    for _ in 0..skipped {
+                        take_full(axis, &mut shape, &mut strides);
+                        axis += 1;
+                    }
+                }
+                IndexItem::NewAxis => {
+                    shape.push(1);
+                    strides.push(0);
+                }
+            }
+        }
+        while axis < self.ndim() {
+            take_full(axis, &mut shape, &mut strides);
+            axis += 1;
+        }
+        Ok(Layout {
+            shape,
+            strides,
+            offset,
+        })
+    }
+
+    /// This layout seen with shape `target`, NumPy broadcasting rules: new
+    /// leading dimensions and size-1 dimensions get stride 0.
+    pub fn broadcast_to(&self, target: &[usize]) -> Result<Layout> {
+        let error = || Error::NotBroadcastable {
+            from: self.shape.clone(),
+            to: target.to_vec(),
+        };
+        let lead = target.len().checked_sub(self.ndim()).ok_or_else(error)?;
+        let mut strides = vec![0isize; target.len()];
+        for (axis, (&size, &stride)) in self.shape.iter().zip(&self.strides).enumerate() {
+            let want = target[lead + axis];
+            strides[lead + axis] = match size {
+                _ if size == want => stride,
+                1 => 0,
+                _ => return Err(error()),
+            };
+        }
+        Ok(Layout {
+            shape: target.to_vec(),
+            strides,
+            offset: self.offset,
+        })
+    }
+}
+
+/// Resolves a Python slice against a dimension of `size`, as CPython's
+/// `PySlice_AdjustIndices` does: returns `(start, length, step)`.
+fn resolve_slice(
+    start: Option<isize>,
+    stop: Option<isize>,
+    step: Option<isize>,
+    size: usize,
+) -> Result<(isize, usize, isize)> {
+    let step = step.unwrap_or(1);
+    if step == 0 {
+        return Err(Error::ZeroStep);
+    }
+    let size = size as isize;
+    let (lower, upper) = if step > 0 { (0, size) } else { (-1, size - 1) };
+    let clamp = |value: Option<isize>, default: isize| match value {
+        None => default,
+        Some(v) if v < 0 => (v.saturating_add(size)).max(lower),
+        Some(v) => v.min(upper),
+    };
+    let start = clamp(start, if step > 0 { lower } else { upper });
+    let stop = clamp(stop, if step > 0 { upper } else { lower });
+    let len = if step > 0 && start < stop {
+        (stop - start - 1) / step + 1
+    } else if step < 0 && stop < start {
+        (start - stop - 1) / (-step) + 1
+    } else {
+        0
+    };
+    Ok((start, len as usize, step))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slice(start: Option<isize>, stop: Option<isize>, step: Option<isize>) -> IndexItem {
+        IndexItem::Slice { start, stop, step }
+    }
+
+    #[test]
+    fn contiguous_strides_are_row_major() {
+        assert_eq!(contiguous_strides(&[2, 3, 4]), vec![12, 4, 1]);
+        assert_eq!(contiguous_strides(&[]), Vec::<isize>::new());
+        assert_eq!(contiguous_strides(&[0, 3]), vec![3, 1]);
+    }
+
+    #[test]
+    fn numel_detects_overflow() {
+        assert_eq!(numel(&[2, 3]), Some(6));
+        assert_eq!(numel(&[]), Some(1));
+        assert_eq!(numel(&[usize::MAX, 2]), None);
+        assert_eq!(numel(&[1 << 40, 1 << 40]), None);
+    }
+
+    #[test]
+    fn contiguity_ignores_size_one_strides_and_empty_tensors() {
+        // torch exports x[::3][:1] as shape [1] stride [3]: still contiguous.
+        assert!(Layout::from_parts(vec![1], vec![3], 0).is_contiguous());
+        assert!(Layout::from_parts(vec![2, 1], vec![1, 7], 0).is_contiguous());
+        assert!(!Layout::from_parts(vec![2, 2], vec![1, 2], 0).is_contiguous());
+        assert!(Layout::from_parts(vec![0, 5], vec![99, 3], 0).is_contiguous());
+        assert!(!Layout::from_parts(vec![3], vec![-1], 2).is_contiguous());
+    }
+
+    #[test]
+    fn span_covers_negative_and_zero_strides() {
+        let reversed = Layout::from_parts(vec![4], vec![-1], 3);
+        assert_eq!(reversed.span(), Some((0, 3)));
+        let broadcast = Layout::from_parts(vec![5, 3], vec![0, 1], 0);
+        assert_eq!(broadcast.span(), Some((0, 2)));
+        assert_eq!(Layout::from_parts(vec![0], vec![1], 0).span(), None);
+    }
+
+    #[test]
+    fn slices_follow_python_semantics() {
+        let base = Layout::contiguous(&[10]).unwrap();
+        let cases: [(IndexItem, usize, isize, isize); 7] = [
+            (slice(Some(2), Some(8), Some(3)), 2, 3, 2),
+            (slice(None, None, Some(-1)), 10, -1, 9),
+            (slice(None, None, Some(-3)), 4, -3, 9),
+            (slice(Some(-3), None, None), 3, 1, 7),
+            (slice(Some(20), None, None), 0, 1, 0),
+            (slice(Some(-20), Some(3), None), 3, 1, 0),
+            (slice(Some(8), Some(2), Some(-2)), 3, -2, 8),
+        ];
+        for (item, len, stride, offset) in cases {
+            let view = base.index(&[item]).unwrap();
+            assert_eq!(view.shape(), &[len], "{item:?}");
+            assert_eq!(view.strides(), &[stride], "{item:?}");
+            if len > 0 {
+                assert_eq!(view.offset(), offset, "{item:?}");
+            }
+        }
+        assert_eq!(
+            base.index(&[slice(None, None, Some(0))]),
+            Err(Error::ZeroStep)
+        );
+    }
+
+    #[test]
+    fn integer_ellipsis_and_newaxis_indexing() {
+        let base = Layout::contiguous(&[2, 3, 4]).unwrap();
+        let view = base.index(&[IndexItem::Int(-1)]).unwrap();
+        assert_eq!((view.shape(), view.offset()), (&[3, 4][..], 12));
+        let view = base
+            .index(&[IndexItem::Ellipsis, IndexItem::Int(1)])
+            .unwrap();
+        assert_eq!((view.shape(), view.strides()), (&[2, 3][..], &[12, 4][..]));
+        let view = base
+            .index(&[IndexItem::NewAxis, IndexItem::Int(0), IndexItem::Ellipsis])
+            .unwrap();
+        assert_eq!(
+            (view.shape(), view.strides()),
+            (&[1, 3, 4][..], &[0, 4, 1][..])
+        );
+        let scalar = base
+            .index(&[IndexItem::Int(1), IndexItem::Int(2), IndexItem::Int(3)])
+            .unwrap();
+        assert_eq!((scalar.ndim(), scalar.offset()), (0, 23));
+    }
+
+    #[test]
+    fn indexing_errors_name_the_offending_value() {
+        let base = Layout::contiguous(&[3]).unwrap();
+        assert_eq!(
+            base.index(&[IndexItem::Int(3)]),
+            Err(Error::IndexOutOfRange {
+                index: 3,
+                axis: 0,
+                size: 3
+            })
+        );
+        assert!(base.index(&[IndexItem::Int(-4)]).is_err());
+        assert_eq!(
+            base.index(&[IndexItem::Int(0), IndexItem::Int(0)]),
+            Err(Error::TooManyIndices { ndim: 1, given: 2 })
+        );
+        assert_eq!(
+            base.index(&[IndexItem::Ellipsis, IndexItem::Ellipsis]),
+            Err(Error::MultipleEllipsis)
+        );
+    }
+
+    #[test]
+    fn broadcasting() {
+        assert_eq!(broadcast_shapes(&[3, 1], &[4]), Some(vec![3, 4]));
+        assert_eq!(broadcast_shapes(&[2], &[3]), None);
+        let row = Layout::contiguous(&[3]).unwrap();
+        let wide = row.broadcast_to(&[2, 3]).unwrap();
+        assert_eq!(wide.strides(), &[0, 1]);
+        assert!(row.broadcast_to(&[3, 2]).is_err());
+        assert!(row.broadcast_to(&[]).is_err());
+    }
+}

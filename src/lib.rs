@@ -1,0 +1,41 @@
+//! Zero-copy tensors between NumPy, PyTorch and Rust, built on DLPack.
+//!
+//! The core (this crate without features) knows nothing of Python: a
+//! [`Tensor`] is shared [`Storage`] seen through a [`Layout`], and crosses to
+//! and from other frameworks as a DLPack managed tensor ([`dlpack`]). The
+//! `python` feature adds the PyO3 extension module in `src/python/`.
+//!
+//! ```
+//! use dlbridge::{DType, Tensor};
+//!
+//! let t = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
+//! let column = t.index(&[dlbridge::IndexItem::Ellipsis, dlbridge::IndexItem::Int(1)])?;
+//! assert_eq!(column.shape(), &[2]);
+//! assert_eq!(column.strides(), &[2]);
+//! // A view shares memory: its first element is the second of `t`.
+//! assert_eq!(column.data_ptr(), t.data_ptr().wrapping_add(4));
+//! assert_eq!(column.to_dtype(DType::Int64)?.to_string(), "tensor([2, 4])");
+//! # Ok::<(), dlbridge::Error>(())
+//! ```
+
+pub mod copy;
+pub mod device;
+pub mod dlpack;
+pub mod dtype;
+pub mod error;
+pub mod format;
+pub mod layout;
+pub mod scalar;
+pub mod storage;
+pub mod tensor;
+
+#[cfg(feature = "python")]
+pub mod python;
+
+pub use device::Device;
+pub use dtype::{DType, Element, Kind};
+pub use error::{Error, Result};
+pub use layout::{IndexItem, Layout};
+pub use scalar::Scalar;
+pub use storage::Storage;
+pub use tensor::Tensor;

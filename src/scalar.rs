@@ -1,0 +1,305 @@
+//! A single element of any dtype, and the conversions between dtypes.
+//!
+//! Two conversions exist, matching the frameworks: [`Scalar::cast_to`] wraps
+//! integers and truncates floats like NumPy's `astype` and PyTorch's `.to()`;
+//! [`Scalar::checked_for`] refuses integers that do not fit, as PyTorch does for
+//! Python ints (`torch.tensor([300], dtype=torch.uint8)` raises).
+
+use crate::dtype::{DType, Kind};
+use crate::error::{Error, Result};
+use half::{bf16, f16};
+
+/// One value, wide enough to hold an element of any dtype exactly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scalar {
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer (also unsigned values below 2^63).
+    Int(i64),
+    /// An unsigned integer at or above 2^63.
+    UInt(u64),
+    /// A real float.
+    Float(f64),
+    /// A complex number: real, imaginary.
+    Complex(f64, f64),
+}
+
+impl Scalar {
+    /// The promotion family of this value.
+    pub fn kind(self) -> Kind {
+        match self {
+            Scalar::Bool(_) => Kind::Bool,
+            Scalar::Int(_) | Scalar::UInt(_) => Kind::Int,
+            Scalar::Float(_) => Kind::Float,
+            Scalar::Complex(..) => Kind::Complex,
+        }
+    }
+
+    /// An unsigned value, normalised so that small values are `Int`.
+    pub fn from_u64(value: u64) -> Scalar {
+        i64::try_from(value).map_or(Scalar::UInt(value), Scalar::Int)
+    }
+
+    fn as_f64(self) -> f64 {
+        match self {
+            Scalar::Bool(b) => f64::from(u8::from(b)),
+            Scalar::Int(v) => v as f64,
+            Scalar::UInt(v) => v as f64,
+            Scalar::Float(v) | Scalar::Complex(v, _) => v,
+        }
+    }
+
+    /// The value as a wrapping 64-bit integer: floats truncate toward zero
+    /// (saturating, NaN to 0), complex numbers drop their imaginary part.
+    fn as_wrapped_bits(self) -> u64 {
+        match self {
+            Scalar::Bool(b) => u64::from(b),
+            Scalar::Int(v) => v as u64,
+            Scalar::UInt(v) => v,
+            Scalar::Float(v) | Scalar::Complex(v, _) => {
+                if v < 0.0 {
+                    (v as i64) as u64
+                } else {
+                    v as u64
+                }
+            }
+        }
+    }
+
+    fn is_nonzero(self) -> bool {
+        match self {
+            Scalar::Bool(b) => b,
+            Scalar::Int(v) => v != 0,
+            Scalar::UInt(v) => v != 0,
+            Scalar::Float(v) => v != 0.0,
+            Scalar::Complex(re, im) => re != 0.0 || im != 0.0,
+        }
+    }
+
+    /// Converts to a value of `dtype` as a cast does: integers wrap, floats
+    /// truncate toward zero, anything non-zero becomes `true`.
+    pub fn cast_to(self, dtype: DType) -> Scalar {
+        let bits = || self.as_wrapped_bits();
+        match dtype {
+            DType::Bool => Scalar::Bool(self.is_nonzero()),
+            DType::Int8 => Scalar::Int(i64::from(bits() as i8)),
+            DType::Int16 => Scalar::Int(i64::from(bits() as i16)),
+            DType::Int32 => Scalar::Int(i64::from(bits() as i32)),
+            DType::Int64 => Scalar::Int(bits() as i64),
+            DType::UInt8 => Scalar::Int(i64::from(bits() as u8)),
+            DType::UInt16 => Scalar::Int(i64::from(bits() as u16)),
+            DType::UInt32 => Scalar::Int(i64::from(bits() as u32)),
+            DType::UInt64 => Scalar::from_u64(bits()),
+            DType::Float16 => Scalar::Float(f64::from(f16::from_f64(self.as_f64()))),
+            DType::BFloat16 => Scalar::Float(f64::from(bf16::from_f64(self.as_f64()))),
+            DType::Float32 => Scalar::Float(f64::from(self.as_f64() as f32)),
+            DType::Float64 => Scalar::Float(self.as_f64()),
+            DType::Complex64 | DType::Complex128 => {
+                let (re, im) = match self {
+                    Scalar::Complex(re, im) => (re, im),
+                    other => (other.as_f64(), 0.0),
+                };
+                if dtype == DType::Complex64 {
+                    Scalar::Complex(f64::from(re as f32), f64::from(im as f32))
+                } else {
+                    Scalar::Complex(re, im)
+                }
+            }
+        }
+    }
+
+    /// Converts a value given by the user (a Python scalar) to `dtype`,
+    /// refusing integers that `dtype` cannot hold.
+    pub fn checked_for(self, dtype: DType) -> Result<Scalar> {
+        let overflow = || Error::Overflow {
+            value: self.to_string(),
+            dtype,
+        };
+        if dtype.kind() == Kind::Int {
+            let wide: i128 = match self {
+                Scalar::Int(v) => i128::from(v),
+                Scalar::UInt(v) => i128::from(v),
+                _ => return Ok(self.cast_to(dtype)),
+            };
+            let (min, max) = int_range(dtype);
+            if wide < min || wide > max {
+                return Err(overflow());
+            }
+        }
+        Ok(self.cast_to(dtype))
+    }
+
+    /// Reads the element of `dtype` at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to `dtype.itemsize()` readable bytes holding a value of
+    /// `dtype`. It need not be aligned.
+    pub unsafe fn read(ptr: *const u8, dtype: DType) -> Scalar {
+        // SAFETY (for every read below): the caller guarantees `itemsize`
+        // readable bytes; `read_unaligned` imposes no alignment.
+        unsafe {
+            match dtype {
+                DType::Bool => Scalar::Bool(ptr.read() != 0),
+                DType::Int8 => Scalar::Int(i64::from(ptr.cast::<i8>().read())),
+                DType::Int16 => Scalar::Int(i64::from(ptr.cast::<i16>().read_unaligned())),
+                DType::Int32 => Scalar::Int(i64::from(ptr.cast::<i32>().read_unaligned())),
+                DType::Int64 => Scalar::Int(ptr.cast::<i64>().read_unaligned()),
+                DType::UInt8 => Scalar::Int(i64::from(ptr.read())),
+                DType::UInt16 => Scalar::Int(i64::from(ptr.cast::<u16>().read_unaligned())),
+                DType::UInt32 => Scalar::Int(i64::from(ptr.cast::<u32>().read_unaligned())),
+                DType::UInt64 => Scalar::from_u64(ptr.cast::<u64>().read_unaligned()),
+                DType::Float16 => Scalar::Float(f64::from(ptr.cast::<f16>().read_unaligned())),
+                DType::BFloat16 => Scalar::Float(f64::from(ptr.cast::<bf16>().read_unaligned())),
+                DType::Float32 => Scalar::Float(f64::from(ptr.cast::<f32>().read_unaligned())),
+                DType::Float64 => Scalar::Float(ptr.cast::<f64>().read_unaligned()),
+                DType::Complex64 => {
+                    let parts = ptr.cast::<[f32; 2]>().read_unaligned();
+                    Scalar::Complex(f64::from(parts[0]), f64::from(parts[1]))
+                }
+                DType::Complex128 => {
+                    let parts = ptr.cast::<[f64; 2]>().read_unaligned();
+                    Scalar::Complex(parts[0], parts[1])
+                }
+            }
+        }
+    }
+
+    /// Writes this value, cast to `dtype` (see [`Scalar::cast_to`]), at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to `dtype.itemsize()` writable bytes that nothing else
+    /// reads or writes during the call. It need not be aligned.
+    pub unsafe fn write(self, ptr: *mut u8, dtype: DType) {
+        let value = self.cast_to(dtype);
+        let bits = value.as_wrapped_bits();
+        let float = value.as_f64();
+        // SAFETY (for every write below): the caller guarantees `itemsize`
+        // writable, unaliased bytes; `write_unaligned` imposes no alignment.
+        unsafe {
+            match dtype {
+                DType::Bool => ptr.write(u8::from(value.is_nonzero())),
+                DType::Int8 | DType::UInt8 => ptr.write(bits as u8),
+                DType::Int16 | DType::UInt16 => ptr.cast::<u16>().write_unaligned(bits as u16),
+                DType::Int32 | DType::UInt32 => ptr.cast::<u32>().write_unaligned(bits as u32),
+                DType::Int64 | DType::UInt64 => ptr.cast::<u64>().write_unaligned(bits),
+                DType::Float16 => ptr.cast::<f16>().write_unaligned(f16::from_f64(float)),
+                DType::BFloat16 => ptr.cast::<bf16>().write_unaligned(bf16::from_f64(float)),
+                DType::Float32 => ptr.cast::<f32>().write_unaligned(float as f32),
+                DType::Float64 => ptr.cast::<f64>().write_unaligned(float),
+                DType::Complex64 | DType::Complex128 => {
+                    let Scalar::Complex(re, im) = value else {
+                        unreachable!("cast_to a complex dtype yields a complex value")
+                    };
+                    if dtype == DType::Complex64 {
+                        ptr.cast::<[f32; 2]>()
+                            .write_unaligned([re as f32, im as f32]);
+                    } else {
+                        ptr.cast::<[f64; 2]>().write_unaligned([re, im]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The inclusive range of an integer dtype.
+fn int_range(dtype: DType) -> (i128, i128) {
+    match dtype {
+        DType::Int8 => (i8::MIN.into(), i8::MAX.into()),
+        DType::Int16 => (i16::MIN.into(), i16::MAX.into()),
+        DType::Int32 => (i32::MIN.into(), i32::MAX.into()),
+        DType::Int64 => (i64::MIN.into(), i64::MAX.into()),
+        DType::UInt8 => (0, u8::MAX.into()),
+        DType::UInt16 => (0, u16::MAX.into()),
+        DType::UInt32 => (0, u32::MAX.into()),
+        DType::UInt64 => (0, u64::MAX.into()),
+        _ => (i128::MIN, i128::MAX),
+    }
+}
+
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Bool(b) => write!(f, "{}", if *b { "True" } else { "False" }),
+            Scalar::Int(v) => write!(f, "{v}"),
+            Scalar::UInt(v) => write!(f, "{v}"),
+            Scalar::Float(v) => write!(f, "{v}"),
+            Scalar::Complex(re, im) => write!(f, "({re}{im:+}j)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(value: Scalar, dtype: DType) -> Scalar {
+        let mut buffer = [0u8; 16];
+        // SAFETY: 16 bytes fit every dtype.
+        unsafe {
+            value.write(buffer.as_mut_ptr(), dtype);
+            Scalar::read(buffer.as_ptr(), dtype)
+        }
+    }
+
+    #[test]
+    fn every_dtype_round_trips_through_memory() {
+        for dtype in DType::ALL {
+            let value = match dtype.kind() {
+                Kind::Bool => Scalar::Bool(true),
+                Kind::Int => Scalar::Int(7),
+                Kind::Float => Scalar::Float(1.5),
+                Kind::Complex => Scalar::Complex(1.5, -2.0),
+            };
+            assert_eq!(round_trip(value, dtype), value, "{dtype}");
+        }
+        assert_eq!(
+            round_trip(Scalar::UInt(u64::MAX), DType::UInt64),
+            Scalar::UInt(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn casts_wrap_and_truncate() {
+        assert_eq!(Scalar::Int(300).cast_to(DType::UInt8), Scalar::Int(44));
+        assert_eq!(Scalar::Int(-1).cast_to(DType::UInt16), Scalar::Int(65535));
+        assert_eq!(Scalar::Float(-2.7).cast_to(DType::Int32), Scalar::Int(-2));
+        assert_eq!(Scalar::Float(2.7).cast_to(DType::UInt8), Scalar::Int(2));
+        assert_eq!(Scalar::Float(0.5).cast_to(DType::Bool), Scalar::Bool(true));
+        assert_eq!(
+            Scalar::Complex(3.0, 4.0).cast_to(DType::Float64),
+            Scalar::Float(3.0)
+        );
+        assert_eq!(
+            Scalar::Bool(true).cast_to(DType::Float32),
+            Scalar::Float(1.0)
+        );
+        assert_eq!(
+            Scalar::Float(1.0 / 3.0).cast_to(DType::Float16),
+            Scalar::Float(f64::from(f16::from_f64(1.0 / 3.0)))
+        );
+    }
+
+    #[test]
+    fn checked_conversion_refuses_out_of_range_ints() {
+        assert!(Scalar::Int(255).checked_for(DType::UInt8).is_ok());
+        let error = Scalar::Int(300).checked_for(DType::UInt8).unwrap_err();
+        assert_eq!(
+            error,
+            Error::Overflow {
+                value: "300".into(),
+                dtype: DType::UInt8
+            }
+        );
+        assert!(Scalar::Int(-1).checked_for(DType::UInt64).is_err());
+        assert!(Scalar::UInt(u64::MAX).checked_for(DType::Int64).is_err());
+        assert!(Scalar::UInt(u64::MAX).checked_for(DType::UInt64).is_ok());
+        // Floats truncate, as in `t[0] = 2.7` on an int tensor.
+        assert_eq!(
+            Scalar::Float(2.7).checked_for(DType::Int8).unwrap(),
+            Scalar::Int(2)
+        );
+    }
+}

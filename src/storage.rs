@@ -1,0 +1,153 @@
+//! Who owns the bytes: an allocation made here, a Rust value handed over by the
+//! caller, or a DLPack managed tensor imported from another framework.
+//!
+//! A [`Storage`] is shared by every tensor and view cut from it (through an
+//! `Arc`), and by every DLPack capsule exported from them. When the last of
+//! those goes, the storage is released exactly once: an imported tensor's
+//! DLPack deleter runs then, never earlier and never twice.
+
+use dlpark::AllocationDeleter;
+use std::alloc::{self, Layout as AllocLayout};
+use std::any::Any;
+use std::ptr::NonNull;
+
+/// Alignment of allocations made by dlbridge: a cache line, which satisfies
+/// every dtype and is what NumPy and PyTorch use for their CPU allocators.
+const ALIGNMENT: usize = 64;
+
+/// A block of memory shared by tensors.
+pub struct Storage {
+    base: NonNull<u8>,
+    owner: Owner,
+}
+
+enum Owner {
+    /// Allocated here with `alloc_zeroed`; freed with the same layout.
+    Allocated(AllocLayout),
+    /// A Rust value (a `Vec<T>`) whose heap buffer `base` points into.
+    Value(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
+    /// An imported DLPack managed tensor; dropping the deleter releases it.
+    Imported(#[allow(dead_code)] AllocationDeleter),
+}
+
+// SAFETY: a Storage is plain memory plus an owner that is itself Send + Sync
+// (the DLPack deleter must be callable from any thread, per the spec). Element
+// reads and writes go through raw pointers in `copy.rs`, which the Python layer
+// serialises with the GIL, the same contract NumPy arrays have.
+unsafe impl Send for Storage {}
+// SAFETY: see `Send` above; `&Storage` exposes only the base address.
+unsafe impl Sync for Storage {}
+
+impl Storage {
+    /// Allocates `bytes` zeroed bytes, aligned for every dtype.
+    ///
+    /// Returns `None` when the size is too large for the allocator.
+    pub fn zeroed(bytes: usize) -> Option<Storage> {
+        // A zero-size allocation is not allowed; one byte keeps the pointer
+        // real (DLPack consumers may reject NULL data) and costs nothing.
+        let layout = AllocLayout::from_size_align(bytes.max(1), ALIGNMENT).ok()?;
+        // SAFETY: `layout` has a non-zero size.
+        let base = NonNull::new(unsafe { alloc::alloc_zeroed(layout) })
+            .unwrap_or_else(|| alloc::handle_alloc_error(layout));
+        Some(Storage {
+            base,
+            owner: Owner::Allocated(layout),
+        })
+    }
+
+    /// Takes ownership of a vector without copying it.
+    pub fn from_vec<T: Send + Sync + 'static>(mut values: Vec<T>) -> Storage {
+        // `as_mut_ptr` on an empty Vec is dangling but non-null and aligned,
+        // which is all a zero-element tensor needs.
+        let base =
+            NonNull::new(values.as_mut_ptr().cast::<u8>()).expect("Vec pointers are non-null");
+        Storage {
+            base,
+            owner: Owner::Value(Box::new(values)),
+        }
+    }
+
+    /// Adopts memory owned by an imported DLPack tensor.
+    ///
+    /// # Safety
+    ///
+    /// `base` must stay valid for every access the validated descriptor
+    /// allows until `deleter` is dropped, and `deleter` must release exactly
+    /// that tensor.
+    pub unsafe fn imported(base: NonNull<u8>, deleter: AllocationDeleter) -> Storage {
+        Storage {
+            base,
+            owner: Owner::Imported(deleter),
+        }
+    }
+
+    /// The address element offsets are measured from.
+    pub fn base(&self) -> *mut u8 {
+        self.base.as_ptr()
+    }
+
+    /// Whether this storage was imported from another framework.
+    pub fn is_imported(&self) -> bool {
+        matches!(self.owner, Owner::Imported(_))
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if let Owner::Allocated(layout) = self.owner {
+            // SAFETY: `base` came from `alloc_zeroed(layout)` and is freed once,
+            // here. The other owners release their memory when dropped.
+            unsafe { alloc::dealloc(self.base.as_ptr(), layout) };
+        }
+    }
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let owner = match self.owner {
+            Owner::Allocated(_) => "allocated",
+            Owner::Value(_) => "rust value",
+            Owner::Imported(_) => "imported",
+        };
+        f.debug_struct("Storage")
+            .field("base", &self.base)
+            .field("owner", &owner)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn zeroed_storage_is_aligned_and_zero() {
+        let storage = Storage::zeroed(100).unwrap();
+        assert_eq!(storage.base() as usize % ALIGNMENT, 0);
+        // SAFETY: the allocation holds 100 initialised bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(storage.base(), 100) };
+        assert!(bytes.iter().all(|&b| b == 0));
+        assert!(Storage::zeroed(0).is_some());
+        assert!(Storage::zeroed(usize::MAX).is_none());
+    }
+
+    #[test]
+    fn imported_storage_releases_exactly_once() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        let mut data = vec![1u8, 2, 3];
+        let base = NonNull::new(data.as_mut_ptr()).unwrap();
+        let deleter = AllocationDeleter::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        // SAFETY: `data` outlives the storage.
+        let storage = Arc::new(unsafe { Storage::imported(base, deleter) });
+        let view = Arc::clone(&storage);
+        drop(storage);
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        drop(view);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

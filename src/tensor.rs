@@ -1,0 +1,282 @@
+//! [`Tensor`]: shared storage seen through a layout, with a dtype and device.
+
+use crate::copy;
+use crate::device::Device;
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::layout::{IndexItem, Layout};
+use crate::scalar::Scalar;
+use crate::storage::Storage;
+use std::sync::Arc;
+
+/// An n-dimensional view of typed elements in shared memory.
+///
+/// Cloning a `Tensor` (the Rust `Clone`) makes another handle to the same
+/// memory, like a NumPy view; [`Tensor::deep_copy`] makes fresh memory.
+#[derive(Debug, Clone)]
+pub struct Tensor {
+    storage: Arc<Storage>,
+    layout: Layout,
+    dtype: DType,
+    readonly: bool,
+}
+
+impl Tensor {
+    /// Builds a tensor from validated parts.
+    ///
+    /// Every element the layout addresses must lie within `storage`.
+    pub(crate) fn from_parts(
+        storage: Arc<Storage>,
+        layout: Layout,
+        dtype: DType,
+        readonly: bool,
+    ) -> Tensor {
+        Tensor {
+            storage,
+            layout,
+            dtype,
+            readonly,
+        }
+    }
+
+    /// A new C-contiguous tensor of zeros.
+    pub fn zeros(dtype: DType, shape: &[usize]) -> Result<Tensor> {
+        let too_large = || Error::TooLarge {
+            shape: shape.to_vec(),
+            dtype,
+        };
+        let layout = Layout::contiguous(shape).ok_or_else(too_large)?;
+        let bytes = layout
+            .numel()
+            .checked_mul(dtype.itemsize())
+            .filter(|&b| isize::try_from(b).is_ok())
+            .ok_or_else(too_large)?;
+        let storage = Storage::zeroed(bytes).ok_or_else(too_large)?;
+        Ok(Tensor::from_parts(Arc::new(storage), layout, dtype, false))
+    }
+
+    /// Takes ownership of `data` (no copy) as a C-contiguous tensor of `shape`.
+    pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
+        let layout = Layout::contiguous(shape).ok_or_else(|| Error::TooLarge {
+            shape: shape.to_vec(),
+            dtype: T::DTYPE,
+        })?;
+        if layout.numel() != data.len() {
+            return Err(Error::LengthMismatch {
+                len: data.len(),
+                shape: shape.to_vec(),
+                numel: layout.numel(),
+            });
+        }
+        let storage = Storage::from_vec(data);
+        Ok(Tensor::from_parts(
+            Arc::new(storage),
+            layout,
+            T::DTYPE,
+            false,
+        ))
+    }
+
+    /// A C-contiguous tensor of `dtype` holding `values` in row-major order.
+    ///
+    /// Values are converted with [`Scalar::checked_for`]: an integer that does
+    /// not fit `dtype` is an error, not a wrapped value.
+    pub fn from_scalars(dtype: DType, shape: &[usize], values: &[Scalar]) -> Result<Tensor> {
+        let tensor = Tensor::zeros(dtype, shape)?;
+        if values.len() != tensor.numel() {
+            return Err(Error::LengthMismatch {
+                len: values.len(),
+                shape: shape.to_vec(),
+                numel: tensor.numel(),
+            });
+        }
+        let itemsize = dtype.itemsize();
+        for (i, value) in values.iter().enumerate() {
+            let value = value.checked_for(dtype)?;
+            // SAFETY: the tensor is freshly allocated, contiguous and holds
+            // `numel` elements, so element `i` is in bounds and unaliased.
+            unsafe { value.write(tensor.data_ptr().cast_mut().add(i * itemsize), dtype) };
+        }
+        Ok(tensor)
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The device holding the memory.
+    pub fn device(&self) -> Device {
+        Device::Cpu
+    }
+
+    /// The size of each dimension.
+    pub fn shape(&self) -> &[usize] {
+        self.layout.shape()
+    }
+
+    /// Strides in elements (PyTorch's `stride()`), negative for reversed views.
+    pub fn strides(&self) -> &[isize] {
+        self.layout.strides()
+    }
+
+    /// The layout (shape, strides and offset into the storage).
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.layout.ndim()
+    }
+
+    /// The number of elements.
+    pub fn numel(&self) -> usize {
+        self.layout.numel()
+    }
+
+    /// Size of one element in bytes.
+    pub fn itemsize(&self) -> usize {
+        self.dtype.itemsize()
+    }
+
+    /// `numel() * itemsize()`: the bytes the elements occupy (as NumPy's
+    /// `nbytes`, not counting gaps between strided elements).
+    pub fn nbytes(&self) -> usize {
+        self.numel() * self.itemsize()
+    }
+
+    /// Whether the elements are row-major with no gaps (see
+    /// [`Layout::is_contiguous`]).
+    pub fn is_contiguous(&self) -> bool {
+        self.layout.is_contiguous()
+    }
+
+    /// Whether writes are refused (the source was read-only).
+    pub fn is_readonly(&self) -> bool {
+        self.readonly
+    }
+
+    /// The address of the first element, the storage offset included.
+    pub fn data_ptr(&self) -> *const u8 {
+        self.element_ptr(self.layout.offset())
+    }
+
+    /// The storage shared with other tensors and exported capsules.
+    pub fn storage(&self) -> &Arc<Storage> {
+        &self.storage
+    }
+
+    /// The address of the element at `offset` elements from the storage base.
+    pub(crate) fn element_ptr(&self, offset: isize) -> *const u8 {
+        // `wrapping_offset`: an empty view may point one past its storage,
+        // and computing (not dereferencing) such an address must be defined.
+        self.storage
+            .base()
+            .wrapping_offset(offset * self.itemsize() as isize)
+    }
+
+    /// The byte range `[low, high)` the elements occupy, or `None` if empty.
+    pub(crate) fn byte_range(&self) -> Option<(usize, usize)> {
+        let (low, high) = self.layout.span()?;
+        let low = self.element_ptr(low) as usize;
+        let high = self.element_ptr(high) as usize + self.itemsize();
+        Some((low, high))
+    }
+
+    /// A view with the same memory and a new layout and read-only flag.
+    fn with_layout(&self, layout: Layout) -> Tensor {
+        Tensor::from_parts(Arc::clone(&self.storage), layout, self.dtype, self.readonly)
+    }
+
+    /// A view selected by an index expression (`t[1, ::2, ..., None]`).
+    /// Always shares memory; integer indices remove dimensions.
+    pub fn index(&self, items: &[IndexItem]) -> Result<Tensor> {
+        Ok(self.with_layout(self.layout.index(items)?))
+    }
+
+    /// A view of this tensor broadcast to `shape`, NumPy rules.
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
+        Ok(self.with_layout(self.layout.broadcast_to(shape)?))
+    }
+
+    /// A read-only view of the same memory.
+    pub fn to_readonly(&self) -> Tensor {
+        Tensor {
+            readonly: true,
+            ..self.clone()
+        }
+    }
+
+    /// A fresh, writable, C-contiguous copy.
+    pub fn deep_copy(&self) -> Result<Tensor> {
+        self.to_dtype(self.dtype)
+    }
+
+    /// `self` when already contiguous, else a contiguous copy.
+    pub fn contiguous(&self) -> Result<Tensor> {
+        if self.is_contiguous() {
+            Ok(self.clone())
+        } else {
+            self.deep_copy()
+        }
+    }
+
+    /// A fresh, writable, C-contiguous copy converted to `dtype` (integers
+    /// wrap, floats truncate toward zero, as PyTorch's `.to()`).
+    pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
+        let fresh = Tensor::zeros(dtype, self.shape())?;
+        copy::copy_cast(self, &fresh);
+        Ok(fresh)
+    }
+
+    /// Writes `source`, broadcast to this tensor's shape and cast to its
+    /// dtype, into this tensor's memory.
+    ///
+    /// Fails without writing anything when this tensor is read-only or the
+    /// shapes do not broadcast. Overlapping memory behaves as if `source` had
+    /// been copied first.
+    pub fn assign(&self, source: &Tensor) -> Result<()> {
+        if self.readonly {
+            return Err(Error::ReadOnly);
+        }
+        let source = source.broadcast_to(self.shape())?;
+        let overlaps = match (source.byte_range(), self.byte_range()) {
+            (Some((a0, a1)), Some((b0, b1))) => a0 < b1 && b0 < a1,
+            _ => false,
+        };
+        if overlaps {
+            let snapshot = source.deep_copy()?.broadcast_to(self.shape())?;
+            copy::copy_cast(&snapshot, self);
+        } else {
+            copy::copy_cast(&source, self);
+        }
+        Ok(())
+    }
+
+    /// Writes `value` into every element (`t[...] = value`).
+    pub fn fill(&self, value: Scalar) -> Result<()> {
+        let value = value.checked_for(self.dtype)?;
+        self.assign(&Tensor::from_scalars(self.dtype, &[], &[value])?)
+    }
+
+    /// Every element in row-major order.
+    pub fn to_scalars(&self) -> Vec<Scalar> {
+        let mut values = Vec::with_capacity(self.numel());
+        copy::for_each_offset(self.layout(), |offset| {
+            // SAFETY: `offset` is an element of this tensor's validated layout.
+            values.push(unsafe { Scalar::read(self.element_ptr(offset), self.dtype) });
+        });
+        values
+    }
+
+    /// The only element of a one-element tensor.
+    pub fn item(&self) -> Result<Scalar> {
+        if self.numel() != 1 {
+            return Err(Error::NotAScalar {
+                numel: self.numel(),
+            });
+        }
+        Ok(self.to_scalars()[0])
+    }
+}
