@@ -136,7 +136,7 @@ impl Scalar {
     /// `ptr` must point to `dtype.itemsize()` readable bytes holding a value of
     /// `dtype`. It need not be aligned.
     pub unsafe fn read(ptr: *const u8, dtype: DType) -> Scalar {
-        // SAFETY (for every read below): the caller guarantees `itemsize`
+        // SAFETY: for every read below, the caller guarantees `itemsize`
         // readable bytes; `read_unaligned` imposes no alignment.
         unsafe {
             match dtype {
@@ -175,7 +175,7 @@ impl Scalar {
         let value = self.cast_to(dtype);
         let bits = value.as_wrapped_bits();
         let float = value.as_f64();
-        // SAFETY (for every write below): the caller guarantees `itemsize`
+        // SAFETY: for every write below, the caller guarantees `itemsize`
         // writable, unaliased bytes; `write_unaligned` imposes no alignment.
         unsafe {
             match dtype {

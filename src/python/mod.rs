@@ -1,1 +1,33 @@
-//! Python bindings (placeholder during bring-up).
+//! The Python extension module `dlbridge._dlbridge`: the only place PyO3
+//! appears. `python/dlbridge/__init__.py` re-exports everything defined here.
+
+mod convert;
+mod dtype;
+mod error;
+mod index;
+mod interop;
+mod tensor;
+
+use pyo3::prelude::*;
+
+pub use dtype::PyDType;
+pub use tensor::{PyDevice, PyTensor};
+
+/// Builds the `dlbridge._dlbridge` module.
+#[pymodule]
+#[pyo3(name = "_dlbridge")]
+pub fn dlbridge_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyTensor>()?;
+    m.add_class::<PyDType>()?;
+    m.add_class::<PyDevice>()?;
+    for dtype in crate::DType::ALL {
+        m.add(dtype.name(), dtype::instance(m.py(), dtype))?;
+    }
+    m.add_function(wrap_pyfunction!(tensor::from_numpy, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::as_tensor, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::tensor, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::from_dlpack, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::clone, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,66 @@
+"""Zero-copy tensors between NumPy, PyTorch and Rust, built on DLPack.
+
+``from_numpy`` and ``as_tensor`` share memory with their source; ``tensor`` and
+``clone`` always make fresh memory, as in PyTorch. Every tensor exports
+``__dlpack__``, so ``torch.from_dlpack(t)`` and ``np.from_dlpack(t)`` share it too.
+Importing dlbridge never imports torch.
+"""
+
+from ._dlbridge import (
+    DType,
+    Device,
+    Tensor,
+    __version__,
+    as_tensor,
+    bfloat16,
+    bool,
+    clone,
+    complex64,
+    complex128,
+    float16,
+    float32,
+    float64,
+    from_dlpack,
+    from_numpy,
+    int8,
+    int16,
+    int32,
+    int64,
+    tensor,
+    uint8,
+    uint16,
+    uint32,
+    uint64,
+)
+
+__all__ = [
+    "DType",
+    "Device",
+    "Tensor",
+    "__version__",
+    "as_tensor",
+    "bfloat16",
+    "bool",
+    "clone",
+    "complex64",
+    "complex128",
+    "float16",
+    "float32",
+    "float64",
+    "from_dlpack",
+    "from_numpy",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "tensor",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+]
+
+
+def _dtype_by_name(name: str) -> DType:
+    """Return the dtype called ``name``; used to unpickle ``DType`` objects."""
+    return globals()[name]

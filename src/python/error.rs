@@ -1,0 +1,38 @@
+//! The one mapping from core errors to the Python exceptions NumPy and
+//! PyTorch users already catch.
+
+use crate::error::Error;
+use pyo3::PyErr;
+use pyo3::exceptions::{PyBufferError, PyIndexError, PyOverflowError, PyTypeError, PyValueError};
+
+impl From<Error> for PyErr {
+    fn from(error: Error) -> PyErr {
+        let message = error.to_string();
+        match error {
+            // The DLPack spec and NumPy use BufferError for what cannot be
+            // exchanged: dtypes, devices and malformed descriptors.
+            Error::UnsupportedDLPackDType { .. }
+            | Error::UnsupportedDevice { .. }
+            | Error::InvalidDLPack { .. } => PyBufferError::new_err(message),
+            // torch.tensor(..., dtype="nope") raises TypeError.
+            Error::UnknownDType { .. } | Error::DTypeMismatch { .. } => {
+                PyTypeError::new_err(message)
+            }
+            Error::IndexOutOfRange { .. }
+            | Error::TooManyIndices { .. }
+            | Error::MultipleEllipsis => PyIndexError::new_err(message),
+            Error::Overflow { .. } => PyOverflowError::new_err(message),
+            // NumPy: "could not broadcast", "assignment destination is
+            // read-only", "can only convert an array of size 1"; torch:
+            // "expected sequence of length" for ragged lists.
+            Error::TooLarge { .. }
+            | Error::LengthMismatch { .. }
+            | Error::ZeroStep
+            | Error::NotBroadcastable { .. }
+            | Error::ReadOnly
+            | Error::NotAScalar { .. }
+            | Error::Ragged { .. }
+            | Error::NotContiguous { .. } => PyValueError::new_err(message),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Python index keys (`t[1, ::2, ..., None]`) to core index items.
+
+use crate::layout::IndexItem;
+use pyo3::exceptions::{PyIndexError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyEllipsis, PyInt, PyNone, PySlice, PyTuple};
+
+/// Parses a `__getitem__`/`__setitem__` key.
+///
+/// Only basic indexing is supported, because it always gives a view: integers,
+/// slices, `...` and `None`, alone or in a tuple. Advanced indexing (lists,
+/// arrays, boolean masks) would copy and is refused with `TypeError`.
+pub fn parse_key(key: &Bound<'_, PyAny>) -> PyResult<Vec<IndexItem>> {
+    match key.cast::<PyTuple>() {
+        Ok(tuple) => tuple.iter().map(|item| parse_item(&item)).collect(),
+        Err(_) => Ok(vec![parse_item(key)?]),
+    }
+}
+
+fn parse_item(item: &Bound<'_, PyAny>) -> PyResult<IndexItem> {
+    if item.is_instance_of::<PyBool>() {
+        return Err(PyIndexError::new_err(
+            "boolean indices are not supported (dlbridge indexing always returns a view)",
+        ));
+    }
+    if item.is_instance_of::<PyEllipsis>() {
+        return Ok(IndexItem::Ellipsis);
+    }
+    if item.is_instance_of::<PyNone>() {
+        return Ok(IndexItem::NewAxis);
+    }
+    if let Ok(slice) = item.cast::<PySlice>() {
+        return Ok(IndexItem::Slice {
+            start: slice_bound(&slice.getattr("start")?)?,
+            stop: slice_bound(&slice.getattr("stop")?)?,
+            step: slice_bound(&slice.getattr("step")?)?,
+        });
+    }
+    if item.is_instance_of::<PyInt>() || (item.hasattr("__index__")? && !item.hasattr("shape")?) {
+        return Ok(IndexItem::Int(index_value(item)?));
+    }
+    Err(PyTypeError::new_err(format!(
+        "only integers, slices (`:`), ellipsis (`...`) and None are valid indices, got {}; \
+         advanced indexing would copy, use t.numpy() for it",
+        item.get_type().name()?
+    )))
+}
+
+fn index_value(item: &Bound<'_, PyAny>) -> PyResult<isize> {
+    let index = item.call_method0("__index__")?;
+    index
+        .extract::<isize>()
+        .map_err(|_| PyIndexError::new_err(format!("index {index} is out of bounds")))
+}
+
+/// A slice bound: None, or an integer clamped to `isize` (Python slices clamp
+/// huge bounds the same way).
+fn slice_bound(value: &Bound<'_, PyAny>) -> PyResult<Option<isize>> {
+    if value.is_none() {
+        return Ok(None);
+    }
+    let index = value.call_method0("__index__").map_err(|_| {
+        PyTypeError::new_err("slice indices must be integers or None or have an __index__ method")
+    })?;
+    Ok(Some(index.extract::<isize>().unwrap_or_else(|_| {
+        if index.lt(0).unwrap_or(false) {
+            isize::MIN
+        } else {
+            isize::MAX
+        }
+    })))
+}

@@ -1,0 +1,177 @@
+//! DLPack at the Python boundary: consuming producers and capsules through
+//! dlpark, and the parts of `__dlpack__` that dlpark leaves to producers.
+
+use super::tensor::PyTensor;
+use crate::dlpack;
+use crate::tensor::Tensor;
+use dlpark::ffi::{DLManagedTensor, DLManagedTensorVersioned};
+use dlpark::python::{DlpackExporter, ExportAbi, ExportRequest, ImportedDlpack, export_dlpack};
+use dlpark::{DlpackFlags, Managed};
+use pyo3::exceptions::{PyBufferError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyCapsule;
+
+/// Whether `value` can be imported: a dlbridge tensor, a DLPack capsule, or an
+/// object with `__dlpack__`.
+pub fn is_dlpack_source(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(value.is_instance_of::<PyTensor>()
+        || value.is_instance_of::<PyCapsule>()
+        || value.hasattr("__dlpack__")?)
+}
+
+/// Imports any DLPack source, sharing its memory.
+pub fn import_any(value: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    import(value, None)
+}
+
+/// Imports `value` without copying.
+///
+/// `copy` is passed to the producer only as `Some(false)` (the array API's
+/// "must not copy"); `copy=True` is honoured by the caller copying locally,
+/// because producers such as PyTorch never set `IS_COPIED` and dlpark would
+/// then refuse their answer (see DLPACK-NOTES.md).
+pub fn import(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<Tensor> {
+    if let Ok(tensor) = value.cast::<PyTensor>() {
+        return Ok(tensor.get().inner.clone());
+    }
+    let imported = if value.is_instance_of::<PyCapsule>() {
+        dlpark::python::from_dlpack(value.as_borrowed(), None, None)?
+    } else {
+        if !value.hasattr("__dlpack__")? {
+            return Err(PyTypeError::new_err(format!(
+                "object of type '{}' does not support the DLPack protocol (no __dlpack__ method)",
+                value.get_type().name()?
+            )));
+        }
+        let negotiate = if copy == Some(false) && value.hasattr("__dlpack_device__")? {
+            Some(false)
+        } else {
+            None
+        };
+        match dlpark::python::from_dlpack(value.as_borrowed(), None, negotiate) {
+            Ok(imported) => imported,
+            // Producers written before the 2023.12 array API take no keyword
+            // arguments; the spec (and NumPy, and torch) retry without them.
+            Err(error) if error.is_instance_of::<PyTypeError>(value.py()) => {
+                let capsule = value.call_method0("__dlpack__").map_err(|_| error)?;
+                dlpark::python::from_dlpack(capsule.as_borrowed(), None, None)?
+            }
+            Err(error) => return Err(error),
+        }
+    };
+    let tensor = match imported {
+        ImportedDlpack::Legacy(managed) => dlpack::import(managed)?,
+        ImportedDlpack::Versioned(managed) => {
+            if copy == Some(false) && managed.flags().contains(DlpackFlags::IS_COPIED) {
+                return Err(PyBufferError::new_err(
+                    "copy=False, but the producer could only provide a copy",
+                ));
+            }
+            dlpack::import(managed)?
+        }
+    };
+    Ok(tensor)
+}
+
+/// Parses the `device` argument of `from_dlpack`: None, `"cpu"` or `(1, 0)`.
+pub fn check_device(device: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    let Some(device) = device.filter(|d| !d.is_none()) else {
+        return Ok(());
+    };
+    if let Ok(name) = device.extract::<String>() {
+        return if name == "cpu" {
+            Ok(())
+        } else {
+            Err(PyBufferError::new_err(format!(
+                "unsupported device {name:?}: dlbridge tensors live on the CPU"
+            )))
+        };
+    }
+    if let Ok((device_type, device_id)) = device.extract::<(i64, i64)>() {
+        return if (device_type, device_id) == (1, 0) {
+            Ok(())
+        } else {
+            Err(PyBufferError::new_err(format!(
+                "unsupported device ({device_type}, {device_id}): dlbridge tensors live on the \
+                 CPU, (1, 0)"
+            )))
+        };
+    }
+    if device.str()?.to_str()? == "cpu" {
+        // torch.device("cpu") and similar device objects.
+        return Ok(());
+    }
+    Err(PyValueError::new_err(format!(
+        "device must be None, \"cpu\" or (1, 0), got {}",
+        device.repr()?
+    )))
+}
+
+/// Answers `__dlpack__` for a dlbridge tensor.
+pub fn export(
+    tensor: &Tensor,
+    py: Python<'_>,
+    stream: Option<&Bound<'_, PyAny>>,
+    max_version: Option<(u32, u32)>,
+    dl_device: Option<(u32, i32)>,
+    copy: Option<bool>,
+) -> PyResult<Py<PyAny>> {
+    if let Some(stream) = stream.filter(|s| !s.is_none()) {
+        // The array API: on CPU the only valid stream is None.
+        return Err(PyValueError::new_err(format!(
+            "stream must be None for a CPU tensor, got {}",
+            stream.repr()?
+        )));
+    }
+    let exporter = Exporter { tensor };
+    if copy == Some(true) {
+        // dlpark's exporter only shares; a requested copy is made here and
+        // flagged IS_COPIED where the ABI can say so.
+        let request = ExportRequest::parse(None, max_version, dl_device, None)?;
+        request.validate_zero_copy(exporter.device(), DlpackFlags::empty())?;
+        return match request.abi() {
+            ExportAbi::Versioned => Ok(dlpack::export_copy::<DLManagedTensorVersioned>(tensor)?
+                .into_pyobject(py)?
+                .into_any()
+                .unbind()),
+            ExportAbi::Legacy => Ok(dlpack::export::<DLManagedTensor>(&tensor.deep_copy()?)?
+                .into_pyobject(py)?
+                .into_any()
+                .unbind()),
+        };
+    }
+    let request = ExportRequest::parse(None, max_version, dl_device, copy)?;
+    export_dlpack(&exporter, py, request)
+}
+
+/// A tensor seen through dlpark's reusable-producer interface.
+struct Exporter<'a> {
+    tensor: &'a Tensor,
+}
+
+impl DlpackExporter for Exporter<'_> {
+    fn device(&self) -> dlpark::ffi::DLDevice {
+        self.tensor.device().to_dlpack()
+    }
+
+    fn flags(&self) -> DlpackFlags {
+        if self.tensor.is_readonly() {
+            DlpackFlags::READ_ONLY
+        } else {
+            DlpackFlags::empty()
+        }
+    }
+
+    fn prepare_export(&self, _py: Python<'_>, _request: &ExportRequest<'_>) -> PyResult<()> {
+        // CPU memory needs no stream synchronisation.
+        Ok(())
+    }
+
+    fn export_legacy(&self, _py: Python<'_>) -> PyResult<Managed<DLManagedTensor>> {
+        Ok(dlpack::export(self.tensor)?)
+    }
+
+    fn export_versioned(&self, _py: Python<'_>) -> PyResult<Managed<DLManagedTensorVersioned>> {
+        Ok(dlpack::export(self.tensor)?)
+    }
+}

@@ -1,0 +1,362 @@
+//! `dlbridge.Tensor` and the module-level constructors.
+
+use super::convert;
+use super::dtype::{self, PyDType};
+use super::index;
+use super::interop;
+use crate::dtype::DType;
+use crate::tensor::Tensor;
+use numpy::{PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyBufferError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+/// An n-dimensional tensor that shares memory with NumPy and PyTorch through
+/// DLPack.
+#[pyclass(frozen, module = "dlbridge", name = "Tensor")]
+pub struct PyTensor {
+    /// The core tensor.
+    pub inner: Tensor,
+}
+
+/// The device of a tensor; `str(t.device) == "cpu"`.
+#[pyclass(frozen, module = "dlbridge", name = "Device")]
+pub struct PyDevice {
+    device: crate::Device,
+}
+
+#[pymethods]
+impl PyDevice {
+    /// The device type name, as `torch.device.type`.
+    #[getter]
+    fn r#type(&self) -> String {
+        self.device.to_string()
+    }
+
+    fn __str__(&self) -> String {
+        self.device.to_string()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("device(type='{}')", self.device)
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        match other.cast::<PyDevice>() {
+            Ok(other) => other.get().device == self.device,
+            Err(_) => other
+                .str()
+                .is_ok_and(|s| s.to_string() == self.device.to_string()),
+        }
+    }
+
+    fn __hash__(&self) -> u64 {
+        0
+    }
+}
+
+fn wrap(py: Python<'_>, inner: Tensor) -> PyResult<Py<PyTensor>> {
+    Py::new(py, PyTensor { inner })
+}
+
+fn optional_dtype(dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Option<DType>> {
+    dtype
+        .filter(|d| !d.is_none())
+        .map(dtype::extract_dtype)
+        .transpose()
+}
+
+#[pymethods]
+impl PyTensor {
+    /// The size of each dimension.
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.inner.shape())
+    }
+
+    /// The number of dimensions.
+    #[getter]
+    fn ndim(&self) -> usize {
+        self.inner.ndim()
+    }
+
+    /// The element type.
+    #[getter]
+    fn dtype(&self, py: Python<'_>) -> Py<PyDType> {
+        dtype::instance(py, self.inner.dtype())
+    }
+
+    /// The device holding the memory.
+    #[getter]
+    fn device(&self) -> PyDevice {
+        PyDevice {
+            device: self.inner.device(),
+        }
+    }
+
+    /// Strides in elements, as torch's `stride()` (negative for reversed
+    /// views, 0 for broadcast dimensions).
+    #[getter]
+    fn strides<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.inner.strides())
+    }
+
+    /// Bytes per element.
+    #[getter]
+    fn itemsize(&self) -> usize {
+        self.inner.itemsize()
+    }
+
+    /// Bytes the elements occupy (`numel() * itemsize`).
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.inner.nbytes()
+    }
+
+    /// Whether writes are refused (the source was read-only).
+    #[getter]
+    fn readonly(&self) -> bool {
+        self.inner.is_readonly()
+    }
+
+    /// The number of elements.
+    fn numel(&self) -> usize {
+        self.inner.numel()
+    }
+
+    /// The address of the first element, offset included.
+    fn data_ptr(&self) -> usize {
+        self.inner.data_ptr() as usize
+    }
+
+    /// Whether the elements are row-major with no gaps.
+    fn is_contiguous(&self) -> bool {
+        self.inner.is_contiguous()
+    }
+
+    /// `self` when already contiguous, else a contiguous copy.
+    fn contiguous(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
+        let inner = &slf.get().inner;
+        if inner.is_contiguous() {
+            return Ok(slf.clone().unbind());
+        }
+        wrap(slf.py(), inner.deep_copy()?)
+    }
+
+    /// A deep copy in fresh, writable, C-contiguous memory.
+    fn clone(&self, py: Python<'_>) -> PyResult<Py<PyTensor>> {
+        wrap(py, self.inner.deep_copy()?)
+    }
+
+    /// `self` when the dtype already matches, else a converted copy.
+    fn to(slf: &Bound<'_, Self>, dtype: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        let dtype = dtype::extract_dtype(dtype)?;
+        let inner = &slf.get().inner;
+        if inner.dtype() == dtype {
+            return Ok(slf.clone().unbind());
+        }
+        wrap(slf.py(), inner.to_dtype(dtype)?)
+    }
+
+    /// A NumPy array sharing this tensor's memory (read-only if the tensor
+    /// is).
+    fn numpy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        if slf.get().inner.dtype() == DType::BFloat16 {
+            return Err(PyTypeError::new_err(
+                "NumPy has no bfloat16 dtype; convert first, e.g. t.to(dlbridge.float32).numpy()",
+            ));
+        }
+        slf.py()
+            .import("numpy")?
+            .call_method1("from_dlpack", (slf,))
+    }
+
+    /// NumPy 2's array protocol: shares memory unless `dtype` differs or
+    /// `copy=True`; `copy=False` refuses to convert.
+    #[pyo3(signature = (dtype=None, copy=None))]
+    fn __array__<'py>(
+        slf: &Bound<'py, Self>,
+        dtype: Option<&Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let array = Self::numpy(slf)?;
+        if let Some(dtype) = dtype.filter(|d| !d.is_none()) {
+            let numpy = slf.py().import("numpy")?;
+            let wanted = numpy.getattr("dtype")?.call1((dtype,))?;
+            if !array.getattr("dtype")?.eq(&wanted)? {
+                if copy == Some(false) {
+                    return Err(PyValueError::new_err(format!(
+                        "converting {} to {} requires a copy, but copy=False",
+                        slf.get().inner.dtype(),
+                        wanted.str()?
+                    )));
+                }
+                return array.call_method1("astype", (wanted,));
+            }
+        }
+        if copy == Some(true) {
+            return array.call_method0("copy");
+        }
+        Ok(array)
+    }
+
+    /// The elements as nested Python lists (a scalar for a 0-d tensor).
+    fn tolist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        convert::to_nested_list(py, &self.inner)
+    }
+
+    /// The value of a one-element tensor as a Python number.
+    fn item<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        convert::scalar_to_py(py, self.inner.item()?)
+    }
+
+    fn __len__(&self) -> PyResult<usize> {
+        self.inner
+            .shape()
+            .first()
+            .copied()
+            .ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
+    }
+
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        let items = index::parse_key(key)?;
+        wrap(py, self.inner.index(&items)?)
+    }
+
+    fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let items = index::parse_key(key)?;
+        let target = self.inner.index(&items)?;
+        if target.is_readonly() {
+            return Err(crate::Error::ReadOnly.into());
+        }
+        let source = if interop::is_dlpack_source(value)? {
+            interop::import_any(value)?
+        } else {
+            convert::tensor_from_nested(value, Some(target.dtype()))?
+        };
+        target.assign(&source)?;
+        Ok(())
+    }
+
+    fn __repr__(&self) -> String {
+        self.inner.to_string()
+    }
+
+    fn __str__(&self) -> String {
+        self.inner.to_string()
+    }
+
+    /// Exports a DLPack capsule sharing this tensor's memory (array API
+    /// 2023.12 signature).
+    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
+    fn __dlpack__(
+        &self,
+        py: Python<'_>,
+        stream: Option<&Bound<'_, PyAny>>,
+        max_version: Option<(u32, u32)>,
+        dl_device: Option<(u32, i32)>,
+        copy: Option<bool>,
+    ) -> PyResult<Py<PyAny>> {
+        let legacy = max_version.is_none_or(|(major, _)| major < 1);
+        if legacy && self.inner.is_readonly() && copy != Some(true) {
+            return Err(PyBufferError::new_err(
+                "a read-only tensor cannot be exported as a legacy DLPack capsule, which has no \
+                 READ_ONLY flag; pass max_version=(1, 0) or later, or copy=True",
+            ));
+        }
+        interop::export(&self.inner, py, stream, max_version, dl_device, copy)
+    }
+
+    /// `(device_type, device_id)`: `(1, 0)`, the CPU.
+    fn __dlpack_device__(&self) -> (u32, i32) {
+        let device = self.inner.device().to_dlpack();
+        (device.device_type.0, device.device_id)
+    }
+}
+
+/// Shares a NumPy array's memory (any `numpy.ndarray`, subclasses included).
+#[pyfunction]
+pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+    let Ok(array) = array.cast::<PyUntypedArray>() else {
+        return Err(PyTypeError::new_err(format!(
+            "expected np.ndarray (got {})",
+            array.get_type().name()?
+        )));
+    };
+    // Check the dtype first so the error names it (NumPy's own BufferError
+    // does not).
+    dtype::descr_to_dtype(array.dtype().as_any())?;
+    wrap(py, interop::import_any(array.as_any())?)
+}
+
+/// Shares memory with any DLPack producer when `dtype` is None or already
+/// matches; otherwise (Python scalars and lists, dtype changes) copies.
+#[pyfunction]
+#[pyo3(signature = (obj, dtype=None))]
+pub fn as_tensor(
+    obj: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyTensor>> {
+    let py = obj.py();
+    let dtype = optional_dtype(dtype)?;
+    if let Ok(tensor) = obj.cast::<PyTensor>()
+        && dtype.is_none_or(|d| d == tensor.get().inner.dtype())
+    {
+        return Ok(tensor.clone().unbind());
+    }
+    let tensor = if interop::is_dlpack_source(obj)? {
+        let shared = interop::import_any(obj)?;
+        match dtype {
+            Some(dtype) if dtype != shared.dtype() => shared.to_dtype(dtype)?,
+            _ => shared,
+        }
+    } else {
+        convert::tensor_from_nested(obj, dtype)?
+    };
+    wrap(py, tensor)
+}
+
+/// Always copies into fresh, writable, C-contiguous memory.
+#[pyfunction]
+#[pyo3(signature = (obj, dtype=None))]
+pub fn tensor(obj: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyTensor>> {
+    let py = obj.py();
+    let dtype = optional_dtype(dtype)?;
+    let tensor = if interop::is_dlpack_source(obj)? {
+        let shared = interop::import_any(obj)?;
+        shared.to_dtype(dtype.unwrap_or(shared.dtype()))?
+    } else {
+        convert::tensor_from_nested(obj, dtype)?
+    };
+    wrap(py, tensor)
+}
+
+/// Imports a DLPack producer or capsule (array API `from_dlpack`).
+#[pyfunction]
+#[pyo3(signature = (obj, *, device=None, copy=None))]
+pub fn from_dlpack(
+    obj: &Bound<'_, PyAny>,
+    device: Option<&Bound<'_, PyAny>>,
+    copy: Option<bool>,
+) -> PyResult<Py<PyTensor>> {
+    interop::check_device(device)?;
+    let shared = interop::import(obj, copy)?;
+    let tensor = if copy == Some(true) {
+        shared.deep_copy()?
+    } else {
+        shared
+    };
+    wrap(obj.py(), tensor)
+}
+
+/// A deep copy of a tensor (`t.clone()`).
+#[pyfunction]
+pub fn clone(py: Python<'_>, tensor: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+    let Ok(tensor) = tensor.cast::<PyTensor>() else {
+        return Err(PyTypeError::new_err(format!(
+            "clone() expects a dlbridge.Tensor, got {}",
+            tensor.get_type().name()?
+        )));
+    };
+    tensor.get().clone(py)
+}
