@@ -9,6 +9,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::{Arc, Once};
 
+/// Whether an exception has the expected Python type.
+type ExceptionCheck = fn(Python<'_>, &PyErr) -> bool;
+
 fn python() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
@@ -71,7 +74,7 @@ try:\n    db.from_dlpack(capsule)\nexcept (ValueError, RuntimeError, BufferError
 fn every_core_error_maps_to_the_exception_users_catch() {
     python();
     Python::attach(|py| {
-        let cases: Vec<(Error, fn(Python<'_>, &PyErr) -> bool)> = vec![
+        let cases: Vec<(Error, ExceptionCheck)> = vec![
             (Error::UnknownDType { name: "x".into() }, |py, e| {
                 e.is_instance_of::<PyTypeError>(py)
             }),
