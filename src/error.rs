@@ -90,6 +90,15 @@ pub enum Error {
     #[error("an index can only have a single ellipsis ('...')")]
     MultipleEllipsis,
 
+    /// A dimension order that is not a permutation of the tensor's axes.
+    #[error("{order:?} is not a permutation of the {ndim} dimensions")]
+    InvalidPermutation {
+        /// The order asked for.
+        order: Vec<usize>,
+        /// The tensor's rank.
+        ndim: usize,
+    },
+
     /// A slice with step 0.
     #[error("slice step cannot be zero")]
     ZeroStep,

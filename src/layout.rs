@@ -250,6 +250,28 @@ impl Layout {
         })
     }
 
+    /// The same elements with dimensions reordered: dimension `i` of the
+    /// result is dimension `order[i]` of this layout. `order` must be a
+    /// permutation of `0..ndim`.
+    pub fn permute(&self, order: &[usize]) -> Result<Layout> {
+        let mut seen = vec![false; self.ndim()];
+        let valid = order.len() == self.ndim()
+            && order
+                .iter()
+                .all(|&axis| axis < seen.len() && !std::mem::replace(&mut seen[axis], true));
+        if !valid {
+            return Err(Error::InvalidPermutation {
+                order: order.to_vec(),
+                ndim: self.ndim(),
+            });
+        }
+        Ok(Layout {
+            shape: order.iter().map(|&axis| self.shape[axis]).collect(),
+            strides: order.iter().map(|&axis| self.strides[axis]).collect(),
+            offset: self.offset,
+        })
+    }
+
     /// This layout seen with shape `target`, NumPy broadcasting rules: new
     /// leading dimensions and size-1 dimensions get stride 0.
     pub fn broadcast_to(&self, target: &[usize]) -> Result<Layout> {
@@ -416,6 +438,19 @@ mod tests {
             base.index(&[IndexItem::Ellipsis, IndexItem::Ellipsis]),
             Err(Error::MultipleEllipsis)
         );
+    }
+
+    #[test]
+    fn permutations_reorder_shape_and_strides() {
+        let base = Layout::contiguous(&[2, 3, 4]).unwrap();
+        let moved = base.permute(&[2, 0, 1]).unwrap();
+        assert_eq!(
+            (moved.shape(), moved.strides()),
+            (&[4, 2, 3][..], &[1, 12, 4][..])
+        );
+        assert!(base.permute(&[0, 0, 1]).is_err());
+        assert!(base.permute(&[0, 1]).is_err());
+        assert!(base.permute(&[0, 1, 3]).is_err());
     }
 
     #[test]

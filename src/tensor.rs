@@ -195,6 +195,18 @@ impl Tensor {
         Ok(self.with_layout(self.layout.index(items)?))
     }
 
+    /// A view with dimensions reordered (`order[i]` becomes dimension `i`).
+    pub fn permute(&self, order: &[usize]) -> Result<Tensor> {
+        Ok(self.with_layout(self.layout.permute(order)?))
+    }
+
+    /// A view with the dimensions reversed (NumPy's and PyTorch's `.T`).
+    pub fn transpose_all(&self) -> Tensor {
+        let order: Vec<usize> = (0..self.ndim()).rev().collect();
+        self.permute(&order)
+            .expect("reversed axes are a permutation")
+    }
+
     /// A view of this tensor broadcast to `shape`, NumPy rules.
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
         Ok(self.with_layout(self.layout.broadcast_to(shape)?))

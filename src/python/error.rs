@@ -20,6 +20,7 @@ impl From<Error> for PyErr {
             }
             Error::IndexOutOfRange { .. }
             | Error::TooManyIndices { .. }
+            | Error::InvalidPermutation { .. }
             | Error::MultipleEllipsis => PyIndexError::new_err(message),
             Error::Overflow { .. } => PyOverflowError::new_err(message),
             // NumPy: "could not broadcast", "assignment destination is

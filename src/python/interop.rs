@@ -7,7 +7,7 @@ use crate::tensor::Tensor;
 use dlpark::ffi::{DLManagedTensor, DLManagedTensorVersioned};
 use dlpark::python::{DlpackExporter, ExportAbi, ExportRequest, ImportedDlpack, export_dlpack};
 use dlpark::{DlpackFlags, Managed};
-use pyo3::exceptions::{PyBufferError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
@@ -35,7 +35,7 @@ pub fn import(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<Tensor> 
         return Ok(tensor.get().inner.clone());
     }
     let imported = if value.is_instance_of::<PyCapsule>() {
-        dlpark::python::from_dlpack(value.as_borrowed(), None, None)?
+        consume(value, None)?
     } else {
         if !value.hasattr("__dlpack__")? {
             return Err(PyTypeError::new_err(format!(
@@ -48,13 +48,13 @@ pub fn import(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<Tensor> 
         } else {
             None
         };
-        match dlpark::python::from_dlpack(value.as_borrowed(), None, negotiate) {
+        match consume(value, negotiate) {
             Ok(imported) => imported,
             // Producers written before the 2023.12 array API take no keyword
             // arguments; the spec (and NumPy, and torch) retry without them.
             Err(error) if error.is_instance_of::<PyTypeError>(value.py()) => {
                 let capsule = value.call_method0("__dlpack__").map_err(|_| error)?;
-                dlpark::python::from_dlpack(capsule.as_borrowed(), None, None)?
+                consume(&capsule, None)?
             }
             Err(error) => return Err(error),
         }
@@ -71,6 +71,25 @@ pub fn import(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<Tensor> 
         }
     };
     Ok(tensor)
+}
+
+/// dlpark's import, with its one error that has a spec-mandated type fixed:
+/// a capsule whose DLPack major version is newer than ours (dlpark releases it
+/// and raises `RuntimeError`) is a `BufferError` in the spec and in NumPy.
+fn consume(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<ImportedDlpack> {
+    dlpark::python::from_dlpack(value.as_borrowed(), None, copy).map_err(|error| {
+        let py = value.py();
+        if error.is_instance_of::<PyRuntimeError>(py)
+            && error
+                .value(py)
+                .to_string()
+                .starts_with("incompatible DLPack major version")
+        {
+            PyBufferError::new_err(error.value(py).to_string())
+        } else {
+            error
+        }
+    })
 }
 
 /// Parses the `device` argument of `from_dlpack`: None, `"cpu"` or `(1, 0)`.

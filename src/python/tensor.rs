@@ -7,7 +7,7 @@ use super::interop;
 use crate::dtype::DType;
 use crate::tensor::Tensor;
 use numpy::{PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyBufferError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyBufferError, PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -99,6 +99,33 @@ impl PyTensor {
     #[getter]
     fn strides<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         PyTuple::new(py, self.inner.strides())
+    }
+
+    /// A view with the dimensions reversed (shares memory).
+    #[getter(T)]
+    fn transposed(&self, py: Python<'_>) -> PyResult<Py<PyTensor>> {
+        wrap(py, self.inner.transpose_all())
+    }
+
+    /// A view with dimensions reordered: `t.permute(2, 0, 1)`.
+    #[pyo3(signature = (*dims))]
+    fn permute(&self, py: Python<'_>, dims: Vec<isize>) -> PyResult<Py<PyTensor>> {
+        let ndim = self.inner.ndim() as isize;
+        let order = dims
+            .iter()
+            .map(|&axis| {
+                let resolved = if axis < 0 { axis + ndim } else { axis };
+                usize::try_from(resolved)
+                    .ok()
+                    .filter(|&a| (a as isize) < ndim)
+                    .ok_or_else(|| {
+                        PyIndexError::new_err(format!(
+                            "dimension {axis} is out of range for a tensor of dimension {ndim}"
+                        ))
+                    })
+            })
+            .collect::<PyResult<Vec<usize>>>()?;
+        wrap(py, self.inner.permute(&order)?)
     }
 
     /// Bytes per element.
