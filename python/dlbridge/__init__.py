@@ -7,8 +7,8 @@ Importing dlbridge never imports torch.
 """
 
 from ._dlbridge import (
-    DType,
     Device,
+    DType,
     Tensor,
     __version__,
     as_tensor,

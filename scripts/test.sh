@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# Run every dlbridge check and test, from a fresh machine or a warm one.
+#
+#   bash scripts/test.sh
+#
+# Needs: Rust stable (cargo, with rustfmt and clippy), Python >= 3.10 with the venv
+# module, and network access to PyPI and crates.io on the first run. The script
+# creates (or reuses) a virtual environment at .venv in the repository root and
+# installs maturin, numpy, torch, pytest and ruff into it; pip's cache is used, so
+# PyPI's large torch wheel is downloaded once per machine.
+#
+# Environment knobs:
+#   PYTHON   interpreter used to create .venv (default: python3)
+#   VENV     virtual environment path (default: <repo>/.venv)
+#
+# Steps, in order: venv, pip install, torch import check, cargo fmt, ruff,
+# clippy (core, then --features python), cargo test (core), cargo test
+# --features python (embedded interpreter), maturin develop --release, pytest,
+# python -m dlbridge. The script stops at the first failure with a non-zero exit.
+set -euo pipefail
+
+REPO="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "$REPO"
+
+PYTHON="${PYTHON:-python3}"
+VENV="${VENV:-$REPO/.venv}"
+VPY="$VENV/bin/python"
+
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+if [[ "${CI:-}" == "true" ]]; then
+    export PIP_PROGRESS_BAR=off
+    export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+fi
+
+STEP="start-up"
+STEP_START=$SECONDS
+TOTAL_START=$SECONDS
+
+step() {
+    STEP="$1"
+    STEP_START=$SECONDS
+    printf '\n==> [%s] %s\n' "$(date +%H:%M:%S)" "$STEP"
+}
+
+done_step() {
+    printf -- '--- ok: %s (%ss)\n' "$STEP" "$((SECONDS - STEP_START))"
+}
+
+fail() {
+    printf '\nERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+on_exit() {
+    local rc=$?
+    if [[ $rc -ne 0 ]]; then
+        printf '\n==> FAILED (exit %s) during: %s\n' "$rc" "$STEP" >&2
+    else
+        printf '\n==> all checks and tests passed (%ss)\n' "$((SECONDS - TOTAL_START))"
+    fi
+}
+trap on_exit EXIT
+
+# ---------------------------------------------------------------------------
+step "virtual environment at $VENV"
+if [[ -x "$VPY" ]] && "$VPY" -c 'import sys' 2>/dev/null; then
+    echo "reusing existing virtual environment"
+else
+    command -v "$PYTHON" >/dev/null 2>&1 || fail "'$PYTHON' not found; set PYTHON=/path/to/python3"
+    if [[ -e "$VENV" ]]; then
+        echo "$VENV exists but its interpreter does not run; recreating it"
+        "$PYTHON" -m venv --clear "$VENV" ||
+            fail "'$PYTHON -m venv' failed (on Debian: apt-get install python3-venv)"
+    else
+        "$PYTHON" -m venv "$VENV" ||
+            fail "'$PYTHON -m venv' failed (on Debian: apt-get install python3-venv)"
+    fi
+fi
+"$VPY" -c 'import sys; assert sys.version_info >= (3, 10), sys.version' ||
+    fail "dlbridge needs Python >= 3.10 in $VENV"
+"$VPY" -m pip --version >/dev/null 2>&1 || "$VPY" -m ensurepip --upgrade ||
+    fail "pip is missing from $VENV and ensurepip is unavailable"
+
+# Behave as if the venv were activated: maturin and pyo3's build script both look at
+# VIRTUAL_ENV, and keeping it (and PYO3_PYTHON) identical across every cargo command
+# stops pyo3-build-config from forcing rebuilds between steps.
+export VIRTUAL_ENV="$VENV"
+export PATH="$VENV/bin:$PATH"
+export PYO3_PYTHON="$VPY"
+# A stray PYTHONHOME breaks the venv; PYO3_BUILD_EXTENSION_MODULE (which maturin sets for
+# its own build) would stop `cargo test --features python` from linking libpython.
+unset PYTHONHOME PYO3_BUILD_EXTENSION_MODULE
+"$VPY" --version
+done_step
+
+# ---------------------------------------------------------------------------
+step "pip install maturin numpy torch pytest ruff"
+# No --upgrade: what is already installed and satisfies the pins is kept, so a warm
+# venv costs no download. No --no-cache-dir: torch and its CUDA wheels are several GB.
+"$VPY" -m pip install \
+    'maturin>=1.9.4,<2' \
+    'numpy>=2.0' \
+    'torch>=2.4' \
+    'pytest>=8' \
+    'ruff'
+done_step
+
+# ---------------------------------------------------------------------------
+step "check that torch and numpy import"
+if ! "$VPY" -c '
+import numpy, torch
+print(f"numpy {numpy.__version__}, torch {torch.__version__}")
+'; then
+    fail "torch (or numpy) cannot be imported in $VENV; the PyTorch tests cannot run"
+fi
+done_step
+
+# ---------------------------------------------------------------------------
+step "cargo fmt --all -- --check"
+if ! cargo fmt --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null 2>&1 || fail "rustfmt is not installed and rustup is not available"
+    rustup component add rustfmt
+fi
+cargo fmt --all -- --check
+done_step
+
+# ---------------------------------------------------------------------------
+step "ruff check / ruff format --check (python, python_tests)"
+ruff --version
+ruff check python python_tests
+ruff format --check python python_tests
+done_step
+
+# ---------------------------------------------------------------------------
+step "cargo clippy --all-targets -- -D warnings (core, no Python)"
+if ! cargo clippy --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null 2>&1 || fail "clippy is not installed and rustup is not available"
+    rustup component add clippy
+fi
+cargo clippy --all-targets -- -D warnings
+done_step
+
+# ---------------------------------------------------------------------------
+step "cargo clippy --all-targets --features python -- -D warnings"
+cargo clippy --all-targets --features python -- -D warnings
+done_step
+
+# ---------------------------------------------------------------------------
+step "cargo test (core, no Python)"
+cargo test
+done_step
+
+# ---------------------------------------------------------------------------
+step "cargo test --features python (embedded interpreter)"
+# The test binaries embed CPython, so they are not started by the venv's python:
+#  - LD_LIBRARY_PATH: the loader must find libpython (pyo3 links it, no rpath);
+#  - PYTHONHOME: where the standard library is (the binary's own path says nothing,
+#    and relocatable builds such as python-build-standalone need it);
+#  - PYTHONPATH: the venv's site-packages, so numpy and torch import.
+PY_LIBDIR="$("$VPY" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")')"
+PY_LDLIBRARY="$("$VPY" -c 'import sysconfig; print(sysconfig.get_config_var("LDLIBRARY") or "")')"
+PY_HOME="$("$VPY" -c '
+import sys
+print(sys.base_prefix if sys.base_prefix == sys.base_exec_prefix
+      else sys.base_prefix + ":" + sys.base_exec_prefix)')"
+PY_SITE="$("$VPY" -c '
+import sysconfig
+paths = sysconfig.get_paths()
+print(":".join(dict.fromkeys([paths["purelib"], paths["platlib"]])))')"
+if [[ "$PY_LDLIBRARY" == *.so* && -n "$PY_LIBDIR" && ! -e "$PY_LIBDIR/$PY_LDLIBRARY" ]]; then
+    echo "warning: $PY_LIBDIR/$PY_LDLIBRARY not found; linking may fail" \
+        "(on Debian: apt-get install python3-dev)" >&2
+fi
+echo "LD_LIBRARY_PATH+=$PY_LIBDIR"
+echo "PYTHONHOME=$PY_HOME"
+echo "PYTHONPATH=$PY_SITE"
+LD_LIBRARY_PATH="$PY_LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    PYTHONHOME="$PY_HOME" \
+    PYTHONPATH="$PY_SITE${PYTHONPATH:+:$PYTHONPATH}" \
+    cargo test --features python
+done_step
+
+# ---------------------------------------------------------------------------
+step "maturin develop --release (build and install dlbridge into the venv)"
+maturin --version
+maturin develop --release
+"$VPY" -c 'import dlbridge, dlbridge._dlbridge; print("dlbridge imported from", dlbridge.__file__)'
+done_step
+
+# ---------------------------------------------------------------------------
+step "python -m pytest python_tests -q"
+rc=0
+"$VPY" -m pytest python_tests -q || rc=$?
+if [[ $rc -eq 5 ]]; then
+    fail "pytest collected no tests (exit 5); python_tests/ must not be empty"
+elif [[ $rc -ne 0 ]]; then
+    fail "pytest failed (exit $rc)"
+fi
+done_step
+
+# ---------------------------------------------------------------------------
+step "python -m dlbridge (the demo)"
+"$VPY" -m dlbridge
+done_step
