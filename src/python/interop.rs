@@ -142,6 +142,13 @@ pub fn export(
             stream.repr()?
         )));
     }
+    let legacy = max_version.is_none_or(|(major, _)| major < 1);
+    if legacy && tensor.is_readonly() && copy != Some(true) {
+        return Err(PyBufferError::new_err(
+            "a read-only tensor cannot be exported as a legacy DLPack capsule, which has no \
+             READ_ONLY flag; pass max_version=(1, 0) or later, or copy=True",
+        ));
+    }
     let exporter = Exporter { tensor };
     if copy == Some(true) {
         // dlpark's exporter only shares; a requested copy is made here and

@@ -7,7 +7,7 @@ use super::interop;
 use crate::dtype::DType;
 use crate::tensor::Tensor;
 use numpy::{PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyBufferError, PyIndexError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -284,13 +284,6 @@ impl PyTensor {
         dl_device: Option<(u32, i32)>,
         copy: Option<bool>,
     ) -> PyResult<Py<PyAny>> {
-        let legacy = max_version.is_none_or(|(major, _)| major < 1);
-        if legacy && self.inner.is_readonly() && copy != Some(true) {
-            return Err(PyBufferError::new_err(
-                "a read-only tensor cannot be exported as a legacy DLPack capsule, which has no \
-                 READ_ONLY flag; pass max_version=(1, 0) or later, or copy=True",
-            ));
-        }
         interop::export(&self.inner, py, stream, max_version, dl_device, copy)
     }
 
