@@ -111,6 +111,7 @@ mod tests {
 
     fn ints(t: &Tensor) -> Vec<i64> {
         t.to_scalars()
+            .unwrap()
             .into_iter()
             .map(|s| match s {
                 Scalar::Int(v) => v,
@@ -150,7 +151,7 @@ mod tests {
         let as_u8 = t.to_dtype(DType::UInt8).unwrap();
         assert_eq!(ints(&as_u8), vec![1, 255, 44]);
         let as_f16 = t.to_dtype(DType::Float16).unwrap();
-        assert_eq!(as_f16.to_scalars()[2], Scalar::Float(300.0));
+        assert_eq!(as_f16.to_scalars().unwrap()[2], Scalar::Float(300.0));
     }
 
     #[test]
@@ -197,7 +198,7 @@ mod tests {
         let scalar = Tensor::from_vec(vec![42i64], &[]).unwrap();
         assert_eq!(scalar.item().unwrap(), Scalar::Int(42));
         let empty = Tensor::zeros(DType::Float32, &[0, 3]).unwrap();
-        assert!(empty.to_scalars().is_empty());
+        assert!(empty.to_scalars().unwrap().is_empty());
         assert!(empty.item().is_err());
     }
 }

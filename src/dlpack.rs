@@ -75,6 +75,22 @@ pub fn import<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
     ))
 }
 
+impl Tensor {
+    /// Adopts a DLPack managed tensor from another dlpark user without
+    /// copying; see [`import`].
+    pub fn from_dlpack<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
+        import(managed)
+    }
+
+    /// A fresh DLPack managed tensor sharing this tensor's memory, for another
+    /// dlpark user; see [`export`]. Choose the ABI with `M`:
+    /// `DLManagedTensorVersioned` (carries the read-only flag) or the legacy
+    /// `DLManagedTensor`.
+    pub fn to_dlpack<M: ManagedTensorBase>(&self) -> Result<Managed<M>> {
+        export(self)
+    }
+}
+
 fn invalid(reason: String) -> Error {
     Error::InvalidDLPack { reason }
 }
@@ -218,7 +234,10 @@ mod tests {
         let back = import(managed).unwrap();
         assert_eq!(back.shape(), &[2]);
         assert_eq!(back.strides(), &[3]);
-        assert_eq!(back.to_scalars(), vec![Scalar::Int(2), Scalar::Int(5)]);
+        assert_eq!(
+            back.to_scalars().unwrap(),
+            vec![Scalar::Int(2), Scalar::Int(5)]
+        );
         drop(back);
         assert!(
             storage.upgrade().is_none(),

@@ -227,6 +227,8 @@ impl_element!(
     half::bf16 => BFloat16,
     f32 => Float32,
     f64 => Float64,
+    num_complex::Complex<f32> => Complex64,
+    num_complex::Complex<f64> => Complex128,
 );
 
 #[cfg(test)]

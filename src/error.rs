@@ -152,6 +152,43 @@ pub enum Error {
         strides: Vec<isize>,
     },
 
+    /// Memory already borrowed in a conflicting way by Rust code.
+    #[error("tensor memory is already borrowed{}", if *exclusive { " (a mutable borrow needs it alone)" } else { " mutably" })]
+    AlreadyBorrowed {
+        /// Whether the refused borrow was exclusive (mutable).
+        exclusive: bool,
+    },
+
+    /// Typed access to elements whose address is not aligned for the type.
+    #[error("data pointer {address:#x} is not aligned to {align} bytes for {dtype}")]
+    Misaligned {
+        /// The first element's address.
+        address: usize,
+        /// The alignment the Rust type needs.
+        align: usize,
+        /// The tensor's dtype.
+        dtype: DType,
+    },
+
+    /// A mutable view of a layout in which several indices reach the same
+    /// element (broadcast, zero or overlapping strides).
+    #[error(
+        "a mutable view needs distinct elements, but shape {shape:?} with strides {strides:?} overlaps itself"
+    )]
+    OverlappingElements {
+        /// The tensor's shape.
+        shape: Vec<usize>,
+        /// Its strides, in elements.
+        strides: Vec<isize>,
+    },
+
+    /// A `bool` tensor holding a byte other than 0 or 1, which is not a Rust `bool`.
+    #[error("bool tensor holds the byte {byte}, which is not a valid bool")]
+    InvalidBool {
+        /// The offending byte.
+        byte: u8,
+    },
+
     /// Typed access with a Rust type that does not match the tensor's dtype.
     #[error("dtype mismatch: tensor holds {actual}, {expected} was requested")]
     DTypeMismatch {

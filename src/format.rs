@@ -2,6 +2,7 @@
 //! `tensor([1, 2], dtype=dlbridge.int32)`, with the same widths, float modes
 //! and `...` summaries as `torch/_tensor_str.py` under default print options.
 
+use crate::borrow::Borrow;
 use crate::dtype::{DType, Kind};
 use crate::layout::IndexItem;
 use crate::scalar::Scalar;
@@ -32,6 +33,11 @@ fn has_default_dtype(dtype: DType) -> bool {
 }
 
 fn render(tensor: &Tensor) -> String {
+    // Hold one shared borrow for the whole print, so the reads below cannot
+    // fail half-way; a tensor mutably borrowed by Rust code prints as such.
+    let Ok(_reading) = Borrow::acquire(tensor.byte_range(), false) else {
+        return format!("tensor(<mutably borrowed>, shape={:?})", tensor.shape());
+    };
     let prefix = "tensor(";
     let indent = prefix.len();
     let mut suffixes = Vec::new();
@@ -51,7 +57,7 @@ fn render(tensor: &Tensor) -> String {
         let sample = if summarize {
             summarized_values(tensor)
         } else {
-            tensor.to_scalars()
+            values_of(tensor)
         };
         let formatters = Formatters::new(tensor.dtype(), &sample);
         format_nested(tensor, indent, summarize, &formatters)
@@ -87,11 +93,18 @@ fn python_tuple(shape: &[usize]) -> String {
     }
 }
 
+/// The values of a tensor whose memory `render` has borrowed.
+fn values_of(tensor: &Tensor) -> Vec<Scalar> {
+    tensor
+        .to_scalars()
+        .expect("render holds a shared borrow, so no mutable one can exist")
+}
+
 /// The values a summarized print shows: the first and last `EDGE_ITEMS` of
 /// every long dimension (`get_summarized_data`).
 fn summarized_values(tensor: &Tensor) -> Vec<Scalar> {
     if tensor.ndim() == 0 {
-        return tensor.to_scalars();
+        return values_of(tensor);
     }
     edge_indices(tensor.shape()[0])
         .into_iter()
@@ -127,7 +140,7 @@ fn format_nested(
     formatters: &Formatters,
 ) -> String {
     match tensor.ndim() {
-        0 => formatters.format(tensor.to_scalars()[0]),
+        0 => formatters.format(values_of(tensor)[0]),
         1 => format_vector(tensor, indent, summarize, formatters),
         ndim => {
             let indices = if summarize {
@@ -156,7 +169,7 @@ fn format_vector(
 ) -> String {
     let element_length = formatters.width() + 2;
     let per_line = (LINE_WIDTH.saturating_sub(indent) / element_length).max(1);
-    let values = tensor.to_scalars();
+    let values = values_of(tensor);
     let data: Vec<String> = if summarize && values.len() > 2 * EDGE_ITEMS {
         let n = values.len();
         values[..EDGE_ITEMS]

@@ -145,6 +145,31 @@ impl Layout {
         true
     }
 
+    /// Whether every index reaches a distinct element (no zero strides on
+    /// dimensions longer than one, no dimensions interleaving).
+    ///
+    /// Sufficient, not necessary: each dimension's stride, taken in order of
+    /// size, must step over everything the smaller dimensions span. Every
+    /// layout NumPy and PyTorch create by slicing and transposing passes.
+    pub fn has_unique_elements(&self) -> bool {
+        let mut dims: Vec<(usize, usize)> = self
+            .shape
+            .iter()
+            .zip(&self.strides)
+            .filter(|&(&size, _)| size > 1)
+            .map(|(&size, &stride)| (stride.unsigned_abs(), size))
+            .collect();
+        dims.sort_unstable();
+        let mut extent = 1usize;
+        for (stride, size) in dims {
+            if stride < extent {
+                return false;
+            }
+            extent += stride * (size - 1);
+        }
+        true
+    }
+
     /// The lowest and highest element offsets any element occupies, relative
     /// to the storage base, or `None` for an empty tensor.
     pub fn span(&self) -> Option<(isize, isize)> {
@@ -359,6 +384,16 @@ mod tests {
         assert!(!Layout::from_parts(vec![2, 2], vec![1, 2], 0).is_contiguous());
         assert!(Layout::from_parts(vec![0, 5], vec![99, 3], 0).is_contiguous());
         assert!(!Layout::from_parts(vec![3], vec![-1], 2).is_contiguous());
+    }
+
+    #[test]
+    fn unique_elements_detects_broadcast_and_interleaving() {
+        assert!(Layout::contiguous(&[3, 4]).unwrap().has_unique_elements());
+        assert!(Layout::from_parts(vec![4, 3], vec![1, 4], 0).has_unique_elements());
+        assert!(Layout::from_parts(vec![3], vec![-2], 4).has_unique_elements());
+        assert!(!Layout::from_parts(vec![2, 3], vec![0, 1], 0).has_unique_elements());
+        assert!(!Layout::from_parts(vec![3, 3], vec![1, 1], 0).has_unique_elements());
+        assert!(Layout::from_parts(vec![1, 3], vec![0, 1], 0).has_unique_elements());
     }
 
     #[test]

@@ -18,6 +18,8 @@
 //! # Ok::<(), dlbridge::Error>(())
 //! ```
 
+pub mod access;
+pub mod borrow;
 pub mod copy;
 pub mod device;
 pub mod dlpack;
@@ -32,6 +34,7 @@ pub mod tensor;
 #[cfg(feature = "python")]
 pub mod python;
 
+pub use access::{SliceMut, SliceRef, ViewMut, ViewRef};
 pub use device::Device;
 pub use dtype::{DType, Element, Kind};
 pub use error::{Error, Result};

@@ -1,5 +1,6 @@
 //! [`Tensor`]: shared storage seen through a layout, with a dtype and device.
 
+use crate::borrow::Borrow;
 use crate::copy;
 use crate::device::Device;
 use crate::dtype::{DType, Element};
@@ -238,6 +239,7 @@ impl Tensor {
     /// wrap, floats truncate toward zero, as PyTorch's `.to()`).
     pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
         let fresh = Tensor::zeros(dtype, self.shape())?;
+        let _reading = Borrow::acquire(self.byte_range(), false)?;
         copy::copy_cast(self, &fresh);
         Ok(fresh)
     }
@@ -257,12 +259,14 @@ impl Tensor {
             (Some((a0, a1)), Some((b0, b1))) => a0 < b1 && b0 < a1,
             _ => false,
         };
-        if overlaps {
-            let snapshot = source.deep_copy()?.broadcast_to(self.shape())?;
-            copy::copy_cast(&snapshot, self);
+        let source = if overlaps {
+            source.deep_copy()?.broadcast_to(self.shape())?
         } else {
-            copy::copy_cast(&source, self);
-        }
+            source
+        };
+        let _reading = Borrow::acquire(source.byte_range(), false)?;
+        let _writing = Borrow::acquire(self.byte_range(), true)?;
+        copy::copy_cast(&source, self);
         Ok(())
     }
 
@@ -273,13 +277,16 @@ impl Tensor {
     }
 
     /// Every element in row-major order.
-    pub fn to_scalars(&self) -> Vec<Scalar> {
+    ///
+    /// Fails only if Rust code holds a mutable borrow of the memory.
+    pub fn to_scalars(&self) -> Result<Vec<Scalar>> {
+        let _reading = Borrow::acquire(self.byte_range(), false)?;
         let mut values = Vec::with_capacity(self.numel());
         copy::for_each_offset(self.layout(), |offset| {
             // SAFETY: `offset` is an element of this tensor's validated layout.
             values.push(unsafe { Scalar::read(self.element_ptr(offset), self.dtype) });
         });
-        values
+        Ok(values)
     }
 
     /// The only element of a one-element tensor.
@@ -289,6 +296,6 @@ impl Tensor {
                 numel: self.numel(),
             });
         }
-        Ok(self.to_scalars()[0])
+        Ok(self.to_scalars()?[0])
     }
 }

@@ -90,7 +90,7 @@ fn gather(value: &Bound<'_, PyAny>, depth: usize, out: &mut Gathered) -> PyResul
             let got = tensor.shape().first().copied().unwrap_or(0);
             return Err(ragged(out, depth, got));
         }
-        out.values.extend(tensor.to_scalars());
+        out.values.extend(tensor.to_scalars()?);
         return Ok(());
     }
     if depth != ndim {
@@ -176,7 +176,7 @@ pub fn scalar_to_py<'py>(py: Python<'py>, value: Scalar) -> PyResult<Bound<'py, 
 
 /// The tensor as nested Python lists (a plain scalar for 0-d tensors).
 pub fn to_nested_list<'py>(py: Python<'py>, tensor: &Tensor) -> PyResult<Bound<'py, PyAny>> {
-    let values = tensor.to_scalars();
+    let values = tensor.to_scalars()?;
     let mut position = 0;
     build_list(py, tensor.shape(), &values, &mut position)
 }

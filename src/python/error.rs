@@ -3,7 +3,9 @@
 
 use crate::error::Error;
 use pyo3::PyErr;
-use pyo3::exceptions::{PyBufferError, PyIndexError, PyOverflowError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyBufferError, PyIndexError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError,
+};
 
 impl From<Error> for PyErr {
     fn from(error: Error) -> PyErr {
@@ -18,6 +20,8 @@ impl From<Error> for PyErr {
             Error::UnknownDType { .. } | Error::DTypeMismatch { .. } => {
                 PyTypeError::new_err(message)
             }
+            // Like a RefCell: a conflict of run-time state, not of values.
+            Error::AlreadyBorrowed { .. } => PyRuntimeError::new_err(message),
             Error::IndexOutOfRange { .. }
             | Error::TooManyIndices { .. }
             | Error::InvalidPermutation { .. }
@@ -33,7 +37,10 @@ impl From<Error> for PyErr {
             | Error::ReadOnly
             | Error::NotAScalar { .. }
             | Error::Ragged { .. }
-            | Error::NotContiguous { .. } => PyValueError::new_err(message),
+            | Error::NotContiguous { .. }
+            | Error::Misaligned { .. }
+            | Error::OverlappingElements { .. }
+            | Error::InvalidBool { .. } => PyValueError::new_err(message),
         }
     }
 }

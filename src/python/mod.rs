@@ -1,6 +1,7 @@
 //! The Python extension module `dlbridge._dlbridge`: the only place PyO3
 //! appears. `python/dlbridge/__init__.py` re-exports everything defined here.
 
+mod boundary;
 mod convert;
 mod dtype;
 mod error;

@@ -1,0 +1,307 @@
+//! Typed, borrow-checked access to tensor elements from Rust.
+//!
+//! Every accessor checks the Rust type against the tensor's dtype, the
+//! layout (contiguous for slices, distinct elements for mutable views), the
+//! alignment of the data and, for mutable access, that the tensor is not
+//! read-only. It then registers a [`Borrow`] of the elements' address range,
+//! so that no two Rust borrows of the same memory conflict, whichever tensor
+//! handles they come through. The guard types hold the borrow and release it
+//! when dropped.
+
+use crate::borrow::Borrow;
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+use ndarray::{ArrayViewD, ArrayViewMutD, Axis, IxDyn, ShapeBuilder};
+use std::ops::{Deref, DerefMut};
+
+/// A shared borrow of a contiguous tensor's elements as `&[T]`.
+#[derive(Debug)]
+pub struct SliceRef<'a, T> {
+    slice: &'a [T],
+    _borrow: Borrow,
+}
+
+/// An exclusive borrow of a contiguous tensor's elements as `&mut [T]`.
+#[derive(Debug)]
+pub struct SliceMut<'a, T> {
+    slice: &'a mut [T],
+    _borrow: Borrow,
+}
+
+/// A shared borrow of a tensor of any layout as an [`ArrayViewD`].
+#[derive(Debug)]
+pub struct ViewRef<'a, T> {
+    view: ArrayViewD<'a, T>,
+    _borrow: Borrow,
+}
+
+/// An exclusive borrow of a tensor of any layout as an [`ArrayViewMutD`].
+#[derive(Debug)]
+pub struct ViewMut<'a, T> {
+    view: ArrayViewMutD<'a, T>,
+    _borrow: Borrow,
+}
+
+impl<T> Deref for SliceRef<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.slice
+    }
+}
+
+impl<T> Deref for SliceMut<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.slice
+    }
+}
+
+impl<T> DerefMut for SliceMut<'_, T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        self.slice
+    }
+}
+
+impl<'a, T> Deref for ViewRef<'a, T> {
+    type Target = ArrayViewD<'a, T>;
+    fn deref(&self) -> &ArrayViewD<'a, T> {
+        &self.view
+    }
+}
+
+impl<'a, T> Deref for ViewMut<'a, T> {
+    type Target = ArrayViewMutD<'a, T>;
+    fn deref(&self) -> &ArrayViewMutD<'a, T> {
+        &self.view
+    }
+}
+
+impl<'a, T> DerefMut for ViewMut<'a, T> {
+    fn deref_mut(&mut self) -> &mut ArrayViewMutD<'a, T> {
+        &mut self.view
+    }
+}
+
+impl Tensor {
+    /// The elements of a contiguous tensor as a shared slice.
+    ///
+    /// Fails if `T` is not the tensor's dtype, the tensor is not contiguous,
+    /// its data is misaligned for `T`, or Rust code holds a mutable borrow of
+    /// any of its memory.
+    pub fn as_slice<T: Element>(&self) -> Result<SliceRef<'_, T>> {
+        self.check_slice::<T>()?;
+        let borrow = Borrow::acquire(self.byte_range(), false)?;
+        self.check_valid_values::<T>()?;
+        // SAFETY: dtype, contiguity, alignment and value validity are
+        // checked; the storage (kept alive by `&self`) holds `numel` elements
+        // from `data_ptr`, and the registered borrow excludes Rust writers
+        // while the slice lives.
+        let slice = unsafe { std::slice::from_raw_parts(self.typed_ptr::<T>(), self.numel()) };
+        Ok(SliceRef {
+            slice,
+            _borrow: borrow,
+        })
+    }
+
+    /// The elements of a contiguous, writable tensor as a mutable slice.
+    ///
+    /// Fails like [`Tensor::as_slice`], and also if the tensor is read-only or
+    /// any Rust borrow of its memory is alive.
+    pub fn as_slice_mut<T: Element>(&self) -> Result<SliceMut<'_, T>> {
+        self.check_writable()?;
+        self.check_slice::<T>()?;
+        let borrow = Borrow::acquire(self.byte_range(), true)?;
+        self.check_valid_values::<T>()?;
+        // SAFETY: as in `as_slice`; the exclusive borrow keeps every other
+        // Rust reader and writer out while the slice lives.
+        let slice = unsafe {
+            std::slice::from_raw_parts_mut(self.typed_ptr::<T>().cast_mut(), self.numel())
+        };
+        Ok(SliceMut {
+            slice,
+            _borrow: borrow,
+        })
+    }
+
+    /// The elements, in any layout (strided, transposed, reversed,
+    /// broadcast), as an `ndarray` view.
+    pub fn view<T: Element>(&self) -> Result<ViewRef<'_, T>> {
+        self.check_typed::<T>()?;
+        let borrow = Borrow::acquire(self.byte_range(), false)?;
+        self.check_valid_values::<T>()?;
+        let (start, shape, inverted) = self.raw_parts::<T>();
+        // SAFETY: dtype, alignment and values are checked; `raw_parts` gives
+        // the lowest-addressed corner and non-negative strides; every element
+        // lies in the storage (validated on import or allocated here), which
+        // `&self` keeps alive; the shared borrow excludes Rust writers.
+        let mut view = unsafe { ArrayViewD::from_shape_ptr(shape, start) };
+        for axis in inverted {
+            view.invert_axis(Axis(axis));
+        }
+        Ok(ViewRef {
+            view,
+            _borrow: borrow,
+        })
+    }
+
+    /// The elements of a writable tensor, in any layout whose indices reach
+    /// distinct elements, as a mutable `ndarray` view.
+    pub fn view_mut<T: Element>(&self) -> Result<ViewMut<'_, T>> {
+        self.check_writable()?;
+        self.check_typed::<T>()?;
+        if !self.layout().has_unique_elements() {
+            return Err(Error::OverlappingElements {
+                shape: self.shape().to_vec(),
+                strides: self.strides().to_vec(),
+            });
+        }
+        let borrow = Borrow::acquire(self.byte_range(), true)?;
+        self.check_valid_values::<T>()?;
+        let (start, shape, inverted) = self.raw_parts::<T>();
+        // SAFETY: as in `view`; the elements are distinct, so the mutable view
+        // does not alias itself, and the exclusive borrow keeps other Rust
+        // code out.
+        let mut view = unsafe { ArrayViewMutD::from_shape_ptr(shape, start.cast_mut()) };
+        for axis in inverted {
+            view.invert_axis(Axis(axis));
+        }
+        Ok(ViewMut {
+            view,
+            _borrow: borrow,
+        })
+    }
+
+    /// The elements as a shared slice, without borrow checking.
+    ///
+    /// Prefer [`Tensor::as_slice`].
+    ///
+    /// # Safety
+    ///
+    /// No one (Rust, Python or a DLPack consumer) may write to these elements
+    /// while the slice is alive. The tensor must hold only valid values of
+    /// `T` (0 or 1 for `bool`).
+    pub unsafe fn as_slice_unchecked<T: Element>(&self) -> Result<&[T]> {
+        self.check_slice::<T>()?;
+        self.check_valid_values::<T>()?;
+        // SAFETY: layout and values checked above; aliasing is the caller's
+        // promise.
+        Ok(unsafe { std::slice::from_raw_parts(self.typed_ptr::<T>(), self.numel()) })
+    }
+
+    /// The elements as a mutable slice, without borrow checking.
+    ///
+    /// Prefer [`Tensor::as_slice_mut`].
+    ///
+    /// # Safety
+    ///
+    /// No one else may read or write these elements while the slice is alive,
+    /// and the caller must write only valid values of `T`. The read-only flag
+    /// is still checked.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn as_slice_mut_unchecked<T: Element>(&self) -> Result<&mut [T]> {
+        self.check_writable()?;
+        self.check_slice::<T>()?;
+        // SAFETY: layout checked above; exclusivity is the caller's promise.
+        Ok(unsafe {
+            std::slice::from_raw_parts_mut(self.typed_ptr::<T>().cast_mut(), self.numel())
+        })
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.is_readonly() {
+            Err(Error::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_typed<T: Element>(&self) -> Result<()> {
+        if T::DTYPE != self.dtype() {
+            return Err(Error::DTypeMismatch {
+                expected: T::DTYPE,
+                actual: self.dtype(),
+            });
+        }
+        let address = self.data_ptr() as usize;
+        let align = std::mem::align_of::<T>();
+        if self.numel() > 0 && !address.is_multiple_of(align) {
+            return Err(Error::Misaligned {
+                address,
+                align,
+                dtype: self.dtype(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_slice<T: Element>(&self) -> Result<()> {
+        self.check_typed::<T>()?;
+        if !self.is_contiguous() {
+            return Err(Error::NotContiguous {
+                shape: self.shape().to_vec(),
+                strides: self.strides().to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The first element as `*const T`, or a dangling aligned pointer for an
+    /// empty tensor (slices of length 0 need a non-null, aligned pointer).
+    fn typed_ptr<T>(&self) -> *const T {
+        if self.numel() == 0 {
+            std::ptr::NonNull::<T>::dangling().as_ptr()
+        } else {
+            self.data_ptr().cast()
+        }
+    }
+
+    /// Refuses a `bool` tensor holding a byte other than 0 or 1: NumPy
+    /// arrays can contain such bytes, and a Rust `bool` cannot.
+    fn check_valid_values<T: Element>(&self) -> Result<()> {
+        if T::DTYPE != DType::Bool {
+            return Ok(());
+        }
+        let mut invalid = None;
+        crate::copy::for_each_offset(self.layout(), |offset| {
+            // SAFETY: `offset` is an element of the validated layout; the byte
+            // is read as a `u8`, which every bit pattern is.
+            let byte = unsafe { self.element_ptr(offset).read() };
+            if byte > 1 {
+                invalid.get_or_insert(byte);
+            }
+        });
+        match invalid {
+            Some(byte) => Err(Error::InvalidBool { byte }),
+            None => Ok(()),
+        }
+    }
+
+    /// The pieces of an `ndarray` view of this layout. ndarray wants
+    /// non-negative strides, so a reversed axis starts from its last element
+    /// and is listed for `invert_axis`, as rust-numpy does.
+    fn raw_parts<T: Element>(&self) -> (*const T, ndarray::StrideShape<IxDyn>, Vec<usize>) {
+        let mut start = self.data_ptr();
+        let mut strides = Vec::with_capacity(self.ndim());
+        let mut inverted = Vec::new();
+        for (axis, (&size, &stride)) in self.shape().iter().zip(self.strides()).enumerate() {
+            if stride < 0 && size > 0 {
+                // The last element along this axis is an element of the tensor.
+                start =
+                    start.wrapping_offset(stride * (size as isize - 1) * self.itemsize() as isize);
+                inverted.push(axis);
+            }
+            strides.push(stride.unsigned_abs());
+        }
+        let start = if self.numel() == 0 {
+            std::ptr::NonNull::<T>::dangling().as_ptr().cast_const()
+        } else {
+            start.cast::<T>()
+        };
+        (
+            start,
+            IxDyn(self.shape()).strides(IxDyn(&strides)),
+            inverted,
+        )
+    }
+}

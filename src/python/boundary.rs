@@ -1,0 +1,54 @@
+//! `Tensor` as a PyO3 argument and return type, for extensions built on
+//! dlbridge.
+//!
+//! A downstream extension compiles its own copy of this crate, and with it its
+//! own copy of the `PyTensor` class. Handing that class to Python would create
+//! a second `dlbridge.Tensor` type that `isinstance` does not recognise, so a
+//! returned tensor goes through the installed `dlbridge` package instead: a
+//! DLPack capsule (zero-copy, read-only flag included) given to
+//! `dlbridge.from_dlpack`. In the dlbridge module itself the two classes are
+//! one, and the tensor is wrapped directly.
+
+use super::interop;
+use super::tensor::PyTensor;
+use crate::dlpack;
+use crate::tensor::Tensor;
+use dlpark::ffi::DLManagedTensorVersioned;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
+
+/// Accepts any DLPack producer (NumPy, PyTorch, dlbridge, others) or capsule,
+/// sharing its memory; read-only sources give read-only tensors.
+impl<'a, 'py> FromPyObject<'a, 'py> for Tensor {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Tensor> {
+        interop::import_any(&obj.to_owned())
+    }
+}
+
+/// Returns the tensor to Python as an instance of the installed
+/// `dlbridge.Tensor` class, sharing its memory.
+impl<'py> IntoPyObject<'py> for Tensor {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let installed = installed_tensor_class(py)?;
+        if installed.is(py.get_type::<PyTensor>()) {
+            return Ok(Bound::new(py, PyTensor { inner: self })?.into_any());
+        }
+        let capsule = dlpack::export::<DLManagedTensorVersioned>(&self)?.into_pyobject(py)?;
+        py.import("dlbridge")?
+            .getattr("from_dlpack")?
+            .call1((capsule,))
+    }
+}
+
+/// `dlbridge.Tensor` of the installed package, looked up once.
+fn installed_tensor_class(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    static CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    CLASS.import(py, "dlbridge", "Tensor")
+}
