@@ -14,9 +14,9 @@
 #   VENV     virtual environment path (default: <repo>/.venv)
 #
 # Steps, in order: venv, pip install, torch import check, cargo fmt, ruff,
-# clippy (core, then --features python), cargo test (core), cargo test
-# --features python (embedded interpreter), maturin develop --release, pytest,
-# python -m dlbridge. The script stops at the first failure with a non-zero exit.
+# clippy (core, then --features python, then the example), cargo test (core),
+# cargo test --features python (embedded interpreter), maturin develop --release,
+# pytest, the example extension (build and its pytest), python -m dlbridge. The script stops at the first failure with a non-zero exit.
 set -euo pipefail
 
 REPO="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -126,10 +126,10 @@ cargo fmt --all -- --check
 done_step
 
 # ---------------------------------------------------------------------------
-step "ruff check / ruff format --check (python, python_tests)"
+step "ruff check / ruff format --check (python, python_tests, examples)"
 ruff --version
-ruff check python python_tests
-ruff format --check python python_tests
+ruff check python python_tests examples
+ruff format --check python python_tests examples
 done_step
 
 # ---------------------------------------------------------------------------
@@ -144,6 +144,16 @@ done_step
 # ---------------------------------------------------------------------------
 step "cargo clippy --all-targets --features python -- -D warnings"
 cargo clippy --all-targets --features python -- -D warnings
+done_step
+
+# ---------------------------------------------------------------------------
+# The example is a project of its own (its own [workspace]), built as a user would;
+# its own target directory keeps its feature set from invalidating the main build.
+EXAMPLE="$REPO/examples/rust_extension"
+export EXAMPLE_TARGET="$REPO/target/example"
+step "cargo fmt --check and clippy for examples/rust_extension"
+cargo fmt --manifest-path "$EXAMPLE/Cargo.toml" -- --check
+CARGO_TARGET_DIR="$EXAMPLE_TARGET" cargo clippy --manifest-path "$EXAMPLE/Cargo.toml" -- -D warnings
 done_step
 
 # ---------------------------------------------------------------------------
@@ -196,6 +206,18 @@ if [[ $rc -eq 5 ]]; then
     fail "pytest collected no tests (exit 5); python_tests/ must not be empty"
 elif [[ $rc -ne 0 ]]; then
     fail "pytest failed (exit $rc)"
+fi
+done_step
+
+# ---------------------------------------------------------------------------
+step "examples/rust_extension: maturin develop --release and its pytest suite"
+(cd "$EXAMPLE" && CARGO_TARGET_DIR="$EXAMPLE_TARGET" maturin develop --release)
+rc=0
+"$VPY" -m pytest "$EXAMPLE/tests" -q -p no:cacheprovider || rc=$?
+if [[ $rc -eq 5 ]]; then
+    fail "the example's pytest collected no tests (exit 5)"
+elif [[ $rc -ne 0 ]]; then
+    fail "the example's pytest failed (exit $rc)"
 fi
 done_step
 
