@@ -157,8 +157,9 @@ CARGO_TARGET_DIR="$EXAMPLE_TARGET" cargo clippy --manifest-path "$EXAMPLE/Cargo.
 done_step
 
 # ---------------------------------------------------------------------------
-step "cargo test (core, no Python)"
+step "cargo test (core, no Python) and cargo doc"
 cargo test
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features python
 done_step
 
 # ---------------------------------------------------------------------------

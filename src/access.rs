@@ -89,6 +89,15 @@ impl Tensor {
     /// Fails if `T` is not the tensor's dtype, the tensor is not contiguous,
     /// its data is misaligned for `T`, or Rust code holds a mutable borrow of
     /// any of its memory.
+    ///
+    /// ```
+    /// use dlbridge::{Error, Tensor};
+    ///
+    /// let t = Tensor::from_vec(vec![1i32, 2, 3], &[3])?;
+    /// assert_eq!(&*t.as_slice::<i32>()?, &[1, 2, 3]);
+    /// assert!(matches!(t.as_slice::<f32>(), Err(Error::DTypeMismatch { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn as_slice<T: Element>(&self) -> Result<SliceRef<'_, T>> {
         self.check_slice::<T>()?;
         let borrow = Borrow::acquire(self.byte_range(), false)?;
@@ -108,6 +117,20 @@ impl Tensor {
     ///
     /// Fails like [`Tensor::as_slice`], and also if the tensor is read-only or
     /// any Rust borrow of its memory is alive.
+    ///
+    /// ```
+    /// use dlbridge::{Error, Tensor};
+    ///
+    /// let t = Tensor::from_vec(vec![1.0f64, 2.0], &[2])?;
+    /// let alias = t.clone(); // another handle to the same memory
+    /// let mut values = t.as_slice_mut::<f64>()?;
+    /// values[0] = 10.0;
+    /// // While `values` lives, no other Rust borrow of the memory is granted.
+    /// assert!(matches!(alias.as_slice::<f64>(), Err(Error::AlreadyBorrowed { .. })));
+    /// drop(values);
+    /// assert_eq!(alias.as_slice::<f64>()?[0], 10.0);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn as_slice_mut<T: Element>(&self) -> Result<SliceMut<'_, T>> {
         self.check_writable()?;
         self.check_slice::<T>()?;
@@ -126,6 +149,21 @@ impl Tensor {
 
     /// The elements, in any layout (strided, transposed, reversed,
     /// broadcast), as an `ndarray` view.
+    ///
+    /// ```
+    /// use dlbridge::{IndexItem, Tensor};
+    ///
+    /// let t = Tensor::from_vec((0..6).collect::<Vec<i64>>(), &[2, 3])?;
+    /// let reversed = t.index(&[IndexItem::Ellipsis, IndexItem::Slice {
+    ///     start: None,
+    ///     stop: None,
+    ///     step: Some(-1),
+    /// }])?;
+    /// let view = reversed.view::<i64>()?;
+    /// assert_eq!(view[[0, 0]], 2);
+    /// assert_eq!(view.iter().copied().collect::<Vec<_>>(), vec![2, 1, 0, 5, 4, 3]);
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
     pub fn view<T: Element>(&self) -> Result<ViewRef<'_, T>> {
         self.check_typed::<T>()?;
         let borrow = Borrow::acquire(self.byte_range(), false)?;

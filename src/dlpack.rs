@@ -78,6 +78,18 @@ pub fn import<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
 impl Tensor {
     /// Adopts a DLPack managed tensor from another dlpark user without
     /// copying; see [`import`].
+    ///
+    /// ```
+    /// use dlbridge::Tensor;
+    /// use dlpark::ffi::DLManagedTensorVersioned;
+    ///
+    /// let t = Tensor::from_vec(vec![1u8, 2, 3], &[3])?;
+    /// // Hand the memory to any dlpark consumer, and take it back.
+    /// let managed = t.to_dlpack::<DLManagedTensorVersioned>()?;
+    /// let back = Tensor::from_dlpack(managed)?;
+    /// assert_eq!(back.data_ptr(), t.data_ptr());
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
     pub fn from_dlpack<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
         import(managed)
     }
