@@ -60,6 +60,14 @@ pub fn import<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
             numel,
         )?;
         let readonly = managed.flags().contains(DlpackFlags::READ_ONLY);
+        // An empty tensor's strides are never used to reach memory and are
+        // not validated, so they are replaced rather than carried into view
+        // arithmetic.
+        let strides = if numel == 0 {
+            layout::contiguous_strides(&shape)
+        } else {
+            strides
+        };
         (Layout::from_parts(shape, strides, 0), dtype, base, readonly)
     };
     // SAFETY: `first_element_address` checked that every element the layout

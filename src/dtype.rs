@@ -180,6 +180,57 @@ impl DType {
             })
     }
 
+    /// The dtype that holds values of both `self` and `other`: the higher
+    /// kind, and within a kind the wider type (PyTorch's promotion; a signed
+    /// and an unsigned integer meet at the next wider signed type, int64 at
+    /// most, and a float meets a complex at the complex wide enough for it).
+    pub fn promote(self, other: DType) -> DType {
+        use DType::*;
+        if self == other {
+            return self;
+        }
+        let (low, high) = if self.kind() <= other.kind() {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        match (low.kind(), high.kind()) {
+            (Kind::Float, Kind::Complex) if low == Float64 => Complex128,
+            (a, b) if a != b => high,
+            (Kind::Int, _) => {
+                let signed = |d: DType| matches!(d, Int8 | Int16 | Int32 | Int64);
+                if signed(low) == signed(high) {
+                    if low.itemsize() >= high.itemsize() {
+                        low
+                    } else {
+                        high
+                    }
+                } else {
+                    let (s, u) = if signed(low) {
+                        (low, high)
+                    } else {
+                        (high, low)
+                    };
+                    match s.itemsize().max(u.itemsize() * 2) {
+                        1 => Int8,
+                        2 => Int16,
+                        4 => Int32,
+                        _ => Int64,
+                    }
+                }
+            }
+            // float16 and bfloat16 meet at float32, as in PyTorch.
+            (Kind::Float, _) if low.itemsize() == high.itemsize() => Float32,
+            _ => {
+                if low.itemsize() >= high.itemsize() {
+                    low
+                } else {
+                    high
+                }
+            }
+        }
+    }
+
     /// Whether this is one of the two complex dtypes.
     pub const fn is_complex(self) -> bool {
         matches!(self.kind(), Kind::Complex)
@@ -268,6 +319,26 @@ mod tests {
         assert!(DType::from_dlpack(float8).is_err());
         let odd_int = DLDataType::new(DLDataTypeCode::INT, 24, 1);
         assert!(DType::from_dlpack(odd_int).is_err());
+    }
+
+    #[test]
+    fn promotion_follows_torch() {
+        use DType::*;
+        let cases = [
+            (Int32, Int64, Int64),
+            (UInt8, Int8, Int16),
+            (UInt32, Int32, Int64),
+            (Bool, Int8, Int8),
+            (Int64, Float16, Float16),
+            (Float16, BFloat16, Float32),
+            (Float32, Float64, Float64),
+            (Float64, Complex64, Complex128),
+            (Float32, Complex64, Complex64),
+        ];
+        for (a, b, expected) in cases {
+            assert_eq!(a.promote(b), expected, "{a} {b}");
+            assert_eq!(b.promote(a), expected, "{b} {a}");
+        }
     }
 
     #[test]

@@ -55,6 +55,26 @@ pub enum Error {
         dtype: DType,
     },
 
+    /// The allocator could not provide the memory.
+    #[error("cannot allocate {bytes} bytes for a tensor of shape {shape:?}")]
+    OutOfMemory {
+        /// The bytes asked for.
+        bytes: usize,
+        /// The shape being allocated.
+        shape: Vec<usize>,
+    },
+
+    /// A complex value with a non-zero imaginary part given for a real dtype.
+    #[error(
+        "cannot convert complex value {value} to real dtype {dtype} without losing its imaginary part"
+    )]
+    ComplexToReal {
+        /// The value, as written in source.
+        value: String,
+        /// The real dtype it was meant for.
+        dtype: DType,
+    },
+
     /// The number of values does not match the shape they are meant to fill.
     #[error("{len} values cannot fill shape {shape:?} ({numel} elements)")]
     LengthMismatch {
@@ -130,6 +150,23 @@ pub enum Error {
     NotAScalar {
         /// The tensor's element count.
         numel: usize,
+    },
+
+    /// Nested sequences deeper than any tensor dlbridge builds (or a list
+    /// that contains itself).
+    #[error("too many dimensions: nested sequences deeper than {limit} levels")]
+    TooManyDimensions {
+        /// The deepest nesting accepted.
+        limit: usize,
+    },
+
+    /// An array or tensor where nested sequences put a number.
+    #[error("expected a number at dim {axis}, got an array of shape {shape:?}")]
+    ArrayWhereNumberExpected {
+        /// The nesting depth of the offending element.
+        axis: usize,
+        /// Its shape.
+        shape: Vec<usize>,
     },
 
     /// Nested sequences whose lengths disagree.

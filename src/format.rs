@@ -127,6 +127,15 @@ fn edge_indices(size: usize) -> Vec<Option<usize>> {
     }
 }
 
+/// [`edge_indices`] when summarizing, else every index.
+fn edge_indices_if(summarize: bool, size: usize) -> Vec<Option<usize>> {
+    if summarize {
+        edge_indices(size)
+    } else {
+        (0..size).map(Some).collect()
+    }
+}
+
 fn row(tensor: &Tensor, i: usize) -> Tensor {
     tensor
         .index(&[IndexItem::Int(i as isize)])
@@ -143,12 +152,7 @@ fn format_nested(
         0 => formatters.format(values_of(tensor)[0]),
         1 => format_vector(tensor, indent, summarize, formatters),
         ndim => {
-            let indices = if summarize {
-                edge_indices(tensor.shape()[0])
-            } else {
-                (0..tensor.shape()[0]).map(Some).collect()
-            };
-            let slices: Vec<String> = indices
+            let slices: Vec<String> = edge_indices_if(summarize, tensor.shape()[0])
                 .into_iter()
                 .map(|i| match i {
                     Some(i) => format_nested(&row(tensor, i), indent + 1, summarize, formatters),
@@ -169,22 +173,15 @@ fn format_vector(
 ) -> String {
     let element_length = formatters.width() + 2;
     let per_line = (LINE_WIDTH.saturating_sub(indent) / element_length).max(1);
-    let values = values_of(tensor);
-    let data: Vec<String> = if summarize && values.len() > 2 * EDGE_ITEMS {
-        let n = values.len();
-        values[..EDGE_ITEMS]
-            .iter()
-            .map(|&v| formatters.format(v))
-            .chain(std::iter::once(" ...".to_owned()))
-            .chain(
-                values[n - EDGE_ITEMS..]
-                    .iter()
-                    .map(|&v| formatters.format(v)),
-            )
-            .collect()
-    } else {
-        values.iter().map(|&v| formatters.format(v)).collect()
-    };
+    // Only the printed elements are read: a summarized vector may be far
+    // larger than memory (a broadcast view).
+    let data: Vec<String> = edge_indices_if(summarize, tensor.shape()[0])
+        .into_iter()
+        .map(|i| match i {
+            Some(i) => formatters.format(values_of(&row(tensor, i))[0]),
+            None => " ...".to_owned(),
+        })
+        .collect();
     let lines: Vec<String> = data.chunks(per_line).map(|line| line.join(", ")).collect();
     format!(
         "[{}]",

@@ -152,6 +152,9 @@ impl Layout {
     /// size, must step over everything the smaller dimensions span. Every
     /// layout NumPy and PyTorch create by slicing and transposing passes.
     pub fn has_unique_elements(&self) -> bool {
+        if self.numel() == 0 {
+            return true;
+        }
         let mut dims: Vec<(usize, usize)> = self
             .shape
             .iter()
@@ -165,7 +168,13 @@ impl Layout {
             if stride < extent {
                 return false;
             }
-            extent += stride * (size - 1);
+            extent = match stride
+                .checked_mul(size - 1)
+                .and_then(|reach| reach.checked_add(extent))
+            {
+                Some(next) => next,
+                None => return false,
+            };
         }
         true
     }
@@ -239,16 +248,25 @@ impl Layout {
                     if resolved < 0 || resolved >= size as isize {
                         return Err(Error::IndexOutOfRange { index, axis, size });
                     }
-                    offset += resolved * self.strides[axis];
+                    // Wrapping: for an empty tensor the strides are meaningless
+                    // and the offset never reaches memory; for a non-empty one
+                    // the validated span bounds every result.
+                    offset = offset.wrapping_add(resolved.wrapping_mul(self.strides[axis]));
                     axis += 1;
                 }
                 IndexItem::Slice { start, stop, step } => {
                     let (start, len, step) = resolve_slice(start, stop, step, self.shape[axis])?;
                     if len > 0 {
-                        offset += start * self.strides[axis];
+                        offset = offset.wrapping_add(start.wrapping_mul(self.strides[axis]));
                     }
                     shape.push(len);
-                    strides.push(self.strides[axis] * step);
+                    // A dimension of length 0 or 1 never moves, so its stride
+                    // is kept rather than multiplied (and perhaps overflowed).
+                    strides.push(if len > 1 {
+                        self.strides[axis].wrapping_mul(step)
+                    } else {
+                        self.strides[axis]
+                    });
                     axis += 1;
                 }
                 IndexItem::Ellipsis => {
@@ -330,7 +348,9 @@ fn resolve_slice(
     step: Option<isize>,
     size: usize,
 ) -> Result<(isize, usize, isize)> {
-    let step = step.unwrap_or(1);
+    // CPython clamps the step to [-PY_SSIZE_T_MAX, PY_SSIZE_T_MAX], so that
+    // negating it cannot overflow.
+    let step = step.unwrap_or(1).max(-isize::MAX);
     if step == 0 {
         return Err(Error::ZeroStep);
     }

@@ -109,20 +109,40 @@ impl Scalar {
     }
 
     /// Converts a value given by the user (a Python scalar) to `dtype`,
-    /// refusing integers that `dtype` cannot hold.
+    /// refusing what `dtype` cannot hold: integers out of range, floats whose
+    /// truncation is out of range (or NaN and infinities, for integer dtypes),
+    /// and complex numbers with an imaginary part, for real dtypes.
     pub fn checked_for(self, dtype: DType) -> Result<Scalar> {
         let overflow = || Error::Overflow {
             value: self.to_string(),
             dtype,
         };
+        if let Scalar::Complex(_, im) = self
+            && im != 0.0
+            && !dtype.is_complex()
+            && dtype != DType::Bool
+        {
+            return Err(Error::ComplexToReal {
+                value: self.to_string(),
+                dtype,
+            });
+        }
         if dtype.kind() == Kind::Int {
-            let wide: i128 = match self {
-                Scalar::Int(v) => i128::from(v),
-                Scalar::UInt(v) => i128::from(v),
-                _ => return Ok(self.cast_to(dtype)),
-            };
             let (min, max) = int_range(dtype);
-            if wide < min || wide > max {
+            let in_range = match self {
+                Scalar::Int(v) => (min..=max).contains(&i128::from(v)),
+                Scalar::UInt(v) => (min..=max).contains(&i128::from(v)),
+                Scalar::Float(v) | Scalar::Complex(v, _) => {
+                    // 2^127 bounds every integer dtype, so the cast is exact
+                    // for everything that can pass.
+                    let truncated = v.trunc();
+                    truncated.is_finite()
+                        && truncated.abs() < 2f64.powi(127)
+                        && (min..=max).contains(&(truncated as i128))
+                }
+                Scalar::Bool(_) => true,
+            };
+            if !in_range {
                 return Err(overflow());
             }
         }
@@ -296,10 +316,28 @@ mod tests {
         assert!(Scalar::Int(-1).checked_for(DType::UInt64).is_err());
         assert!(Scalar::UInt(u64::MAX).checked_for(DType::Int64).is_err());
         assert!(Scalar::UInt(u64::MAX).checked_for(DType::UInt64).is_ok());
-        // Floats truncate, as in `t[0] = 2.7` on an int tensor.
+        // Floats truncate, as in `t[0] = 2.7` on an int tensor, when the
+        // result fits.
         assert_eq!(
             Scalar::Float(2.7).checked_for(DType::Int8).unwrap(),
             Scalar::Int(2)
         );
+        assert_eq!(
+            Scalar::Float(-1.5).checked_for(DType::Int8).unwrap(),
+            Scalar::Int(-1)
+        );
+        assert!(Scalar::Float(1e20).checked_for(DType::Int8).is_err());
+        assert!(Scalar::Float(-1.5).checked_for(DType::UInt8).is_err());
+        assert!(Scalar::Float(f64::NAN).checked_for(DType::Int64).is_err());
+        assert!(
+            Scalar::Float(f64::INFINITY)
+                .checked_for(DType::Float32)
+                .is_ok()
+        );
+        assert!(matches!(
+            Scalar::Complex(1.0, 2.0).checked_for(DType::Float64),
+            Err(Error::ComplexToReal { .. })
+        ));
+        assert!(Scalar::Complex(1.0, 0.0).checked_for(DType::Int32).is_ok());
     }
 }

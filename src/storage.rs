@@ -41,14 +41,15 @@ unsafe impl Sync for Storage {}
 impl Storage {
     /// Allocates `bytes` zeroed bytes, aligned for every dtype.
     ///
-    /// Returns `None` when the size is too large for the allocator.
+    /// Returns `None` when the size is invalid or the allocator has no memory
+    /// for it (NumPy raises `MemoryError` then; aborting would take the whole
+    /// interpreter down).
     pub fn zeroed(bytes: usize) -> Option<Storage> {
         // A zero-size allocation is not allowed; one byte keeps the pointer
         // real (DLPack consumers may reject NULL data) and costs nothing.
         let layout = AllocLayout::from_size_align(bytes.max(1), ALIGNMENT).ok()?;
         // SAFETY: `layout` has a non-zero size.
-        let base = NonNull::new(unsafe { alloc::alloc_zeroed(layout) })
-            .unwrap_or_else(|| alloc::handle_alloc_error(layout));
+        let base = NonNull::new(unsafe { alloc::alloc_zeroed(layout) })?;
         Some(Storage {
             base,
             owner: Owner::Allocated(layout),

@@ -52,7 +52,10 @@ impl Tensor {
             .checked_mul(dtype.itemsize())
             .filter(|&b| isize::try_from(b).is_ok())
             .ok_or_else(too_large)?;
-        let storage = Storage::zeroed(bytes).ok_or_else(too_large)?;
+        let storage = Storage::zeroed(bytes).ok_or_else(|| Error::OutOfMemory {
+            bytes,
+            shape: shape.to_vec(),
+        })?;
         Ok(Tensor::from_parts(Arc::new(storage), layout, dtype, false))
     }
 
@@ -144,7 +147,9 @@ impl Tensor {
     /// `numel() * itemsize()`: the bytes the elements occupy (as NumPy's
     /// `nbytes`, not counting gaps between strided elements).
     pub fn nbytes(&self) -> usize {
-        self.numel() * self.itemsize()
+        // Saturates for broadcast views larger than memory, which have no
+        // byte count of their own.
+        self.numel().saturating_mul(self.itemsize())
     }
 
     /// Whether the elements are row-major with no gaps (see
@@ -174,7 +179,7 @@ impl Tensor {
         // and computing (not dereferencing) such an address must be defined.
         self.storage
             .base()
-            .wrapping_offset(offset * self.itemsize() as isize)
+            .wrapping_offset(offset.wrapping_mul(self.itemsize() as isize))
     }
 
     /// The byte range `[low, high)` the elements occupy, or `None` if empty.
@@ -254,6 +259,12 @@ impl Tensor {
         if self.readonly {
             return Err(Error::ReadOnly);
         }
+        // NumPy drops leading length-1 dimensions of the value first, so
+        // `t[:] = ones((1, n))` fills a length-n `t`.
+        let mut source = source.clone();
+        while source.ndim() > self.ndim() && source.shape()[0] == 1 {
+            source = source.index(&[IndexItem::Int(0)])?;
+        }
         let source = source.broadcast_to(self.shape())?;
         let overlaps = match (source.byte_range(), self.byte_range()) {
             (Some((a0, a1)), Some((b0, b1))) => a0 < b1 && b0 < a1,
@@ -281,7 +292,13 @@ impl Tensor {
     /// Fails only if Rust code holds a mutable borrow of the memory.
     pub fn to_scalars(&self) -> Result<Vec<Scalar>> {
         let _reading = Borrow::acquire(self.byte_range(), false)?;
-        let mut values = Vec::with_capacity(self.numel());
+        let mut values = Vec::new();
+        values
+            .try_reserve_exact(self.numel())
+            .map_err(|_| Error::OutOfMemory {
+                bytes: self.numel().saturating_mul(std::mem::size_of::<Scalar>()),
+                shape: self.shape().to_vec(),
+            })?;
         copy::for_each_offset(self.layout(), |offset| {
             // SAFETY: `offset` is an element of this tensor's validated layout.
             values.push(unsafe { Scalar::read(self.element_ptr(offset), self.dtype) });

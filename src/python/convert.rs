@@ -1,6 +1,7 @@
 //! Python values to tensors (scalars and nested sequences, PyTorch's
 //! inference rules) and tensor elements back to Python objects.
 
+use super::dtype;
 use super::interop;
 use crate::dtype::{DType, Kind};
 use crate::error::Error;
@@ -10,32 +11,59 @@ use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyComplex, PyFloat, PyInt, PyList, PySequence, PyTuple};
 
-/// Values gathered from a nested Python sequence, in row-major order.
+/// Deepest nesting accepted, as NumPy's `NPY_MAXDIMS`; it also stops a list
+/// that contains itself.
+const MAX_DIMS: usize = 64;
+
+/// Values gathered from a nested Python sequence, in row-major order, with
+/// what is known of their dtype.
 struct Gathered {
     shape: Vec<usize>,
     values: Vec<Scalar>,
+    /// The widest kind among plain Python numbers.
+    python_kind: Option<Kind>,
+    /// The promoted dtype of arrays, tensors and NumPy scalars among them.
+    element_dtype: Option<DType>,
 }
 
-/// Builds a fresh tensor from a Python scalar or nested list/tuple.
+impl Gathered {
+    fn saw_dtype(&mut self, dtype: DType) {
+        self.element_dtype = Some(match self.element_dtype {
+            Some(seen) => seen.promote(dtype),
+            None => dtype,
+        });
+    }
+
+    /// PyTorch's inference: typed elements keep their dtype; plain Python
+    /// numbers give bool, int64, float32 or complex64, and win only when of
+    /// a higher kind; an empty list is float32.
+    fn inferred_dtype(&self) -> DType {
+        match (self.element_dtype, self.python_kind) {
+            (Some(dtype), Some(kind)) if kind > dtype.kind() => {
+                dtype.promote(DType::default_for(kind))
+            }
+            (Some(dtype), _) => dtype,
+            (None, Some(kind)) => DType::default_for(kind),
+            (None, None) => DType::Float32,
+        }
+    }
+}
+
+/// Builds a fresh tensor from a Python scalar or nested list/tuple (which
+/// may hold NumPy scalars, arrays and tensors).
 ///
-/// With `dtype` None the dtype is inferred as PyTorch does: bool, int64,
-/// float32 or complex64 for the widest kind present (float32 for an empty
-/// list). Integers that do not fit the dtype raise `OverflowError`.
+/// With `dtype` None the dtype is inferred as PyTorch does (see
+/// [`Gathered::inferred_dtype`]). Integers that do not fit the dtype raise
+/// `OverflowError`.
 pub fn tensor_from_nested(value: &Bound<'_, PyAny>, dtype: Option<DType>) -> PyResult<Tensor> {
     let mut gathered = Gathered {
         shape: discover_shape(value)?,
         values: Vec::new(),
+        python_kind: None,
+        element_dtype: None,
     };
     gather(value, 0, &mut gathered)?;
-    let dtype = dtype.unwrap_or_else(|| {
-        let kind = gathered
-            .values
-            .iter()
-            .map(|v| v.kind())
-            .max()
-            .unwrap_or(Kind::Float);
-        DType::default_for(kind)
-    });
+    let dtype = dtype.unwrap_or_else(|| gathered.inferred_dtype());
     Ok(Tensor::from_scalars(
         dtype,
         &gathered.shape,
@@ -56,6 +84,9 @@ fn discover_shape(value: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
     let mut shape = Vec::new();
     let mut current = value.clone();
     loop {
+        if shape.len() > MAX_DIMS {
+            return Err(Error::TooManyDimensions { limit: MAX_DIMS }.into());
+        }
         if let Some(sequence) = as_sequence(&current) {
             let len = sequence.len()?;
             shape.push(len);
@@ -84,20 +115,54 @@ fn gather(value: &Bound<'_, PyAny>, depth: usize, out: &mut Gathered) -> PyResul
         }
         return Ok(());
     }
-    if depth < ndim && interop::is_dlpack_source(value)? {
+    if interop::is_dlpack_source(value)? {
+        // An array or tensor stands for the dimensions below `depth`; a 0-d
+        // one (or a NumPy scalar) is one element.
         let tensor = interop::import_any(value)?;
-        if tensor.shape() != &out.shape[depth..] {
+        if depth == ndim && tensor.ndim() > 0 {
+            return Err(Error::ArrayWhereNumberExpected {
+                axis: depth,
+                shape: tensor.shape().to_vec(),
+            }
+            .into());
+        }
+        if tensor.shape() != &out.shape[depth.min(ndim)..] {
             let got = tensor.shape().first().copied().unwrap_or(0);
             return Err(ragged(out, depth, got));
         }
+        out.saw_dtype(tensor.dtype());
         out.values.extend(tensor.to_scalars()?);
         return Ok(());
     }
     if depth != ndim {
         return Err(ragged(out, depth, 0));
     }
-    out.values.push(extract_scalar(value)?);
+    let builtin = value.is_exact_instance_of::<PyFloat>()
+        || value.is_exact_instance_of::<PyInt>()
+        || value.is_exact_instance_of::<PyBool>()
+        || value.is_exact_instance_of::<PyComplex>();
+    if !builtin && let Some(dtype) = numpy_scalar_dtype(value)? {
+        out.saw_dtype(dtype);
+        out.values
+            .push(extract_scalar(&value.call_method0("item")?)?);
+        return Ok(());
+    }
+    let scalar = extract_scalar(value)?;
+    out.python_kind = out.python_kind.max(Some(scalar.kind()));
+    out.values.push(scalar);
     Ok(())
+}
+
+/// The dtype of a NumPy scalar (`np.float64(1.0)`, `np.int32(3)`), which has
+/// a `dtype` but no `__dlpack__`.
+fn numpy_scalar_dtype(value: &Bound<'_, PyAny>) -> PyResult<Option<DType>> {
+    let Ok(numpy) = value.py().import("numpy") else {
+        return Ok(None);
+    };
+    if !value.is_instance(&numpy.getattr("generic")?)? {
+        return Ok(None);
+    }
+    Ok(dtype::extract_dtype(&value.getattr("dtype")?).ok())
 }
 
 fn ragged(out: &Gathered, axis: usize, got: usize) -> PyErr {
@@ -111,8 +176,8 @@ fn ragged(out: &Gathered, axis: usize, got: usize) -> PyErr {
 }
 
 /// Reads one Python number: bool, int (up to 2**64 - 1), float or complex,
-/// or any object with `__index__`, `__float__` or `__complex__` (NumPy
-/// scalars among them).
+/// or an object with `__index__`, `__float__` or `__complex__` whose method
+/// returns one of those.
 pub fn extract_scalar(value: &Bound<'_, PyAny>) -> PyResult<Scalar> {
     if let Ok(flag) = value.cast::<PyBool>() {
         return Ok(Scalar::Bool(flag.is_true()));
@@ -126,22 +191,21 @@ pub fn extract_scalar(value: &Bound<'_, PyAny>) -> PyResult<Scalar> {
     if let Ok(complex) = value.cast::<PyComplex>() {
         return Ok(Scalar::Complex(complex.real(), complex.imag()));
     }
-    // NumPy scalars: np.bool_ is not an int, np.int64 is not a Python int.
-    if let Ok(item) = value.getattr("dtype").and(value.call_method0("item"))
-        && !item.is(value)
-        && !item.hasattr("dtype")?
-    {
-        return extract_scalar(&item);
-    }
     if value.hasattr("__index__")? {
-        return extract_int(&value.call_method0("__index__")?);
-    }
-    if value.hasattr("__complex__")? && !value.hasattr("__float__")? {
+        let index = value.call_method0("__index__")?;
+        if index.is_instance_of::<PyInt>() {
+            return extract_int(&index);
+        }
+    } else if value.hasattr("__float__")? {
+        let float = value.call_method0("__float__")?;
+        if let Ok(float) = float.cast::<PyFloat>() {
+            return Ok(Scalar::Float(float.value()));
+        }
+    } else if value.hasattr("__complex__")? {
         let complex = value.call_method0("__complex__")?;
-        return extract_scalar(&complex);
-    }
-    if value.hasattr("__float__")? {
-        return Ok(Scalar::Float(value.call_method0("__float__")?.extract()?));
+        if let Ok(complex) = complex.cast::<PyComplex>() {
+            return Ok(Scalar::Complex(complex.real(), complex.imag()));
+        }
     }
     Err(PyTypeError::new_err(format!(
         "cannot convert an object of type '{}' to a tensor element; expected a bool, int, \

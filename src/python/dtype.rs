@@ -99,8 +99,10 @@ pub fn extract_dtype(value: &Bound<'_, PyAny>) -> PyResult<DType> {
     if let Ok(dtype) = value.cast::<PyDType>() {
         return Ok(dtype.get().dtype);
     }
-    if let Ok(name) = value.cast::<PyString>() {
-        return Ok(DType::from_name(name.to_str()?)?);
+    if let Ok(name) = value.cast::<PyString>()
+        && let Ok(dtype) = DType::from_name(name.to_str()?)
+    {
+        return Ok(dtype);
     }
     if let Ok(builtin) = value.cast::<PyType>() {
         let builtins = [
@@ -126,6 +128,7 @@ pub fn extract_dtype(value: &Bound<'_, PyAny>) -> PyResult<DType> {
     numpy_dtype(value)
 }
 
+/// NumPy's reading of a dtype argument (`np.float32`, `"f4"`, `"float"`).
 fn numpy_dtype(value: &Bound<'_, PyAny>) -> PyResult<DType> {
     let py = value.py();
     let descr = py

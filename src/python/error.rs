@@ -4,7 +4,8 @@
 use crate::error::Error;
 use pyo3::PyErr;
 use pyo3::exceptions::{
-    PyBufferError, PyIndexError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError,
+    PyBufferError, PyIndexError, PyMemoryError, PyOverflowError, PyRuntimeError, PyTypeError,
+    PyValueError,
 };
 
 impl From<Error> for PyErr {
@@ -17,6 +18,9 @@ impl From<Error> for PyErr {
             | Error::UnsupportedDevice { .. }
             | Error::InvalidDLPack { .. } => PyBufferError::new_err(message),
             // torch.tensor(..., dtype="nope") raises TypeError.
+            Error::OutOfMemory { .. } => PyMemoryError::new_err(message),
+            // Python's own `float(1j)` raises TypeError.
+            Error::ComplexToReal { .. } => PyTypeError::new_err(message),
             Error::UnknownDType { .. } | Error::DTypeMismatch { .. } => {
                 PyTypeError::new_err(message)
             }
@@ -37,6 +41,8 @@ impl From<Error> for PyErr {
             | Error::ReadOnly
             | Error::NotAScalar { .. }
             | Error::Ragged { .. }
+            | Error::TooManyDimensions { .. }
+            | Error::ArrayWhereNumberExpected { .. }
             | Error::NotContiguous { .. }
             | Error::Misaligned { .. }
             | Error::OverlappingElements { .. }

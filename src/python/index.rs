@@ -36,8 +36,15 @@ fn parse_item(item: &Bound<'_, PyAny>) -> PyResult<IndexItem> {
             step: slice_bound(&slice.getattr("step")?)?,
         });
     }
-    if item.is_instance_of::<PyInt>() || (item.hasattr("__index__")? && !item.hasattr("shape")?) {
+    if item.is_instance_of::<PyInt>() {
         return Ok(IndexItem::Int(index_value(item)?));
+    }
+    // NumPy integer scalars and 0-d integer arrays are integers too; arrays
+    // with dimensions refuse `__index__` with a TypeError.
+    if item.hasattr("__index__")?
+        && let Ok(index) = item.call_method0("__index__")
+    {
+        return Ok(IndexItem::Int(index_value(&index)?));
     }
     Err(PyTypeError::new_err(format!(
         "only integers, slices (`:`), ellipsis (`...`) and None are valid indices, got {}; \

@@ -4,12 +4,15 @@
 use super::tensor::PyTensor;
 use crate::dlpack;
 use crate::tensor::Tensor;
-use dlpark::ffi::{DLManagedTensor, DLManagedTensorVersioned};
+use dlpark::ffi::{
+    DLManagedTensor, DLManagedTensorVersioned, DLPACK_MAJOR_VERSION, DLPACK_MINOR_VERSION,
+};
 use dlpark::python::{DlpackExporter, ExportAbi, ExportRequest, ImportedDlpack, export_dlpack};
 use dlpark::{DlpackFlags, Managed};
 use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyCapsule;
+use pyo3::types::{PyCapsule, PyDict};
 
 /// Whether `value` can be imported: a dlbridge tensor, a DLPack capsule, or an
 /// object with `__dlpack__`.
@@ -26,39 +29,25 @@ pub fn import_any(value: &Bound<'_, PyAny>) -> PyResult<Tensor> {
 
 /// Imports `value` without copying.
 ///
-/// `copy` is passed to the producer only as `Some(false)` (the array API's
-/// "must not copy"); `copy=True` is honoured by the caller copying locally,
-/// because producers such as PyTorch never set `IS_COPIED` and dlpark would
-/// then refuse their answer (see DLPACK-NOTES.md).
+/// Producers are asked through their Python-level `__dlpack__`, never through
+/// the DLPack 1.3 C exchange API: PyTorch's exchange callbacks skip the checks
+/// its `__dlpack__` makes, and would hand over conjugate and negative views
+/// (whose values differ from their memory) and tensors that require grad.
+///
+/// `copy` is passed to the producer only as `False` (the array API's "must
+/// not copy"); `copy=True` is honoured by the caller copying locally, because
+/// producers such as PyTorch never set `IS_COPIED` and dlpark would then
+/// refuse their answer (see DLPACK-NOTES.md).
 pub fn import(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<Tensor> {
     if let Ok(tensor) = value.cast::<PyTensor>() {
         return Ok(tensor.get().inner.clone());
     }
-    let imported = if value.is_instance_of::<PyCapsule>() {
-        consume(value, None)?
+    let capsule = if value.is_instance_of::<PyCapsule>() {
+        value.clone()
     } else {
-        if !value.hasattr("__dlpack__")? {
-            return Err(PyTypeError::new_err(format!(
-                "object of type '{}' does not support the DLPack protocol (no __dlpack__ method)",
-                value.get_type().name()?
-            )));
-        }
-        let negotiate = if copy == Some(false) && value.hasattr("__dlpack_device__")? {
-            Some(false)
-        } else {
-            None
-        };
-        match consume(value, negotiate) {
-            Ok(imported) => imported,
-            // Producers written before the 2023.12 array API take no keyword
-            // arguments; the spec (and NumPy, and torch) retry without them.
-            Err(error) if error.is_instance_of::<PyTypeError>(value.py()) => {
-                let capsule = value.call_method0("__dlpack__").map_err(|_| error)?;
-                consume(&capsule, None)?
-            }
-            Err(error) => return Err(error),
-        }
+        request_capsule(value, copy)?
     };
+    let imported = consume(&capsule)?;
     let tensor = match imported {
         ImportedDlpack::Legacy(managed) => dlpack::import(managed)?,
         ImportedDlpack::Versioned(managed) => {
@@ -73,12 +62,48 @@ pub fn import(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<Tensor> 
     Ok(tensor)
 }
 
-/// dlpark's import, with its one error that has a spec-mandated type fixed:
-/// a capsule whose DLPack major version is newer than ours (dlpark releases it
-/// and raises `RuntimeError`) is a `BufferError` in the spec and in NumPy.
-fn consume(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<ImportedDlpack> {
-    dlpark::python::from_dlpack(value.as_borrowed(), None, copy).map_err(|error| {
-        let py = value.py();
+/// Calls `value.__dlpack__`, as the array API's `from_dlpack` does: with
+/// `max_version` (the newest DLPack dlpark reads) and, for `copy=False`, with
+/// `copy`; producers written before the 2023.12 standard take no keywords, and
+/// are asked again without them on `TypeError`, as NumPy and PyTorch do.
+fn request_capsule<'py>(
+    value: &Bound<'py, PyAny>,
+    copy: Option<bool>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = value.py();
+    let Ok(method) = value.getattr(intern!(py, "__dlpack__")) else {
+        return Err(PyTypeError::new_err(format!(
+            "object of type '{}' does not support the DLPack protocol (no __dlpack__ method)",
+            value.get_type().name()?
+        )));
+    };
+    let kwargs = PyDict::new(py);
+    kwargs.set_item(
+        intern!(py, "max_version"),
+        (DLPACK_MAJOR_VERSION, DLPACK_MINOR_VERSION),
+    )?;
+    if copy == Some(false) {
+        kwargs.set_item(intern!(py, "copy"), false)?;
+    }
+    match method.call((), Some(&kwargs)) {
+        Err(error) if error.is_instance_of::<PyTypeError>(py) => method.call0().map_err(|_| error),
+        result => result,
+    }
+}
+
+/// Consumes a capsule through dlpark, with its one error that has a
+/// spec-mandated type fixed: a capsule whose DLPack major version is newer
+/// than ours (dlpark releases it and raises `RuntimeError`) is a
+/// `BufferError` in the spec and in NumPy.
+fn consume(capsule: &Bound<'_, PyAny>) -> PyResult<ImportedDlpack> {
+    let py = capsule.py();
+    if !capsule.is_instance_of::<PyCapsule>() {
+        return Err(PyTypeError::new_err(format!(
+            "__dlpack__ must return a DLPack capsule, got {}",
+            capsule.get_type().name()?
+        )));
+    }
+    dlpark::python::from_dlpack(capsule.as_borrowed(), None, None).map_err(|error| {
         if error.is_instance_of::<PyRuntimeError>(py)
             && error
                 .value(py)
@@ -92,20 +117,13 @@ fn consume(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<ImportedDlp
     })
 }
 
-/// Parses the `device` argument of `from_dlpack`: None, `"cpu"` or `(1, 0)`.
+/// Parses the `device` argument of `from_dlpack`: None, `"cpu"` (also
+/// `"cpu:0"` and `torch.device("cpu")`) or `(1, 0)`. Any other device is a
+/// `BufferError`, the array API's error for a device the consumer cannot use.
 pub fn check_device(device: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
     let Some(device) = device.filter(|d| !d.is_none()) else {
         return Ok(());
     };
-    if let Ok(name) = device.extract::<String>() {
-        return if name == "cpu" {
-            Ok(())
-        } else {
-            Err(PyBufferError::new_err(format!(
-                "unsupported device {name:?}: dlbridge tensors live on the CPU"
-            )))
-        };
-    }
     if let Ok((device_type, device_id)) = device.extract::<(i64, i64)>() {
         return if (device_type, device_id) == (1, 0) {
             Ok(())
@@ -116,14 +134,13 @@ pub fn check_device(device: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
             )))
         };
     }
-    if device.str()?.to_str()? == "cpu" {
-        // torch.device("cpu") and similar device objects.
-        return Ok(());
+    let name = device.str()?;
+    match name.to_str()? {
+        "cpu" | "cpu:0" => Ok(()),
+        other => Err(PyBufferError::new_err(format!(
+            "unsupported device {other:?}: dlbridge tensors live on the CPU"
+        ))),
     }
-    Err(PyValueError::new_err(format!(
-        "device must be None, \"cpu\" or (1, 0), got {}",
-        device.repr()?
-    )))
 }
 
 /// Answers `__dlpack__` for a dlbridge tensor.

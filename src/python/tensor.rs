@@ -5,11 +5,12 @@ use super::dtype::{self, PyDType};
 use super::index;
 use super::interop;
 use crate::dtype::DType;
+use crate::layout::IndexItem;
 use crate::tensor::Tensor;
 use numpy::{PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyList, PyTuple};
 
 /// An n-dimensional tensor that shares memory with NumPy and PyTorch through
 /// DLPack.
@@ -206,8 +207,20 @@ impl PyTensor {
         dtype: Option<&Bound<'py, PyAny>>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let dtype = dtype.filter(|d| !d.is_none());
+        if dtype.is_some() && slf.get().inner.dtype() == DType::BFloat16 {
+            // NumPy cannot view bfloat16, but a conversion was asked for
+            // anyway: go through float32, which holds every bfloat16 exactly.
+            if copy == Some(false) {
+                return Err(PyValueError::new_err(
+                    "converting bfloat16 for NumPy requires a copy, but copy=False",
+                ));
+            }
+            let widened = wrap(slf.py(), slf.get().inner.to_dtype(DType::Float32)?)?;
+            return Self::__array__(widened.bind(slf.py()), dtype, None);
+        }
         let array = Self::numpy(slf)?;
-        if let Some(dtype) = dtype.filter(|d| !d.is_none()) {
+        if let Some(dtype) = dtype {
             let numpy = slf.py().import("numpy")?;
             let wanted = numpy.getattr("dtype")?.call1((dtype,))?;
             if !array.getattr("dtype")?.eq(&wanted)? {
@@ -235,6 +248,31 @@ impl PyTensor {
     /// The value of a one-element tensor as a Python number.
     fn item<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         convert::scalar_to_py(py, self.inner.item()?)
+    }
+
+    /// The truth value of a one-element tensor; ambiguous otherwise, as in
+    /// NumPy and PyTorch.
+    fn __bool__(&self) -> PyResult<bool> {
+        if self.inner.numel() != 1 {
+            return Err(PyValueError::new_err(format!(
+                "the truth value of a tensor with {} elements is ambiguous",
+                self.inner.numel()
+            )));
+        }
+        Ok(self.inner.item()?.cast_to(DType::Bool) == crate::Scalar::Bool(true))
+    }
+
+    /// Iterates over the first dimension, giving views.
+    fn __iter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let inner = &slf.get().inner;
+        let Some(&len) = inner.shape().first() else {
+            return Err(PyTypeError::new_err("iteration over a 0-d tensor"));
+        };
+        let rows = (0..len)
+            .map(|i| wrap(py, inner.index(&[IndexItem::Int(i as isize)])?))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(PyList::new(py, rows)?.try_iter()?.into_any())
     }
 
     fn __len__(&self) -> PyResult<usize> {
