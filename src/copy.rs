@@ -5,6 +5,7 @@
 //! `memcpy` for contiguous same-dtype copies, a typed element copy for strided
 //! same-dtype ones) keep `clone()` and `contiguous()` at memory speed.
 
+use crate::dtype::DType;
 use crate::layout::Layout;
 use crate::scalar::Scalar;
 use crate::tensor::Tensor;
@@ -65,8 +66,12 @@ fn for_each_offset_pair(a: &Layout, b: &Layout, mut visit: impl FnMut(isize, isi
 pub(crate) fn copy_cast(src: &Tensor, dst: &Tensor) {
     assert_eq!(src.shape(), dst.shape(), "copy_cast needs equal shapes");
     debug_assert!(!dst.is_readonly());
+    if src.numel() == 0 {
+        return;
+    }
     let (src_type, dst_type) = (src.dtype(), dst.dtype());
-    if src_type == dst_type && src.is_contiguous() && dst.is_contiguous() {
+    let contiguous = src.is_contiguous() && dst.is_contiguous();
+    if contiguous && src_type == dst_type {
         // SAFETY: both tensors are contiguous, so each covers `nbytes` bytes
         // from its data pointer; the caller guarantees they do not overlap.
         unsafe {
@@ -74,28 +79,399 @@ pub(crate) fn copy_cast(src: &Tensor, dst: &Tensor) {
         };
         return;
     }
-    if src_type == dst_type {
-        let itemsize = src_type.itemsize();
-        for_each_offset_pair(src.layout(), dst.layout(), |s, d| {
-            // SAFETY: `s` and `d` are elements of validated layouts; each
-            // element is `itemsize` bytes and the tensors do not overlap.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    src.element_ptr(s),
-                    dst.element_ptr(d).cast_mut(),
-                    itemsize,
-                )
-            };
-        });
+    if contiguous && half_slice_cast(src, dst) {
         return;
     }
-    for_each_offset_pair(src.layout(), dst.layout(), |s, d| {
-        // SAFETY: as above; `read` and `write` handle unaligned elements.
+    let dims = Dims::coalesce(src, dst);
+    let (s, d) = (src.data_ptr(), dst.data_ptr().cast_mut());
+    if src_type == dst_type {
+        // A copy moves bits: one unsigned type of the element's size serves
+        // every dtype of that size.
+        // SAFETY: in every arm, the layouts are validated, the memory does not
+        // overlap, and the representation types have the dtype's size.
         unsafe {
-            let value = Scalar::read(src.element_ptr(s), src_type);
-            value.write(dst.element_ptr(d).cast_mut(), dst_type);
+            match src_type.itemsize() {
+                1 => dims.run(s.cast::<u8>(), d.cast::<u8>(), |v| v),
+                2 => dims.run(s.cast::<u16>(), d.cast::<u16>(), |v| v),
+                4 => dims.run(s.cast::<u32>(), d.cast::<u32>(), |v| v),
+                8 => dims.run(s.cast::<u64>(), d.cast::<u64>(), |v| v),
+                _ => dims.run(s.cast::<[u64; 2]>(), d.cast::<[u64; 2]>(), |v| v),
+            }
         }
-    });
+        return;
+    }
+    // SAFETY: as above; each marker's representation has its dtype's size.
+    unsafe { cast_dispatch(src_type, dst_type, &dims, s, d) };
+}
+
+/// Contiguous float32 <-> float16/bfloat16 conversions through `half`'s slice
+/// functions, which use the CPU's conversion instructions (F16C) when present.
+fn half_slice_cast(src: &Tensor, dst: &Tensor) -> bool {
+    use half::slice::HalfFloatSliceExt;
+    let n = src.numel();
+    let aligned = |t: &Tensor, align: usize| (t.data_ptr() as usize).is_multiple_of(align);
+    if !aligned(src, 4) || !aligned(dst, 4) {
+        return false;
+    }
+    // SAFETY: in every arm, both tensors are contiguous with `n` elements of
+    // the named types, aligned (checked above; 4 bytes covers the 2-byte
+    // types), and do not overlap; the source is only read.
+    unsafe {
+        match (src.dtype(), dst.dtype()) {
+            (DType::Float32, DType::Float16) => {
+                slice_mut::<half::f16>(dst, n).convert_from_f32_slice(slice::<f32>(src, n))
+            }
+            (DType::Float32, DType::BFloat16) => {
+                slice_mut::<half::bf16>(dst, n).convert_from_f32_slice(slice::<f32>(src, n))
+            }
+            (DType::Float16, DType::Float32) => {
+                slice::<half::f16>(src, n).convert_to_f32_slice(slice_mut::<f32>(dst, n))
+            }
+            (DType::BFloat16, DType::Float32) => {
+                slice::<half::bf16>(src, n).convert_to_f32_slice(slice_mut::<f32>(dst, n))
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// The `n` elements of a contiguous tensor as `&[T]`.
+///
+/// # Safety
+///
+/// The tensor holds `n` contiguous, aligned, valid `T`s that no one writes
+/// while the slice lives.
+unsafe fn slice<T>(tensor: &Tensor, n: usize) -> &[T] {
+    // SAFETY: forwarded from the caller.
+    unsafe { std::slice::from_raw_parts(tensor.data_ptr().cast::<T>(), n) }
+}
+
+/// The `n` elements of a contiguous tensor as `&mut [T]`.
+///
+/// # Safety
+///
+/// As [`slice`], and no one else reads or writes them while the slice lives.
+#[allow(clippy::mut_from_ref)]
+unsafe fn slice_mut<T>(tensor: &Tensor, n: usize) -> &mut [T] {
+    // SAFETY: forwarded from the caller.
+    unsafe { std::slice::from_raw_parts_mut(tensor.data_ptr().cast::<T>().cast_mut(), n) }
+}
+
+/// Shape and both stride sets of a copy, with length-1 dimensions dropped and
+/// neighbours that are contiguous in both tensors merged, so a copy runs as
+/// few, long inner loops.
+pub(crate) struct Dims {
+    /// `(size, source stride, destination stride)`, outermost first, in
+    /// elements.
+    dims: Vec<(usize, isize, isize)>,
+}
+
+/// Side of the square tiles a transposing copy walks, in elements: two tiles
+/// of 4-byte elements fit in L1 with room to spare.
+const TILE: usize = 32;
+
+impl Dims {
+    fn coalesce(src: &Tensor, dst: &Tensor) -> Dims {
+        let mut dims: Vec<(usize, isize, isize)> = Vec::with_capacity(src.ndim());
+        for ((&size, &s), &d) in src.shape().iter().zip(src.strides()).zip(dst.strides()) {
+            if size == 1 {
+                continue;
+            }
+            match dims.last_mut() {
+                Some(outer) if outer.1 == s * size as isize && outer.2 == d * size as isize => {
+                    *outer = (outer.0 * size, s, d);
+                }
+                _ => dims.push((size, s, d)),
+            }
+        }
+        Dims { dims }
+    }
+
+    /// Runs `convert` from every source element to its destination.
+    ///
+    /// # Safety
+    ///
+    /// `s` and `d` point to the first elements of layouts with these dims,
+    /// every element of which is valid to read (source) or write
+    /// (destination) as `S` and `D`, without overlap. Alignment is not needed.
+    #[inline(always)]
+    unsafe fn run<S: Copy, D: Copy>(&self, s: *const S, d: *mut D, convert: impl Fn(S) -> D) {
+        let dims = &self.dims[..];
+        match dims.len() {
+            // SAFETY: one element, at the start of each layout.
+            0 => unsafe { d.write_unaligned(convert(s.read_unaligned())) },
+            // SAFETY: forwarded from the caller.
+            _ => unsafe { Self::outer(dims, s, d, &convert) },
+        }
+    }
+
+    /// Loops over every dimension but the last two, then copies a plane.
+    #[inline(always)]
+    unsafe fn outer<S: Copy, D: Copy>(
+        dims: &[(usize, isize, isize)],
+        s: *const S,
+        d: *mut D,
+        convert: &impl Fn(S) -> D,
+    ) {
+        if dims.len() <= 2 {
+            // SAFETY: forwarded from the caller.
+            return unsafe { Self::plane(dims, s, d, convert) };
+        }
+        let (size, ss, ds) = dims[0];
+        for i in 0..size as isize {
+            // SAFETY: element offsets of the validated layouts.
+            unsafe {
+                Self::outer(
+                    &dims[1..],
+                    s.wrapping_offset(i * ss),
+                    d.wrapping_offset(i * ds),
+                    convert,
+                )
+            };
+        }
+    }
+
+    /// Copies one or two dimensions; a transposing plane (unit stride on a
+    /// different axis in each tensor) goes tile by tile, so that both sides
+    /// stay in cache.
+    #[inline(always)]
+    unsafe fn plane<S: Copy, D: Copy>(
+        dims: &[(usize, isize, isize)],
+        s: *const S,
+        d: *mut D,
+        convert: &impl Fn(S) -> D,
+    ) {
+        let (cols, scs, dcs) = dims[dims.len() - 1];
+        let (rows, srs, drs) = if dims.len() == 2 { dims[0] } else { (1, 0, 0) };
+        let element = |r: usize, c: usize| {
+            let (r, c) = (r as isize, c as isize);
+            // SAFETY: `r < rows` and `c < cols`, so both offsets are elements
+            // of the validated layouts.
+            unsafe {
+                let value = s.wrapping_offset(r * srs + c * scs).read_unaligned();
+                d.wrapping_offset(r * drs + c * dcs)
+                    .write_unaligned(convert(value));
+            }
+        };
+        let transposing = rows > 1 && (scs != 1 || dcs != 1) && (srs == 1 || drs == 1);
+        if !transposing {
+            for r in 0..rows {
+                for c in 0..cols {
+                    element(r, c);
+                }
+            }
+            return;
+        }
+        for r0 in (0..rows).step_by(TILE) {
+            for c0 in (0..cols).step_by(TILE) {
+                for r in r0..(r0 + TILE).min(rows) {
+                    for c in c0..(c0 + TILE).min(cols) {
+                        element(r, c);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A dtype at the type level: its in-memory representation and its
+/// conversions, with the semantics of [`Scalar::cast_to`] (integers wrap,
+/// floats truncate toward zero, anything non-zero is `true`).
+trait Marker {
+    type Repr: Copy;
+    fn to_scalar(value: Self::Repr) -> Scalar;
+    fn from_scalar(value: Scalar) -> Self::Repr;
+}
+
+macro_rules! int_marker {
+    ($($name:ident => $repr:ty, $variant:ident, $wide:ty);* $(;)?) => {$(
+        struct $name;
+        impl Marker for $name {
+            type Repr = $repr;
+            #[inline(always)]
+            fn to_scalar(value: $repr) -> Scalar {
+                Scalar::$variant(value as $wide)
+            }
+            #[inline(always)]
+            fn from_scalar(value: Scalar) -> $repr {
+                value.as_wrapped_bits() as $repr
+            }
+        }
+    )*};
+}
+
+int_marker! {
+    I8 => i8, Int, i64;
+    I16 => i16, Int, i64;
+    I32 => i32, Int, i64;
+    I64 => i64, Int, i64;
+    U8 => u8, Int, i64;
+    U16 => u16, Int, i64;
+    U32 => u32, Int, i64;
+}
+
+struct U64;
+impl Marker for U64 {
+    type Repr = u64;
+    #[inline(always)]
+    fn to_scalar(value: u64) -> Scalar {
+        Scalar::UInt(value)
+    }
+    #[inline(always)]
+    fn from_scalar(value: Scalar) -> u64 {
+        value.as_wrapped_bits()
+    }
+}
+
+/// `bool` is read as its byte, so a byte other than 0 or 1 (which NumPy
+/// allows) is never a Rust `bool`.
+struct Bool;
+impl Marker for Bool {
+    type Repr = u8;
+    #[inline(always)]
+    fn to_scalar(value: u8) -> Scalar {
+        Scalar::Bool(value != 0)
+    }
+    #[inline(always)]
+    fn from_scalar(value: Scalar) -> u8 {
+        u8::from(value.is_nonzero())
+    }
+}
+
+macro_rules! float_marker {
+    ($($name:ident => $repr:ty, $to:expr, $from:expr);* $(;)?) => {$(
+        struct $name;
+        impl Marker for $name {
+            type Repr = $repr;
+            #[inline(always)]
+            fn to_scalar(value: $repr) -> Scalar {
+                Scalar::Float($to(value))
+            }
+            #[inline(always)]
+            fn from_scalar(value: Scalar) -> $repr {
+                $from(value.as_f64())
+            }
+        }
+    )*};
+}
+
+float_marker! {
+    F16 => half::f16, f64::from, half::f16::from_f64;
+    BF16 => half::bf16, f64::from, half::bf16::from_f64;
+    F32 => f32, f64::from, |v: f64| v as f32;
+    F64 => f64, |v: f64| v, |v: f64| v;
+}
+
+macro_rules! complex_marker {
+    ($($name:ident => $part:ty);* $(;)?) => {$(
+        struct $name;
+        impl Marker for $name {
+            type Repr = [$part; 2];
+            #[inline(always)]
+            fn to_scalar(value: [$part; 2]) -> Scalar {
+                Scalar::Complex(f64::from(value[0]), f64::from(value[1]))
+            }
+            #[inline(always)]
+            fn from_scalar(value: Scalar) -> [$part; 2] {
+                match value {
+                    Scalar::Complex(re, im) => [re as $part, im as $part],
+                    other => [other.as_f64() as $part, 0.0],
+                }
+            }
+        }
+    )*};
+}
+
+complex_marker! {
+    C64 => f32;
+    C128 => f64;
+}
+
+/// Calls `$body` with `$m` bound to the marker type of `$dtype`.
+macro_rules! with_marker {
+    ($dtype:expr, $m:ident => $body:expr) => {
+        match $dtype {
+            DType::Bool => {
+                type $m = Bool;
+                $body
+            }
+            DType::Int8 => {
+                type $m = I8;
+                $body
+            }
+            DType::Int16 => {
+                type $m = I16;
+                $body
+            }
+            DType::Int32 => {
+                type $m = I32;
+                $body
+            }
+            DType::Int64 => {
+                type $m = I64;
+                $body
+            }
+            DType::UInt8 => {
+                type $m = U8;
+                $body
+            }
+            DType::UInt16 => {
+                type $m = U16;
+                $body
+            }
+            DType::UInt32 => {
+                type $m = U32;
+                $body
+            }
+            DType::UInt64 => {
+                type $m = U64;
+                $body
+            }
+            DType::Float16 => {
+                type $m = F16;
+                $body
+            }
+            DType::BFloat16 => {
+                type $m = BF16;
+                $body
+            }
+            DType::Float32 => {
+                type $m = F32;
+                $body
+            }
+            DType::Float64 => {
+                type $m = F64;
+                $body
+            }
+            DType::Complex64 => {
+                type $m = C64;
+                $body
+            }
+            DType::Complex128 => {
+                type $m = C128;
+                $body
+            }
+        }
+    };
+}
+
+/// A converting copy, monomorphised for every pair of dtypes.
+///
+/// # Safety
+///
+/// As [`Dims::run`], with `s` holding `src` elements and `d` `dst` elements.
+unsafe fn cast_dispatch(src: DType, dst: DType, dims: &Dims, s: *const u8, d: *mut u8) {
+    with_marker!(src, S => with_marker!(dst, D => {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            dims.run(
+                s.cast::<<S as Marker>::Repr>(),
+                d.cast::<<D as Marker>::Repr>(),
+                |v| D::from_scalar(S::to_scalar(v)),
+            )
+        }
+    }))
 }
 
 #[cfg(test)]
@@ -152,6 +528,69 @@ mod tests {
         assert_eq!(ints(&as_u8), vec![1, 255, 44]);
         let as_f16 = t.to_dtype(DType::Float16).unwrap();
         assert_eq!(as_f16.to_scalars().unwrap()[2], Scalar::Float(300.0));
+    }
+
+    #[test]
+    fn typed_kernels_agree_with_scalar_casts_for_every_dtype_pair() {
+        let values: Vec<f64> = vec![
+            0.0, 1.0, -1.0, 2.5, -2.5, 127.0, 300.7, -129.9, 65535.0, 1e10, 0.5, 7.0,
+        ];
+        for src_type in DType::ALL {
+            let source = Tensor::zeros(src_type, &[3, 4]).unwrap();
+            let scalars: Vec<Scalar> = values
+                .iter()
+                .map(|&v| Scalar::Complex(v, -v).cast_to(src_type))
+                .collect();
+            for (i, value) in scalars.iter().enumerate() {
+                let at = source.index(&[
+                    IndexItem::Int(i as isize / 4),
+                    IndexItem::Int(i as isize % 4),
+                ]);
+                at.unwrap().fill(*value).ok();
+            }
+            // A transposed, reversed view exercises the strided kernel.
+            let view = source.permute(&[1, 0]).unwrap().index(&[step(-1)]).unwrap();
+            let expected_src = view.to_scalars().unwrap();
+            for dst_type in DType::ALL {
+                let converted = view.to_dtype(dst_type).unwrap();
+                let expected: Vec<Scalar> =
+                    expected_src.iter().map(|v| v.cast_to(dst_type)).collect();
+                let got = converted.to_scalars().unwrap();
+                for (g, e) in got.iter().zip(&expected) {
+                    let same = match (g, e) {
+                        (Scalar::Float(a), Scalar::Float(b)) => {
+                            a == b || (a.is_nan() && b.is_nan())
+                        }
+                        _ => g == e,
+                    };
+                    assert!(same, "{src_type} -> {dst_type}: got {g:?}, expected {e:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn blocked_transpose_copies_large_planes_exactly() {
+        let n = 100usize;
+        let t = Tensor::from_vec((0..(n * n) as i64).collect::<Vec<_>>(), &[n, n]).unwrap();
+        let copy = t.permute(&[1, 0]).unwrap().deep_copy().unwrap();
+        let values = ints(&copy);
+        for r in 0..n {
+            for c in 0..n {
+                assert_eq!(values[r * n + c], (c * n + r) as i64);
+            }
+        }
+        let f32s =
+            Tensor::from_vec((0..n * 3).map(|v| v as f32).collect::<Vec<_>>(), &[n, 3]).unwrap();
+        let halves = f32s.to_dtype(DType::Float16).unwrap();
+        assert_eq!(
+            halves
+                .to_dtype(DType::Float32)
+                .unwrap()
+                .to_scalars()
+                .unwrap(),
+            f32s.to_scalars().unwrap()
+        );
     }
 
     #[test]

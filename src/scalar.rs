@@ -40,7 +40,9 @@ impl Scalar {
         i64::try_from(value).map_or(Scalar::UInt(value), Scalar::Int)
     }
 
-    fn as_f64(self) -> f64 {
+    /// The value as a real float (the real part of a complex value).
+    #[inline(always)]
+    pub(crate) fn as_f64(self) -> f64 {
         match self {
             Scalar::Bool(b) => f64::from(u8::from(b)),
             Scalar::Int(v) => v as f64,
@@ -51,7 +53,8 @@ impl Scalar {
 
     /// The value as a wrapping 64-bit integer: floats truncate toward zero
     /// (saturating, NaN to 0), complex numbers drop their imaginary part.
-    fn as_wrapped_bits(self) -> u64 {
+    #[inline(always)]
+    pub(crate) fn as_wrapped_bits(self) -> u64 {
         match self {
             Scalar::Bool(b) => u64::from(b),
             Scalar::Int(v) => v as u64,
@@ -66,7 +69,8 @@ impl Scalar {
         }
     }
 
-    fn is_nonzero(self) -> bool {
+    #[inline(always)]
+    pub(crate) fn is_nonzero(self) -> bool {
         match self {
             Scalar::Bool(b) => b,
             Scalar::Int(v) => v != 0,

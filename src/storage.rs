@@ -56,6 +56,21 @@ impl Storage {
         })
     }
 
+    /// Allocates `bytes` bytes without initialising them, aligned for every
+    /// dtype. For copy destinations, which are written in full before anyone
+    /// reads them: it spares a pass over the memory that zeroing would cost.
+    ///
+    /// Returns `None` when the size is invalid or the allocator fails.
+    pub(crate) fn uninit(bytes: usize) -> Option<Storage> {
+        let layout = AllocLayout::from_size_align(bytes.max(1), ALIGNMENT).ok()?;
+        // SAFETY: `layout` has a non-zero size.
+        let base = NonNull::new(unsafe { alloc::alloc(layout) })?;
+        Some(Storage {
+            base,
+            owner: Owner::Allocated(layout),
+        })
+    }
+
     /// Takes ownership of a vector without copying it.
     pub fn from_vec<T: Send + Sync + 'static>(mut values: Vec<T>) -> Storage {
         // `as_mut_ptr` on an empty Vec is dangling but non-null and aligned,

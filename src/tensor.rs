@@ -42,6 +42,20 @@ impl Tensor {
 
     /// A new C-contiguous tensor of zeros.
     pub fn zeros(dtype: DType, shape: &[usize]) -> Result<Tensor> {
+        Tensor::allocate(dtype, shape, Storage::zeroed)
+    }
+
+    /// A C-contiguous tensor whose memory is not initialised: only for
+    /// results that are written in full before they are returned.
+    fn uninit(dtype: DType, shape: &[usize]) -> Result<Tensor> {
+        Tensor::allocate(dtype, shape, Storage::uninit)
+    }
+
+    fn allocate(
+        dtype: DType,
+        shape: &[usize],
+        allocator: fn(usize) -> Option<Storage>,
+    ) -> Result<Tensor> {
         let too_large = || Error::TooLarge {
             shape: shape.to_vec(),
             dtype,
@@ -52,7 +66,7 @@ impl Tensor {
             .checked_mul(dtype.itemsize())
             .filter(|&b| isize::try_from(b).is_ok())
             .ok_or_else(too_large)?;
-        let storage = Storage::zeroed(bytes).ok_or_else(|| Error::OutOfMemory {
+        let storage = allocator(bytes).ok_or_else(|| Error::OutOfMemory {
             bytes,
             shape: shape.to_vec(),
         })?;
@@ -243,8 +257,9 @@ impl Tensor {
     /// A fresh, writable, C-contiguous copy converted to `dtype` (integers
     /// wrap, floats truncate toward zero, as PyTorch's `.to()`).
     pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
-        let fresh = Tensor::zeros(dtype, self.shape())?;
         let _reading = Borrow::acquire(self.byte_range(), false)?;
+        let fresh = Tensor::uninit(dtype, self.shape())?;
+        // Writes every element of `fresh`, which no one else has seen yet.
         copy::copy_cast(self, &fresh);
         Ok(fresh)
     }

@@ -56,6 +56,28 @@ impl PyDevice {
     }
 }
 
+/// Copies of at least this many bytes release the GIL while they run.
+const DETACH_BYTES: usize = 1 << 20;
+
+/// `source` converted to `dtype` in fresh memory, without holding the GIL
+/// when the copy is large, so other Python threads run meanwhile.
+///
+/// Other dlbridge calls that touch the same memory meanwhile are refused by
+/// the borrow registry rather than racing; writers outside dlbridge (torch,
+/// NumPy) are not, and the copy may see their writes in part, as a NumPy copy
+/// would.
+fn copy_to(py: Python<'_>, source: &Tensor, dtype: DType) -> PyResult<Tensor> {
+    let bytes = source
+        .numel()
+        .saturating_mul(dtype.itemsize().max(source.itemsize()));
+    let result = if bytes >= DETACH_BYTES {
+        py.detach(|| source.to_dtype(dtype))
+    } else {
+        source.to_dtype(dtype)
+    };
+    Ok(result?)
+}
+
 fn wrap(py: Python<'_>, inner: Tensor) -> PyResult<Py<PyTensor>> {
     Py::new(py, PyTensor { inner })
 }
@@ -168,12 +190,12 @@ impl PyTensor {
         if inner.is_contiguous() {
             return Ok(slf.clone().unbind());
         }
-        wrap(slf.py(), inner.deep_copy()?)
+        wrap(slf.py(), copy_to(slf.py(), inner, inner.dtype())?)
     }
 
     /// A deep copy in fresh, writable, C-contiguous memory.
     fn clone(&self, py: Python<'_>) -> PyResult<Py<PyTensor>> {
-        wrap(py, self.inner.deep_copy()?)
+        wrap(py, copy_to(py, &self.inner, self.inner.dtype())?)
     }
 
     /// `self` when the dtype already matches, else a converted copy.
@@ -183,7 +205,7 @@ impl PyTensor {
         if inner.dtype() == dtype {
             return Ok(slf.clone().unbind());
         }
-        wrap(slf.py(), inner.to_dtype(dtype)?)
+        wrap(slf.py(), copy_to(slf.py(), inner, dtype)?)
     }
 
     /// A NumPy array sharing this tensor's memory (read-only if the tensor
@@ -365,7 +387,7 @@ pub fn as_tensor(
     let tensor = if interop::is_dlpack_source(obj)? {
         let shared = interop::import_any(obj)?;
         match dtype {
-            Some(dtype) if dtype != shared.dtype() => shared.to_dtype(dtype)?,
+            Some(dtype) if dtype != shared.dtype() => copy_to(py, &shared, dtype)?,
             _ => shared,
         }
     } else {
@@ -382,7 +404,7 @@ pub fn tensor(obj: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>) -> PyRes
     let dtype = optional_dtype(dtype)?;
     let tensor = if interop::is_dlpack_source(obj)? {
         let shared = interop::import_any(obj)?;
-        shared.to_dtype(dtype.unwrap_or(shared.dtype()))?
+        copy_to(py, &shared, dtype.unwrap_or(shared.dtype()))?
     } else {
         convert::tensor_from_nested(obj, dtype)?
     };
@@ -400,7 +422,7 @@ pub fn from_dlpack(
     interop::check_device(device)?;
     let shared = interop::import(obj, copy)?;
     let tensor = if copy == Some(true) {
-        shared.deep_copy()?
+        copy_to(obj.py(), &shared, shared.dtype())?
     } else {
         shared
     };
