@@ -47,7 +47,7 @@ impl Tensor {
 
     /// A C-contiguous tensor whose memory is not initialised: only for
     /// results that are written in full before they are returned.
-    fn uninit(dtype: DType, shape: &[usize]) -> Result<Tensor> {
+    pub(crate) fn uninit(dtype: DType, shape: &[usize]) -> Result<Tensor> {
         Tensor::allocate(dtype, shape, Storage::uninit)
     }
 

@@ -11,9 +11,7 @@ use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyComplex, PyFloat, PyInt, PyList, PySequence, PyTuple};
 
-/// Deepest nesting accepted, as NumPy's `NPY_MAXDIMS`; it also stops a list
-/// that contains itself.
-const MAX_DIMS: usize = 64;
+use super::fastlist::MAX_DIMS;
 
 /// Values gathered from a nested Python sequence, in row-major order, with
 /// what is known of their dtype.
@@ -56,6 +54,9 @@ impl Gathered {
 /// [`Gathered::inferred_dtype`]). Integers that do not fit the dtype raise
 /// `OverflowError`.
 pub fn tensor_from_nested(value: &Bound<'_, PyAny>, dtype: Option<DType>) -> PyResult<Tensor> {
+    if let Some(tensor) = super::fastlist::try_build(value, dtype)? {
+        return Ok(tensor);
+    }
     let mut gathered = Gathered {
         shape: discover_shape(value)?,
         values: Vec::new(),

@@ -5,6 +5,7 @@ mod boundary;
 mod convert;
 mod dtype;
 mod error;
+mod fastlist;
 mod index;
 mod interop;
 mod tensor;
