@@ -121,7 +121,7 @@ fn invalid(reason: String) -> Error {
 /// DLPack carries no allocation bounds, so this cannot prove the memory is
 /// there; it proves the arithmetic every later access does cannot overflow or
 /// wrap, and that a non-empty tensor has a data pointer.
-fn first_element_address(
+pub(crate) fn first_element_address(
     data: usize,
     byte_offset: u64,
     shape: &[usize],

@@ -161,7 +161,7 @@ pub enum Error {
     },
 
     /// An array or tensor where nested sequences put a number.
-    #[error("expected a number at dim {axis}, got an array of shape {shape:?}")]
+    #[error("expected a number at dim {axis}, got a sequence or array of shape {shape:?}")]
     ArrayWhereNumberExpected {
         /// The nesting depth of the offending element.
         axis: usize,

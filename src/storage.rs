@@ -83,6 +83,20 @@ impl Storage {
         }
     }
 
+    /// Adopts memory kept alive by `owner` (for example a reference to the
+    /// NumPy array that owns it), released when the storage is dropped.
+    ///
+    /// # Safety
+    ///
+    /// `base` must stay valid for every access the tensors built on this
+    /// storage make, for as long as `owner` lives.
+    pub unsafe fn kept_alive_by(base: NonNull<u8>, owner: Box<dyn Any + Send + Sync>) -> Storage {
+        Storage {
+            base,
+            owner: Owner::Value(owner),
+        }
+    }
+
     /// Adopts memory owned by an imported DLPack tensor.
     ///
     /// # Safety

@@ -108,7 +108,14 @@ fn gather(value: &Bound<'_, PyAny>, depth: usize, out: &mut Gathered) -> PyResul
     let ndim = out.shape.len();
     if let Some(sequence) = as_sequence(value) {
         let len = sequence.len()?;
-        if depth >= ndim || len != out.shape[depth] {
+        if depth >= ndim {
+            return Err(Error::ArrayWhereNumberExpected {
+                axis: depth,
+                shape: vec![len],
+            }
+            .into());
+        }
+        if len != out.shape[depth] {
             return Err(ragged(out, depth, len));
         }
         for item in sequence.try_iter()? {

@@ -9,6 +9,7 @@ use dlpark::ffi::{
 };
 use dlpark::python::{DlpackExporter, ExportAbi, ExportRequest, ImportedDlpack, export_dlpack};
 use dlpark::{DlpackFlags, Managed};
+use numpy::PyUntypedArray;
 use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -41,6 +42,10 @@ pub fn import_any(value: &Bound<'_, PyAny>) -> PyResult<Tensor> {
 pub fn import(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<Tensor> {
     if let Ok(tensor) = value.cast::<PyTensor>() {
         return Ok(tensor.get().inner.clone());
+    }
+    if let Ok(array) = value.cast::<PyUntypedArray>() {
+        // What NumPy's `__dlpack__` would give, without the capsule.
+        return super::ndarray::import_ndarray(array);
     }
     let capsule = if value.is_instance_of::<PyCapsule>() {
         value.clone()

@@ -8,6 +8,7 @@ mod error;
 mod fastlist;
 mod index;
 mod interop;
+mod ndarray;
 mod tensor;
 
 use pyo3::prelude::*;

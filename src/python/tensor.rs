@@ -7,7 +7,7 @@ use super::interop;
 use crate::dtype::DType;
 use crate::layout::IndexItem;
 use crate::tensor::Tensor;
-use numpy::{PyUntypedArray, PyUntypedArrayMethods};
+use numpy::PyUntypedArray;
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -363,10 +363,7 @@ pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> PyResult<Py<PyTen
             array.get_type().name()?
         )));
     };
-    // Check the dtype first so the error names it (NumPy's own BufferError
-    // does not).
-    dtype::descr_to_dtype(array.dtype().as_any())?;
-    wrap(py, interop::import_any(array.as_any())?)
+    wrap(py, super::ndarray::import_ndarray(array)?)
 }
 
 /// Shares memory with any DLPack producer when `dtype` is None or already
