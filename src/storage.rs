@@ -11,9 +11,13 @@ use std::alloc::{self, Layout as AllocLayout};
 use std::any::Any;
 use std::ptr::NonNull;
 
-/// Alignment of allocations made by dlbridge: a cache line, which satisfies
-/// every dtype and is what NumPy and PyTorch use for their CPU allocators.
-const ALIGNMENT: usize = 64;
+/// Alignment of allocations made by dlbridge: 16 bytes, enough for every
+/// dtype (complex128 needs 8) and what NumPy's default allocator gives. It is
+/// also the alignment up to which Rust's system allocator calls plain
+/// `malloc`/`calloc`: larger alignments go through `posix_memalign` (and an
+/// explicit memset for zeroed memory), and buffers sized differently from
+/// NumPy's miss the memory glibc keeps for reuse after NumPy frees a copy.
+const ALIGNMENT: usize = 16;
 
 /// A block of memory shared by tensors.
 pub struct Storage {

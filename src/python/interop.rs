@@ -7,6 +7,7 @@ use crate::tensor::Tensor;
 use dlpark::ffi::{
     DLManagedTensor, DLManagedTensorVersioned, DLPACK_MAJOR_VERSION, DLPACK_MINOR_VERSION,
 };
+use dlpark::python::consumer::exchange::ExchangeApi;
 use dlpark::python::{DlpackExporter, ExportAbi, ExportRequest, ImportedDlpack, export_dlpack};
 use dlpark::{DlpackFlags, Managed};
 use numpy::PyUntypedArray;
@@ -47,6 +48,9 @@ pub fn import(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<Tensor> 
         // What NumPy's `__dlpack__` would give, without the capsule.
         return super::ndarray::import_ndarray(array);
     }
+    if let Some(tensor) = import_through_exchange_api(value)? {
+        return Ok(tensor);
+    }
     let capsule = if value.is_instance_of::<PyCapsule>() {
         value.clone()
     } else {
@@ -65,6 +69,43 @@ pub fn import(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<Tensor> 
         }
     };
     Ok(tensor)
+}
+
+/// Imports through the DLPack 1.3 C exchange API (`__dlpack_c_exchange_api__`
+/// on the type, as torch 2.15 tensors have): the producer hands over a managed
+/// tensor from C, with no Python call and no capsule.
+///
+/// PyTorch's exchange callback skips the checks its `__dlpack__` makes, so
+/// they are made here first, and a tensor that fails them goes the
+/// `__dlpack__` way, which raises torch's own `BufferError`: one that requires
+/// grad, and a complex one whose conjugate or negative bit is set (its values
+/// differ from its memory). Returns `None` when the object has no exchange API
+/// or fails those checks.
+fn import_through_exchange_api(value: &Bound<'_, PyAny>) -> PyResult<Option<Tensor>> {
+    let py = value.py();
+    if value.is_instance_of::<PyCapsule>() {
+        return Ok(None);
+    }
+    let Some(api) = ExchangeApi::from_object(value.as_borrowed())? else {
+        return Ok(None);
+    };
+    if let Ok(requires_grad) = value.getattr(intern!(py, "requires_grad"))
+        && requires_grad.is_truthy()?
+    {
+        return Ok(None);
+    }
+    let (managed, _stream) = api
+        .import_managed_no_sync(value.as_borrowed())?
+        .into_parts();
+    let tensor = dlpack::import(managed)?;
+    if tensor.dtype().is_complex() {
+        for flag in [intern!(py, "is_conj"), intern!(py, "is_neg")] {
+            if value.hasattr(flag)? && value.call_method0(flag)?.is_truthy()? {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(tensor))
 }
 
 /// Calls `value.__dlpack__`, as the array API's `from_dlpack` does: with
