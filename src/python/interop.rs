@@ -14,14 +14,28 @@ use numpy::PyUntypedArray;
 use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyCapsule, PyDict};
+use pyo3::types::{PyBool, PyCapsule, PyDict, PyFloat, PyInt, PyList, PyTuple};
 
 /// Whether `value` can be imported: a dlbridge tensor, a DLPack capsule, or an
 /// object with `__dlpack__`.
 pub fn is_dlpack_source(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if is_plain_python(value) {
+        return Ok(false);
+    }
     Ok(value.is_instance_of::<PyTensor>()
         || value.is_instance_of::<PyCapsule>()
-        || value.hasattr("__dlpack__")?)
+        || value.hasattr(intern!(value.py(), "__dlpack__"))?)
+}
+
+/// Lists, tuples and plain numbers: never DLPack producers, and checked
+/// first because asking them for `__dlpack__` (or their type for the exchange
+/// API) would raise and discard an AttributeError each time.
+fn is_plain_python(value: &Bound<'_, PyAny>) -> bool {
+    value.is_exact_instance_of::<PyList>()
+        || value.is_exact_instance_of::<PyTuple>()
+        || value.is_exact_instance_of::<PyFloat>()
+        || value.is_exact_instance_of::<PyInt>()
+        || value.is_exact_instance_of::<PyBool>()
 }
 
 /// Imports any DLPack source, sharing its memory.
@@ -41,14 +55,7 @@ pub fn import_any(value: &Bound<'_, PyAny>) -> PyResult<Tensor> {
 /// producers such as PyTorch never set `IS_COPIED` and dlpark would then
 /// refuse their answer (see DLPACK-NOTES.md).
 pub fn import(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<Tensor> {
-    if let Ok(tensor) = value.cast::<PyTensor>() {
-        return Ok(tensor.get().inner.clone());
-    }
-    if let Ok(array) = value.cast::<PyUntypedArray>() {
-        // What NumPy's `__dlpack__` would give, without the capsule.
-        return super::ndarray::import_ndarray(array);
-    }
-    if let Some(tensor) = import_through_exchange_api(value)? {
+    if let Some(tensor) = try_import_fast(value)? {
         return Ok(tensor);
     }
     let capsule = if value.is_instance_of::<PyCapsule>() {
@@ -69,6 +76,23 @@ pub fn import(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<Tensor> 
         }
     };
     Ok(tensor)
+}
+
+/// The imports that need no capsule: a dlbridge tensor (shared directly), a
+/// NumPy array (its fields read directly), and a producer with the C exchange
+/// API. `None` for everything else.
+pub fn try_import_fast(value: &Bound<'_, PyAny>) -> PyResult<Option<Tensor>> {
+    if let Ok(tensor) = value.cast::<PyTensor>() {
+        return Ok(Some(tensor.get().inner.clone()));
+    }
+    if let Ok(array) = value.cast::<PyUntypedArray>() {
+        // What NumPy's `__dlpack__` would give, without the capsule.
+        return super::ndarray::import_ndarray(array).map(Some);
+    }
+    if is_plain_python(value) {
+        return Ok(None);
+    }
+    import_through_exchange_api(value)
 }
 
 /// Imports through the DLPack 1.3 C exchange API (`__dlpack_c_exchange_api__`

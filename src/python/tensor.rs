@@ -381,8 +381,12 @@ pub fn as_tensor(
     {
         return Ok(tensor.clone().unbind());
     }
-    let tensor = if interop::is_dlpack_source(obj)? {
-        let shared = interop::import_any(obj)?;
+    let fast = interop::try_import_fast(obj)?;
+    let tensor = if fast.is_some() || interop::is_dlpack_source(obj)? {
+        let shared = match fast {
+            Some(tensor) => tensor,
+            None => interop::import_any(obj)?,
+        };
         match dtype {
             Some(dtype) if dtype != shared.dtype() => copy_to(py, &shared, dtype)?,
             _ => shared,
