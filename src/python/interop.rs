@@ -45,10 +45,9 @@ pub fn import_any(value: &Bound<'_, PyAny>) -> PyResult<Tensor> {
 
 /// Imports `value` without copying.
 ///
-/// Producers are asked through their Python-level `__dlpack__`, never through
-/// the DLPack 1.3 C exchange API: PyTorch's exchange callbacks skip the checks
-/// its `__dlpack__` makes, and would hand over conjugate and negative views
-/// (whose values differ from their memory) and tensors that require grad.
+/// dlbridge tensors, NumPy arrays and C exchange API producers need no
+/// capsule ([`try_import_fast`]); everything else is asked through its
+/// Python-level `__dlpack__`.
 ///
 /// `copy` is passed to the producer only as `False` (the array API's "must
 /// not copy"); `copy=True` is honoured by the caller copying locally, because
