@@ -71,18 +71,26 @@ pub(crate) fn copy_cast(src: &Tensor, dst: &Tensor) {
     }
     let (src_type, dst_type) = (src.dtype(), dst.dtype());
     let contiguous = src.is_contiguous() && dst.is_contiguous();
+    let threads = threads_for(src.nbytes().max(dst.nbytes()), dst);
     if contiguous && src_type == dst_type {
-        // SAFETY: both tensors are contiguous, so each covers `nbytes` bytes
-        // from its data pointer; the caller guarantees they do not overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(src.data_ptr(), dst.data_ptr().cast_mut(), src.nbytes())
-        };
+        let (s, d, n) = (
+            SendPtr(src.data_ptr().cast_mut()),
+            SendPtr(dst.data_ptr().cast_mut()),
+            src.nbytes(),
+        );
+        in_parallel(threads, n, |lo, hi| {
+            // SAFETY: both tensors are contiguous, so each covers `n` bytes
+            // from its data pointer, and `lo..hi` lies within them; the caller
+            // guarantees they do not overlap, and the chunks are disjoint.
+            unsafe { std::ptr::copy_nonoverlapping(s.get().add(lo), d.get().add(lo), hi - lo) };
+        });
         return;
     }
     if contiguous && half_slice_cast(src, dst) {
         return;
     }
-    let dims = Dims::coalesce(src, dst);
+    let mut dims = Dims::coalesce(src, dst);
+    dims.threads = threads;
     let (s, d) = (src.data_ptr(), dst.data_ptr().cast_mut());
     if src_type == dst_type {
         // A copy moves bits: one unsigned type of the element's size serves
@@ -165,6 +173,54 @@ pub(crate) struct Dims {
     /// `(size, source stride, destination stride)`, outermost first, in
     /// elements.
     dims: Vec<(usize, isize, isize)>,
+    /// How many threads share the outermost dimension.
+    threads: usize,
+}
+
+/// Copies of at least this many bytes are split across threads: two cores
+/// fault in a fresh buffer's pages and move its bytes faster than one.
+const PARALLEL_BYTES: usize = 8 << 20;
+
+/// The threads a copy of `bytes` into `dst` may use: one for small copies, and
+/// one when two indices of `dst` reach the same element (a broadcast
+/// destination), which threads would write at once.
+fn threads_for(bytes: usize, dst: &Tensor) -> usize {
+    if bytes < PARALLEL_BYTES || !dst.layout().has_unique_elements() {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// Splits `0..n` into `threads` contiguous chunks and runs `work(lo, hi)` on
+/// each, in scoped threads (the calling thread takes the last chunk).
+fn in_parallel(threads: usize, n: usize, work: impl Fn(usize, usize) + Sync) {
+    if threads <= 1 || n < threads {
+        work(0, n);
+        return;
+    }
+    std::thread::scope(|scope| {
+        let work = &work;
+        for k in 0..threads - 1 {
+            scope.spawn(move || work(n * k / threads, n * (k + 1) / threads));
+        }
+        work(n * (threads - 1) / threads, n);
+    });
+}
+
+/// A raw pointer that may cross to the scoped threads of one copy.
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+
+// SAFETY: the threads of a copy write disjoint chunks of the destination and
+// only read the source, whose memory outlives the scope that joins them.
+unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: see `Send`; the pointer itself is only copied.
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    fn get(self) -> *mut T {
+        self.0
+    }
 }
 
 /// Side of the square tiles a transposing copy walks, in elements. Measured on
@@ -187,7 +243,7 @@ impl Dims {
                 _ => dims.push((size, s, d)),
             }
         }
-        Dims { dims }
+        Dims { dims, threads: 1 }
     }
 
     /// Runs `convert` from every source element to its destination.
@@ -198,14 +254,35 @@ impl Dims {
     /// every element of which is valid to read (source) or write
     /// (destination) as `S` and `D`, without overlap. Alignment is not needed.
     #[inline(always)]
-    unsafe fn run<S: Copy, D: Copy>(&self, s: *const S, d: *mut D, convert: impl Fn(S) -> D) {
+    unsafe fn run<S: Copy, D: Copy>(
+        &self,
+        s: *const S,
+        d: *mut D,
+        convert: impl Fn(S) -> D + Sync,
+    ) {
         let dims = &self.dims[..];
-        match dims.len() {
+        let Some(&(outer, ss, ds)) = dims.first() else {
             // SAFETY: one element, at the start of each layout.
-            0 => unsafe { d.write_unaligned(convert(s.read_unaligned())) },
-            // SAFETY: forwarded from the caller.
-            _ => unsafe { Self::outer(dims, s, d, &convert) },
-        }
+            return unsafe { d.write_unaligned(convert(s.read_unaligned())) };
+        };
+        let (s, d) = (SendPtr(s.cast_mut()), SendPtr(d));
+        in_parallel(self.threads, outer, |lo, hi| {
+            let mut part = dims.to_vec();
+            part[0].0 = hi - lo;
+            let (lo, s, d) = (lo as isize, s.get(), d.get());
+            // SAFETY: rows `lo..hi` of the outermost dimension are elements of
+            // the layouts (forwarded from the caller); chunks are disjoint, and
+            // `threads_for` gives one thread to destinations whose elements
+            // repeat.
+            unsafe {
+                Self::outer(
+                    &part,
+                    s.wrapping_offset(lo * ss),
+                    d.wrapping_offset(lo * ds),
+                    &convert,
+                )
+            };
+        });
     }
 
     /// Loops over every dimension but the last two, then copies a plane.
@@ -594,6 +671,35 @@ mod tests {
                 .unwrap(),
             f32s.to_scalars().unwrap()
         );
+    }
+
+    #[test]
+    fn copies_split_across_threads_are_exact() {
+        // 2048 x 1536 float32 is 12 MiB, over the parallel threshold.
+        let (rows, cols) = (2048usize, 1536usize);
+        let values: Vec<f32> = (0..rows * cols).map(|v| v as f32).collect();
+        let t = Tensor::from_vec(values, &[rows, cols]).unwrap();
+        assert!(super::threads_for(t.nbytes(), &t) >= 1);
+        let transposed = t.permute(&[1, 0]).unwrap().deep_copy().unwrap();
+        let plain = t.deep_copy().unwrap();
+        let widened = t.to_dtype(DType::Float64).unwrap();
+        let (tv, pv, wv) = (
+            transposed.as_slice::<f32>().unwrap(),
+            plain.as_slice::<f32>().unwrap(),
+            widened.as_slice::<f64>().unwrap(),
+        );
+        for (r, c) in [(0, 0), (1, 7), (1535, 2047), (800, 1024), (1535, 0)] {
+            assert_eq!(tv[r * rows + c], (c * cols + r) as f32);
+        }
+        for i in [0, 1, rows * cols / 2, rows * cols - 1] {
+            assert_eq!(pv[i], i as f32);
+            assert_eq!(wv[i], i as f64);
+        }
+        let broadcast = Tensor::zeros(DType::Float32, &[1])
+            .unwrap()
+            .broadcast_to(&[rows * cols])
+            .unwrap();
+        assert_eq!(super::threads_for(1 << 30, &broadcast), 1);
     }
 
     #[test]
