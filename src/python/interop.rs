@@ -5,10 +5,12 @@ use super::tensor::PyTensor;
 use crate::dlpack;
 use crate::tensor::Tensor;
 use dlpark::ffi::{
-    DLManagedTensor, DLManagedTensorVersioned, DLPACK_MAJOR_VERSION, DLPACK_MINOR_VERSION,
+    DLDevice, DLManagedTensor, DLManagedTensorVersioned, DLPACK_MAJOR_VERSION, DLPACK_MINOR_VERSION,
 };
 use dlpark::python::consumer::exchange::ExchangeApi;
-use dlpark::python::{DlpackExporter, ExportAbi, ExportRequest, ImportedDlpack, export_dlpack};
+use dlpark::python::{
+    DlpackExchangeProducer, DlpackExporter, ExportAbi, ExportRequest, ImportedDlpack, export_dlpack,
+};
 use dlpark::{DlpackFlags, Managed};
 use numpy::PyUntypedArray;
 use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyTypeError, PyValueError};
@@ -285,5 +287,35 @@ impl DlpackExporter for Exporter<'_> {
 
     fn export_versioned(&self, _py: Python<'_>) -> PyResult<Managed<DLManagedTensorVersioned>> {
         Ok(dlpack::export(self.tensor)?)
+    }
+}
+
+// SAFETY: no borrowed view is published (`HAS_DLTENSOR_VIEW` is false);
+// managed tensors come from `dlpack::export`, which follows DLPack's ownership
+// contract (the storage stays alive until the deleter runs); a CPU tensor has
+// no stream, so the null stream is the live one.
+unsafe impl DlpackExchangeProducer for PyTensor {
+    fn managed_tensor_no_sync(
+        &self,
+        _py: Python<'_>,
+    ) -> PyResult<Managed<DLManagedTensorVersioned>> {
+        Ok(dlpack::export(&self.inner)?)
+    }
+
+    fn current_work_stream(_py: Python<'_>, device: DLDevice) -> PyResult<*mut std::ffi::c_void> {
+        crate::Device::from_dlpack(device)?;
+        Ok(std::ptr::null_mut())
+    }
+
+    fn from_managed_tensor_no_sync(
+        py: Python<'_>,
+        tensor: Managed<DLManagedTensorVersioned>,
+    ) -> PyResult<Py<PyTensor>> {
+        Py::new(
+            py,
+            PyTensor {
+                inner: dlpack::import(tensor)?,
+            },
+        )
     }
 }

@@ -21,6 +21,10 @@ pub use tensor::{PyDevice, PyTensor};
 #[pyo3(name = "_dlbridge")]
 pub fn dlbridge_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTensor>()?;
+    // The DLPack 1.3 C exchange API, for consumers that look for it on the
+    // type (tvm-ffi, and dlbridge itself when compiled into another
+    // extension): tensors cross in C, with no Python call and no capsule.
+    dlpark::python::install_exchange_api::<PyTensor>(m.py())?;
     m.add_class::<PyDType>()?;
     m.add_class::<PyDevice>()?;
     for dtype in crate::DType::ALL {
