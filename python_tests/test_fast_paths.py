@@ -100,3 +100,13 @@ def test_large_copies_from_many_threads_are_exact():
     for i, result in enumerate(results):
         assert result.dtype == db.float64
         assert result.numpy().min() == result.numpy().max() == float(i)
+
+
+def test_tensors_publish_the_dlpack_c_exchange_api():
+    import ctypes
+
+    capsule = db.Tensor.__dlpack_c_exchange_api__
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype = ctypes.c_char_p
+    get_name.argtypes = [ctypes.py_object]
+    assert get_name(capsule) == b"dlpack_exchange_api"

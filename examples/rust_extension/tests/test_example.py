@@ -86,3 +86,17 @@ def test_slices_written_from_rust():
 
 def test_conflicting_rust_borrows_are_refused():
     assert ex.try_borrow_twice(torch.zeros(3)) is False
+
+
+def test_installed_dlbridge_tensors_cross_through_the_c_exchange_api():
+    # The extension's own copy of dlbridge takes installed dlbridge tensors
+    # through the DLPack C exchange API their type publishes.
+    assert type(dlbridge.Tensor.__dlpack_c_exchange_api__).__name__ == "PyCapsule"
+    t = dlbridge.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert ex.sum(t.T) == 10.0
+    ex.scale_(t[1], 10.0)
+    assert t.tolist() == [[1.0, 2.0], [30.0, 40.0]]
+    read_only = dlbridge.from_numpy(np.ones(2)).numpy()
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        ex.scale_(dlbridge.from_numpy(read_only), 2.0)
