@@ -52,6 +52,17 @@ fail() {
     exit 1
 }
 
+# pytest on a folder; its exit code 5 (no test collected) is a failure too.
+run_pytest() {
+    local rc=0
+    "$VPY" -m pytest "$@" -q || rc=$?
+    if [[ $rc -eq 5 ]]; then
+        fail "pytest collected no tests in $1 (exit 5)"
+    elif [[ $rc -ne 0 ]]; then
+        fail "pytest failed in $1 (exit $rc)"
+    fi
+}
+
 on_exit() {
     local rc=$?
     if [[ $rc -ne 0 ]]; then
@@ -201,25 +212,13 @@ done_step
 
 # ---------------------------------------------------------------------------
 step "python -m pytest python_tests -q"
-rc=0
-"$VPY" -m pytest python_tests -q || rc=$?
-if [[ $rc -eq 5 ]]; then
-    fail "pytest collected no tests (exit 5); python_tests/ must not be empty"
-elif [[ $rc -ne 0 ]]; then
-    fail "pytest failed (exit $rc)"
-fi
+run_pytest python_tests
 done_step
 
 # ---------------------------------------------------------------------------
 step "examples/rust_extension: maturin develop --release and its pytest suite"
 (cd "$EXAMPLE" && CARGO_TARGET_DIR="$EXAMPLE_TARGET" maturin develop --release)
-rc=0
-"$VPY" -m pytest "$EXAMPLE/tests" -q -p no:cacheprovider || rc=$?
-if [[ $rc -eq 5 ]]; then
-    fail "the example's pytest collected no tests (exit 5)"
-elif [[ $rc -ne 0 ]]; then
-    fail "the example's pytest failed (exit $rc)"
-fi
+run_pytest "$EXAMPLE/tests" -p no:cacheprovider
 done_step
 
 # ---------------------------------------------------------------------------
