@@ -20,6 +20,13 @@ use std::sync::Arc;
 
 /// Adopts a foreign DLPack managed tensor without copying its data.
 ///
+/// Refused, with [`Error::InvalidDLPack`] or a dtype or device error: a
+/// descriptor dlpark's `validate()` refuses (NULL shape, negative sizes,
+/// counts that overflow, missing strides a DLPack 1.2+ tensor must have), more
+/// than [`MAX_NDIM`] dimensions, a dtype or device dlbridge does not carry, a
+/// NULL data pointer for a non-empty tensor, a first element misaligned for
+/// its dtype, or strides whose reach overflows or wraps the address space.
+///
 /// On success the tensor's storage owns `managed`; its deleter runs when the
 /// last tensor, view or re-exported capsule using that storage is dropped.
 /// On error `managed` is dropped here, so its deleter runs exactly once either
@@ -31,6 +38,12 @@ pub fn import<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
         })?;
         Device::from_dlpack(view.device())?;
         let dtype = DType::from_dlpack(view.dtype())?;
+        if view.ndim() > MAX_NDIM {
+            return Err(invalid(format!(
+                "ndim {} exceeds the {MAX_NDIM} dimensions dlbridge accepts",
+                view.ndim()
+            )));
+        }
         let shape = view
             .shape()
             .iter()
@@ -59,6 +72,14 @@ pub fn import<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
             dtype,
             numel,
         )?;
+        if numel > 0 && !(base.as_ptr() as usize).is_multiple_of(dtype.alignment()) {
+            return Err(invalid(format!(
+                "first element at {:#x} (data + byte_offset {}) is not aligned to {} bytes for {dtype}",
+                base.as_ptr() as usize,
+                view.byte_offset(),
+                dtype.alignment()
+            )));
+        }
         let readonly = managed.flags().contains(DlpackFlags::READ_ONLY);
         // An empty tensor's strides are never used to reach memory and are
         // not validated, so they are replaced rather than carried into view
@@ -110,6 +131,10 @@ impl Tensor {
         export(self)
     }
 }
+
+/// The most dimensions a foreign tensor may have: NumPy's `NPY_MAXDIMS`. A
+/// larger `ndim` is a corrupt descriptor, not a tensor.
+pub const MAX_NDIM: usize = 64;
 
 fn invalid(reason: String) -> Error {
     Error::InvalidDLPack { reason }

@@ -116,6 +116,16 @@ impl DType {
         }
     }
 
+    /// The alignment a Rust value of this dtype needs: the item size, but
+    /// half of it for complex numbers (a pair of floats).
+    pub const fn alignment(self) -> usize {
+        match self {
+            DType::Complex64 => 4,
+            DType::Complex128 => 8,
+            _ => self.itemsize(),
+        }
+    }
+
     /// The promotion family of this dtype.
     pub const fn kind(self) -> Kind {
         match self {

@@ -196,6 +196,28 @@ fn malformed_descriptors_are_refused_and_still_released_once() {
             },
         ),
         (
+            "byte offset misaligned for float32",
+            Descriptor {
+                byte_offset: 2,
+                ..Descriptor::default()
+            },
+        ),
+        (
+            "more dimensions than any tensor has",
+            Descriptor {
+                shape: vec![1; 65],
+                strides: vec![1; 65],
+                ..Descriptor::default()
+            },
+        ),
+        (
+            "negative dimension",
+            Descriptor {
+                shape: vec![2, -3],
+                ..Descriptor::default()
+            },
+        ),
+        (
             "negative stride below address zero",
             Descriptor {
                 strides: vec![i64::MIN / 8, 1],
