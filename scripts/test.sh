@@ -106,7 +106,7 @@ unset PYTHONHOME PYO3_BUILD_EXTENSION_MODULE
 done_step
 
 # ---------------------------------------------------------------------------
-step "pip install maturin numpy torch pytest ruff"
+step "pip install maturin numpy torch pytest hypothesis ruff"
 # No --upgrade: what is already installed and satisfies the pins is kept, so a warm
 # venv costs no download. No --no-cache-dir: torch and its CUDA wheels are several GB.
 "$VPY" -m pip install \
@@ -114,6 +114,7 @@ step "pip install maturin numpy torch pytest ruff"
     'numpy>=2.0' \
     'torch>=2.4' \
     'pytest>=8' \
+    'hypothesis>=6' \
     'ruff'
 done_step
 
