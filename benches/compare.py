@@ -101,26 +101,76 @@ def rows(quick: bool) -> list[Row]:
         torch_set[3] = 1.5
 
     specs = [
-        ("from_numpy(a), 16 floats", "torch.from_numpy(a)", 0.8,
-         lambda: db.from_numpy(small), lambda: torch.from_numpy(small)),
-        ("as_tensor(torch_t)", "np.from_dlpack(torch_t)", 0.15,
-         lambda: db.as_tensor(torch_small), lambda: np.from_dlpack(torch_small)),
-        ("torch.from_dlpack(t)", "torch.from_dlpack(numpy_array)", 1.1,
-         lambda: torch.from_dlpack(t_small), lambda: torch.from_dlpack(small)),
-        ("np.from_dlpack(t)", "np.from_dlpack(numpy_array)", 1.5,
-         lambda: np.from_dlpack(t_small), lambda: np.from_dlpack(small)),
-        (f"tensor(a), {big * 4 // MB} MB float32", "a.copy()", 1.0,
-         lambda: db.tensor(a_big), lambda: a_big.copy()),
-        (f"t.clone(), {big * 4 // MB} MB", "torch_t.clone()", 1.0,
-         lambda: t_big.clone(), lambda: torch_big.clone()),
-        (f"contiguous() of transposed {side}x{side} f32", "torch_t.T.contiguous()", 1.0,
-         lambda: t_sq_t.contiguous(), lambda: torch_sq.T.contiguous()),
-        (f"to(float16), {big * 4 // MB} MB float32", "torch_t.to(torch.float16)", 1.0,
-         lambda: t_big.to(db.float16), lambda: torch_big.to(torch.float16)),
-        (f"tensor(list of {n_list:.0e} floats)", "np.array(list)", 0.8,
-         lambda: db.tensor(floats), lambda: np.array(floats)),
-        (f"tensor(list of {n_list:.0e} ints)", "torch.tensor(list)", 0.25,
-         lambda: db.tensor(ints), lambda: torch.tensor(ints)),
+        (
+            "from_numpy(a), 16 floats",
+            "torch.from_numpy(a)",
+            0.8,
+            lambda: db.from_numpy(small),
+            lambda: torch.from_numpy(small),
+        ),
+        (
+            "as_tensor(torch_t)",
+            "np.from_dlpack(torch_t)",
+            0.15,
+            lambda: db.as_tensor(torch_small),
+            lambda: np.from_dlpack(torch_small),
+        ),
+        (
+            "torch.from_dlpack(t)",
+            "torch.from_dlpack(numpy_array)",
+            1.1,
+            lambda: torch.from_dlpack(t_small),
+            lambda: torch.from_dlpack(small),
+        ),
+        (
+            "np.from_dlpack(t)",
+            "np.from_dlpack(numpy_array)",
+            1.5,
+            lambda: np.from_dlpack(t_small),
+            lambda: np.from_dlpack(small),
+        ),
+        (
+            f"tensor(a), {big * 4 // MB} MB float32",
+            "a.copy()",
+            1.0,
+            lambda: db.tensor(a_big),
+            lambda: a_big.copy(),
+        ),
+        (
+            f"t.clone(), {big * 4 // MB} MB",
+            "torch_t.clone()",
+            1.0,
+            lambda: t_big.clone(),
+            lambda: torch_big.clone(),
+        ),
+        (
+            f"contiguous() of transposed {side}x{side} f32",
+            "torch_t.T.contiguous()",
+            1.0,
+            lambda: t_sq_t.contiguous(),
+            lambda: torch_sq.T.contiguous(),
+        ),
+        (
+            f"to(float16), {big * 4 // MB} MB float32",
+            "torch_t.to(torch.float16)",
+            1.0,
+            lambda: t_big.to(db.float16),
+            lambda: torch_big.to(torch.float16),
+        ),
+        (
+            f"tensor(list of {n_list:.0e} floats)",
+            "np.array(list)",
+            0.8,
+            lambda: db.tensor(floats),
+            lambda: np.array(floats),
+        ),
+        (
+            f"tensor(list of {n_list:.0e} ints)",
+            "torch.tensor(list)",
+            0.25,
+            lambda: db.tensor(ints),
+            lambda: torch.tensor(ints),
+        ),
         ("t[i] = scalar", "torch_t[i] = scalar", 1.0, set_ours, set_torch),
     ]
     out = []
@@ -172,11 +222,13 @@ def memory() -> list[tuple[str, str, bool]]:
     out.append(("from_numpy of a 1 GiB array: peak RSS added", f"{grown / MB:.2f} MiB", grown < MB))
     grown, final = map(int, subprocess.check_output([*run, "list"]).split())
     # The list already exists before the call, so the allowance is 1.1x the tensor.
-    out.append((
-        "tensor(list of 4e6 floats): peak RSS added / final tensor",
-        f"{grown / final:.2f}x",
-        grown <= 1.1 * final,
-    ))
+    out.append(
+        (
+            "tensor(list of 4e6 floats): peak RSS added / final tensor",
+            f"{grown / final:.2f}x",
+            grown <= 1.1 * final,
+        )
+    )
     return out
 
 
@@ -215,7 +267,7 @@ def plot(results: list[Row], path: Path) -> bool:
     names = [r.name for r in results][::-1]
     ratios = [r.ratio for r in results][::-1]
     goals = [r.goal for r in results][::-1]
-    colors = ["#2a9d8f" if r <= g else "#e76f51" for r, g in zip(ratios, goals)]
+    colors = ["#2a9d8f" if r <= g else "#e76f51" for r, g in zip(ratios, goals, strict=True)]
     ax.barh(names, ratios, color=colors)
     ax.scatter(goals, names, marker="|", s=300, color="black", label="goal")
     ax.set_xscale("log")
@@ -234,8 +286,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent.parent / "docs")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"dlbridge {db.__version__}, numpy {np.__version__}, torch {torch.__version__}, "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", file=sys.stderr)
+    print(
+        f"dlbridge {db.__version__}, numpy {np.__version__}, torch {torch.__version__}, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        file=sys.stderr,
+    )
     results = rows(args.quick)
     mem = memory()
     text = table(results, mem)

@@ -129,43 +129,14 @@ fi
 done_step
 
 # ---------------------------------------------------------------------------
-step "cargo fmt --all -- --check"
-if ! cargo fmt --version >/dev/null 2>&1; then
-    command -v rustup >/dev/null 2>&1 || fail "rustfmt is not installed and rustup is not available"
-    rustup component add rustfmt
-fi
-cargo fmt --all -- --check
-done_step
-
-# ---------------------------------------------------------------------------
-step "ruff check / ruff format --check (python, python_tests, examples)"
-ruff --version
-ruff check python python_tests examples
-ruff format --check python python_tests examples
-done_step
-
-# ---------------------------------------------------------------------------
-step "cargo clippy --all-targets -- -D warnings (core, no Python)"
-if ! cargo clippy --version >/dev/null 2>&1; then
-    command -v rustup >/dev/null 2>&1 || fail "clippy is not installed and rustup is not available"
-    rustup component add clippy
-fi
-cargo clippy --all-targets -- -D warnings
-done_step
-
-# ---------------------------------------------------------------------------
-step "cargo clippy --all-targets --features python -- -D warnings"
-cargo clippy --all-targets --features python -- -D warnings
-done_step
-
-# ---------------------------------------------------------------------------
 # The example is a project of its own (its own [workspace]), built as a user would;
 # its own target directory keeps its feature set from invalidating the main build.
 EXAMPLE="$REPO/examples/rust_extension"
 export EXAMPLE_TARGET="$REPO/target/example"
-step "cargo fmt --check and clippy for examples/rust_extension"
-cargo fmt --manifest-path "$EXAMPLE/Cargo.toml" -- --check
-CARGO_TARGET_DIR="$EXAMPLE_TARGET" cargo clippy --manifest-path "$EXAMPLE/Cargo.toml" -- -D warnings
+
+# ---------------------------------------------------------------------------
+step "every lint: bash scripts/lint.sh (fmt, clippy, ruff)"
+VENV="$VENV" bash "$REPO/scripts/lint.sh"
 done_step
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Every lint, Rust and Python, in one command (scripts/test.sh calls it):
+#
+#   bash scripts/lint.sh
+#
+# cargo fmt and clippy (-D warnings) for the core, the Python layer and the example
+# extension, ruff check and ruff format for the Python code. Uses the virtual
+# environment at $VENV (default: .venv) for ruff and for PyO3's interpreter.
+set -euo pipefail
+REPO="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "$REPO"
+VENV="${VENV:-$REPO/.venv}"
+export PYO3_PYTHON="${PYO3_PYTHON:-$VENV/bin/python}"
+unset PYO3_BUILD_EXTENSION_MODULE
+EXAMPLE="$REPO/examples/rust_extension"
+
+for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        rustup component add "$component"
+    fi
+done
+
+echo "--- cargo fmt --check (crate and example)"
+cargo fmt --all -- --check
+cargo fmt --manifest-path "$EXAMPLE/Cargo.toml" -- --check
+echo "--- ruff check / ruff format --check"
+"$VENV/bin/ruff" check python python_tests examples benches
+"$VENV/bin/ruff" format --check python python_tests examples benches
+echo "--- cargo clippy (core, no Python)"
+cargo clippy --all-targets -- -D warnings
+echo "--- cargo clippy --features python"
+cargo clippy --all-targets --features python -- -D warnings
+echo "--- cargo clippy (examples/rust_extension)"
+CARGO_TARGET_DIR="$REPO/target/example" cargo clippy --manifest-path "$EXAMPLE/Cargo.toml" -- -D warnings
+echo "--- all lints clean"
