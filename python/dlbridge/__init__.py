@@ -6,6 +6,7 @@
 Importing dlbridge never imports torch.
 """
 
+from . import _dlbridge
 from ._dlbridge import (
     Device,
     DType,
@@ -22,6 +23,7 @@ from ._dlbridge import (
     float64,
     from_dlpack,
     from_numpy,
+    frombuffer,
     int8,
     int16,
     int32,
@@ -49,6 +51,7 @@ __all__ = [
     "float64",
     "from_dlpack",
     "from_numpy",
+    "frombuffer",
     "int8",
     "int16",
     "int32",
@@ -64,3 +67,8 @@ __all__ = [
 def _dtype_by_name(name: str) -> DType:
     """Return the dtype called ``name``; used to unpickle ``DType`` objects."""
     return globals()[name]
+
+
+def _rebuild_tensor(data: bytes, dtype: str, shape: tuple, readonly: bool) -> Tensor:
+    """Rebuild a pickled tensor (``Tensor.__reduce__`` names this function)."""
+    return _dlbridge._from_pickle(data, dtype, list(shape), readonly)

@@ -2,6 +2,7 @@
 //! appears. `python/dlbridge/__init__.py` re-exports everything defined here.
 
 mod boundary;
+mod buffer;
 mod convert;
 mod dtype;
 mod error;
@@ -35,6 +36,8 @@ pub fn dlbridge_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tensor::tensor, m)?)?;
     m.add_function(wrap_pyfunction!(tensor::from_dlpack, m)?)?;
     m.add_function(wrap_pyfunction!(tensor::clone, m)?)?;
+    m.add_function(wrap_pyfunction!(buffer::frombuffer, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor::from_pickle, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -347,6 +347,63 @@ impl PyTensor {
         interop::export(&self.inner, py, stream, max_version, dl_device, copy)
     }
 
+    /// The buffer protocol: `memoryview(t)` shares the tensor's memory, with
+    /// its format, shape and byte strides; read-only tensors give read-only
+    /// views.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut pyo3::ffi::Py_buffer,
+        flags: std::ffi::c_int,
+    ) -> PyResult<()> {
+        // SAFETY: CPython passes a valid Py_buffer to fill.
+        unsafe { super::buffer::get_buffer(slf, view, flags) }
+    }
+
+    unsafe fn __releasebuffer__(&self, view: *mut pyo3::ffi::Py_buffer) {
+        // SAFETY: `view` was filled by `__getbuffer__`.
+        unsafe { super::buffer::release_buffer(view) }
+    }
+
+    /// Pickles as the tensor's bytes (row-major), dtype, shape and read-only
+    /// flag; unpickling gives an equal, independent tensor.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let inner = &slf.get().inner;
+        let copy = copy_to(py, inner, inner.dtype())?;
+        // SAFETY: `copy` is fresh and contiguous, `nbytes` long, and no one
+        // else can reach it.
+        let bytes = unsafe { std::slice::from_raw_parts(copy.data_ptr(), copy.nbytes()) };
+        let rebuild = py.import("dlbridge")?.getattr("_rebuild_tensor")?;
+        let args = (
+            pyo3::types::PyBytes::new(py, bytes),
+            inner.dtype().name(),
+            PyTuple::new(py, inner.shape())?,
+            inner.is_readonly(),
+        );
+        Ok((rebuild, args.into_pyobject(py)?))
+    }
+
+    /// `copy.copy(t)`: another tensor over the same memory.
+    fn __copy__(&self, py: Python<'_>) -> PyResult<Py<PyTensor>> {
+        wrap(py, self.inner.clone())
+    }
+
+    /// `copy.deepcopy(t)`: fresh memory, same dtype, shape, values and
+    /// read-only flag.
+    fn __deepcopy__(&self, py: Python<'_>, _memo: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        let copy = copy_to(py, &self.inner, self.inner.dtype())?;
+        wrap(
+            py,
+            if self.inner.is_readonly() {
+                copy.to_readonly()
+            } else {
+                copy
+            },
+        )
+    }
+
     /// `(device_type, device_id)`: `(1, 0)`, the CPU.
     fn __dlpack_device__(&self) -> (u32, i32) {
         let device = self.inner.device().to_dlpack();
@@ -440,4 +497,37 @@ pub fn clone(py: Python<'_>, tensor: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>
         )));
     };
     tensor.get().clone(py)
+}
+
+/// Rebuilds a pickled tensor from its row-major bytes (see `__reduce__`).
+#[pyfunction]
+#[pyo3(name = "_from_pickle")]
+pub fn from_pickle(
+    py: Python<'_>,
+    data: &[u8],
+    dtype: &str,
+    shape: Vec<usize>,
+    readonly: bool,
+) -> PyResult<Py<PyTensor>> {
+    let dtype = DType::from_name(dtype)?;
+    let tensor = Tensor::zeros(dtype, &shape)?;
+    if data.len() != tensor.nbytes() {
+        return Err(PyValueError::new_err(format!(
+            "{} bytes cannot hold a {dtype} tensor of shape {shape:?}",
+            data.len()
+        )));
+    }
+    // SAFETY: the tensor is fresh and contiguous with exactly `data.len()`
+    // bytes, and no one else can reach it.
+    unsafe {
+        std::ptr::copy_nonoverlapping(data.as_ptr(), tensor.data_ptr().cast_mut(), data.len())
+    };
+    wrap(
+        py,
+        if readonly {
+            tensor.to_readonly()
+        } else {
+            tensor
+        },
+    )
 }

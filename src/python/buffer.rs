@@ -1,0 +1,232 @@
+//! The Python buffer protocol in both directions: `memoryview(t)` shares a
+//! tensor's memory, and `dlbridge.frombuffer` shares any buffer's.
+
+use super::tensor::PyTensor;
+use crate::dtype::DType;
+use crate::error::Error;
+use crate::layout::Layout;
+use crate::storage::Storage;
+use crate::tensor::Tensor;
+use pyo3::exceptions::{PyBufferError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use std::ffi::{CStr, c_int};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+/// The PEP 3118 format of a dtype; `None` for bfloat16, which has none.
+fn format(dtype: DType) -> Option<&'static CStr> {
+    Some(match dtype {
+        DType::Bool => c"?",
+        DType::Int8 => c"b",
+        DType::Int16 => c"h",
+        DType::Int32 => c"i",
+        DType::Int64 => c"q",
+        DType::UInt8 => c"B",
+        DType::UInt16 => c"H",
+        DType::UInt32 => c"I",
+        DType::UInt64 => c"Q",
+        DType::Float16 => c"e",
+        DType::Float32 => c"f",
+        DType::Float64 => c"d",
+        DType::Complex64 => c"Zf",
+        DType::Complex128 => c"Zd",
+        DType::BFloat16 => return None,
+    })
+}
+
+/// Fills `view` for `memoryview(t)` and other buffer consumers.
+///
+/// # Safety
+///
+/// `view` must be a valid `Py_buffer` to fill, as CPython passes to
+/// `bf_getbuffer`.
+pub unsafe fn get_buffer(
+    slf: Bound<'_, PyTensor>,
+    view: *mut ffi::Py_buffer,
+    flags: c_int,
+) -> PyResult<()> {
+    let tensor = slf.get().inner.clone();
+    if flags & ffi::PyBUF_WRITABLE == ffi::PyBUF_WRITABLE && tensor.is_readonly() {
+        return Err(PyBufferError::new_err("the tensor is read-only"));
+    }
+    let c_contiguous = tensor.is_contiguous();
+    let wants = |bits: c_int| flags & bits == bits;
+    if wants(ffi::PyBUF_C_CONTIGUOUS) && !c_contiguous {
+        return Err(PyBufferError::new_err("the tensor is not C-contiguous"));
+    }
+    if (wants(ffi::PyBUF_F_CONTIGUOUS) || wants(ffi::PyBUF_ANY_CONTIGUOUS))
+        && !c_contiguous
+        && !(tensor.ndim() <= 1 && tensor.strides().iter().all(|&s| s == 1))
+    {
+        return Err(PyBufferError::new_err("the tensor is not contiguous"));
+    }
+    if !wants(ffi::PyBUF_STRIDES) && !c_contiguous {
+        return Err(PyBufferError::new_err(
+            "the tensor is strided; ask for a strided buffer (PyBUF_STRIDES)",
+        ));
+    }
+    let format = if wants(ffi::PyBUF_FORMAT) {
+        match format(tensor.dtype()) {
+            Some(format) => format.as_ptr().cast_mut(),
+            None => {
+                return Err(PyBufferError::new_err(
+                    "bfloat16 has no buffer-protocol format; convert first, e.g. t.to(dlbridge.float32)",
+                ));
+            }
+        }
+    } else {
+        std::ptr::null_mut()
+    };
+    let itemsize = tensor.itemsize() as isize;
+    // Shape and byte strides live in one allocation that `internal` owns until
+    // `release_buffer`.
+    let mut dims: Box<[isize]> = tensor
+        .shape()
+        .iter()
+        .map(|&n| n as isize)
+        .chain(tensor.strides().iter().map(|&s| s * itemsize))
+        .collect();
+    let ndim = tensor.ndim();
+    let dims_ptr = dims.as_mut_ptr();
+    // SAFETY: `view` is valid to write (the caller's contract); the tensor's
+    // storage stays alive while `obj` (a new reference to the tensor) does,
+    // and `dims` until `release_buffer` frees it.
+    unsafe {
+        (*view).buf = tensor.data_ptr().cast_mut().cast();
+        (*view).obj = slf.into_any().into_ptr();
+        (*view).len = tensor.nbytes() as isize;
+        (*view).readonly = c_int::from(tensor.is_readonly());
+        (*view).itemsize = itemsize;
+        (*view).format = format;
+        (*view).ndim = ndim as c_int;
+        (*view).shape = if wants(ffi::PyBUF_ND) {
+            dims_ptr
+        } else {
+            std::ptr::null_mut()
+        };
+        (*view).strides = if wants(ffi::PyBUF_STRIDES) {
+            dims_ptr.add(ndim)
+        } else {
+            std::ptr::null_mut()
+        };
+        (*view).suboffsets = std::ptr::null_mut();
+        (*view).internal = Box::into_raw(Box::new(dims)).cast();
+    }
+    Ok(())
+}
+
+/// Frees what [`get_buffer`] allocated.
+///
+/// # Safety
+///
+/// `view` must have been filled by [`get_buffer`].
+pub unsafe fn release_buffer(view: *mut ffi::Py_buffer) {
+    // SAFETY: `internal` is the boxed shape-and-strides slice `get_buffer`
+    // leaked, released once, here.
+    unsafe {
+        let internal = (*view).internal.cast::<Box<[isize]>>();
+        if !internal.is_null() {
+            drop(Box::from_raw(internal));
+            (*view).internal = std::ptr::null_mut();
+        }
+    }
+}
+
+/// A buffer obtained from another object, released (with the GIL) when the
+/// last tensor using its memory is gone, or leaked if the interpreter is.
+struct HeldBuffer(Box<ffi::Py_buffer>);
+
+// SAFETY: the buffer is only released, in `Drop`, with the GIL held; until
+// then its memory is plain bytes the tensors address.
+unsafe impl Send for HeldBuffer {}
+// SAFETY: see `Send`; shared references expose nothing.
+unsafe impl Sync for HeldBuffer {}
+
+impl Drop for HeldBuffer {
+    fn drop(&mut self) {
+        // SAFETY: `Py_IsInitialized` may be called at any time.
+        if unsafe { ffi::Py_IsInitialized() } == 0 {
+            return;
+        }
+        Python::attach(|_py| {
+            // SAFETY: the buffer was filled by `PyObject_GetBuffer` and is
+            // released once, with the GIL held.
+            unsafe { ffi::PyBuffer_Release(&mut *self.0) };
+        });
+    }
+}
+
+/// `dlbridge.frombuffer`: a 1-d tensor sharing the memory of any object with
+/// the buffer protocol (bytes, bytearray, array.array, mmap, memoryview), as
+/// `torch.frombuffer` does. Read-only buffers give read-only tensors.
+#[pyfunction]
+#[pyo3(signature = (buffer, dtype, count=-1, offset=0))]
+pub fn frombuffer(
+    py: Python<'_>,
+    buffer: &Bound<'_, PyAny>,
+    dtype: &Bound<'_, PyAny>,
+    count: isize,
+    offset: isize,
+) -> PyResult<Py<PyTensor>> {
+    let dtype = super::dtype::extract_dtype(dtype)?;
+    let mut view: Box<ffi::Py_buffer> = Box::new(
+        // SAFETY: Py_buffer is a plain C struct; all-zero is its empty state,
+        // which `PyObject_GetBuffer` fills.
+        unsafe { std::mem::zeroed() },
+    );
+    let mut readonly = false;
+    // SAFETY: `buffer` is a live object and `view` a writable Py_buffer.
+    if unsafe { ffi::PyObject_GetBuffer(buffer.as_ptr(), &mut *view, ffi::PyBUF_WRITABLE) } != 0 {
+        PyErr::take(py);
+        readonly = true;
+        // SAFETY: as above; a plain (read-only, contiguous) request.
+        if unsafe { ffi::PyObject_GetBuffer(buffer.as_ptr(), &mut *view, ffi::PyBUF_SIMPLE) } != 0 {
+            return Err(PyErr::fetch(py));
+        }
+    }
+    let held = HeldBuffer(view);
+    let length = held.0.len;
+    let itemsize = dtype.itemsize() as isize;
+    if offset < 0 || offset > length {
+        return Err(PyValueError::new_err(format!(
+            "offset {offset} is outside the buffer of {length} bytes"
+        )));
+    }
+    let available = length - offset;
+    let count = if count < 0 {
+        if available % itemsize != 0 {
+            return Err(PyValueError::new_err(format!(
+                "buffer length after offset ({available} bytes) is not a multiple of the {dtype} item size ({itemsize})"
+            )));
+        }
+        available / itemsize
+    } else {
+        if count
+            .checked_mul(itemsize)
+            .is_none_or(|bytes| bytes > available)
+        {
+            return Err(PyValueError::new_err(format!(
+                "{count} {dtype} elements do not fit in the {available} bytes after offset {offset}"
+            )));
+        }
+        count
+    };
+    if count == 0 {
+        return Err(PyValueError::new_err(
+            "the buffer holds no element after the offset",
+        ));
+    }
+    let base = NonNull::new(held.0.buf.cast::<u8>().wrapping_offset(offset))
+        .ok_or_else(|| PyBufferError::new_err("the buffer has no data pointer"))?;
+    // SAFETY: the exporter keeps `buf[..len]` valid until the buffer is
+    // released, which the storage does when its last user is gone; the tensor
+    // addresses `count * itemsize <= len - offset` bytes from `buf + offset`.
+    let storage = unsafe { Storage::kept_alive_by(base, Box::new(held)) };
+    let layout = Layout::contiguous(&[count as usize]).ok_or(Error::TooLarge {
+        shape: vec![count as usize],
+        dtype,
+    })?;
+    let tensor = Tensor::from_parts(Arc::new(storage), layout, dtype, readonly);
+    Py::new(py, PyTensor { inner: tensor })
+}
