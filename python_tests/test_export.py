@@ -1,5 +1,7 @@
 """Exporting dlbridge tensors: __dlpack__, __dlpack_device__, numpy(), __array__."""
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -293,10 +295,27 @@ def test_numpy_of_zero_d_and_empty():
     assert e.dtype == np.int8
 
 
-def test_numpy_of_bfloat16_raises_type_error():
+def test_numpy_of_bfloat16_without_ml_dtypes_raises_type_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ml_dtypes", None)  # as if not installed
     t = db.tensor([1.0], dtype=db.bfloat16)
     with pytest.raises(TypeError, match="bfloat16"):
         t.numpy()
+
+
+def test_numpy_of_bfloat16_with_ml_dtypes_shares_memory():
+    import ml_dtypes  # installed by scripts/test.sh; never skipped
+    t = db.tensor([1.5, -2.0, 3.0], dtype=db.bfloat16)
+    a = t.numpy()
+    assert a.dtype == ml_dtypes.bfloat16
+    assert a.ctypes.data == t.data_ptr()
+    a[0] = 8.0
+    assert t.tolist() == [8.0, -2.0, 3.0]
+    t[1] = 0.5
+    assert float(a[1]) == 0.5
+    back = db.from_numpy(a[::-1])
+    assert back.dtype == db.bfloat16
+    assert back.data_ptr() == a[::-1].ctypes.data
+    assert back.tolist() == [3.0, 0.5, 8.0]
 
 
 # ---------------------------------------------------------------------------

@@ -106,7 +106,7 @@ unset PYTHONHOME PYO3_BUILD_EXTENSION_MODULE
 done_step
 
 # ---------------------------------------------------------------------------
-step "pip install maturin numpy torch pytest hypothesis ruff"
+step "pip install maturin numpy torch pytest hypothesis ml_dtypes ruff"
 # No --upgrade: what is already installed and satisfies the pins is kept, so a warm
 # venv costs no download. No --no-cache-dir: torch and its CUDA wheels are several GB.
 "$VPY" -m pip install \
@@ -115,6 +115,7 @@ step "pip install maturin numpy torch pytest hypothesis ruff"
     'torch>=2.4' \
     'pytest>=8' \
     'hypothesis>=6' \
+    'ml_dtypes' \
     'ruff'
 done_step
 

@@ -232,6 +232,21 @@ impl Tensor {
         Ok(self.with_layout(self.layout.broadcast_to(shape)?))
     }
 
+    /// The same memory seen as another dtype of the same item size (the bits
+    /// are reinterpreted, not converted), like NumPy's `view(dtype)`.
+    pub fn reinterpret(&self, dtype: DType) -> Result<Tensor> {
+        if dtype.itemsize() != self.dtype.itemsize() {
+            return Err(Error::DTypeMismatch {
+                expected: dtype,
+                actual: self.dtype,
+            });
+        }
+        Ok(Tensor {
+            dtype,
+            ..self.clone()
+        })
+    }
+
     /// A read-only view of the same memory.
     pub fn to_readonly(&self) -> Tensor {
         Tensor {

@@ -210,15 +210,29 @@ impl PyTensor {
 
     /// A NumPy array sharing this tensor's memory (read-only if the tensor
     /// is).
+    ///
+    /// NumPy has no bfloat16 of its own: with `ml_dtypes` installed a
+    /// bfloat16 tensor gives an `ml_dtypes.bfloat16` array over the same
+    /// memory, and without it a `TypeError`.
     fn numpy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        if slf.get().inner.dtype() == DType::BFloat16 {
-            return Err(PyTypeError::new_err(
-                "NumPy has no bfloat16 dtype; convert first, e.g. t.to(dlbridge.float32).numpy()",
-            ));
+        let py = slf.py();
+        let numpy = py.import("numpy")?;
+        let inner = &slf.get().inner;
+        if inner.dtype() != DType::BFloat16 {
+            return numpy.call_method1("from_dlpack", (slf,));
         }
-        slf.py()
-            .import("numpy")?
-            .call_method1("from_dlpack", (slf,))
+        let Ok(ml_dtypes) = py.import("ml_dtypes") else {
+            return Err(PyTypeError::new_err(
+                "NumPy has no bfloat16 dtype; install ml_dtypes to share bfloat16 memory with \
+                 NumPy, or convert first, e.g. t.to(dlbridge.float32).numpy()",
+            ));
+        };
+        // DLPack cannot hand NumPy a bfloat16, so the same bits cross as
+        // uint16 and NumPy reinterprets them, as ml_dtypes does itself.
+        let bits = wrap(py, inner.reinterpret(DType::UInt16)?)?;
+        numpy
+            .call_method1("from_dlpack", (bits,))?
+            .call_method1("view", (ml_dtypes.getattr("bfloat16")?,))
     }
 
     /// NumPy 2's array protocol: shares memory unless `dtype` differs or
