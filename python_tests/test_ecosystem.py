@@ -130,3 +130,23 @@ def test_pickle_keeps_the_read_only_flag_and_copy_shares_memory():
 
 def test_dtypes_pickle_to_the_same_object():
     assert pickle.loads(pickle.dumps(db.float16)) is db.float16
+
+
+def test_main_env_report_lists_libraries_and_checks_interop_paths():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "dlbridge", "--env"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "numpy" in out and "torch" in out
+    assert "PyTorch <-> dlbridge (as_tensor, torch.from_dlpack)  works" in out
+    assert "FAILED" not in out
+
+
+def test_quick_bench_table_has_every_row():
+    from dlbridge import _report
+
+    table = _report.bench(number_scale=0.05)
+    for name in ("db.from_numpy(a)", "db.tensor(a)", "db.as_tensor(torch_t)", "t.clone()"):
+        assert name in table

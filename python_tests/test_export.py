@@ -304,6 +304,7 @@ def test_numpy_of_bfloat16_without_ml_dtypes_raises_type_error(monkeypatch):
 
 def test_numpy_of_bfloat16_with_ml_dtypes_shares_memory():
     import ml_dtypes  # installed by scripts/test.sh; never skipped
+
     t = db.tensor([1.5, -2.0, 3.0], dtype=db.bfloat16)
     a = t.numpy()
     assert a.dtype == ml_dtypes.bfloat16

@@ -1,4 +1,6 @@
-"""``python -m dlbridge``: a live demonstration of dlbridge's zero-copy rules.
+"""``python -m dlbridge``: an environment report and a live demonstration of
+dlbridge's zero-copy rules (``--env`` for the report alone, ``--bench`` for a quick
+comparison with NumPy and PyTorch on this machine).
 
 It replays the four examples of PyTorch's zero-copy contract (``from_numpy`` and
 ``as_tensor`` share memory, ``tensor`` and ``clone`` copy) with dlbridge instead of
@@ -90,7 +92,27 @@ def _version(dist: str, module: Any) -> str:
         return str(getattr(module, "__version__", "unknown"))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from dlbridge import _report
+
+    parser = argparse.ArgumentParser(prog="python -m dlbridge", description=__doc__)
+    parser.add_argument("--env", action="store_true", help="print the environment report only")
+    parser.add_argument("--bench", action="store_true", help="time dlbridge against the anchors")
+    args = parser.parse_args(argv)
+    print(_report.report())
+    print()
+    if args.env:
+        return 0
+    if args.bench:
+        print(_report.bench())
+        return 0
+    return demo()
+
+
+def demo() -> int:
+    """The seed document's examples, run through dlbridge, with pointer checks."""
     try:
         import torch
     except ImportError:
