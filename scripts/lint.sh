@@ -4,7 +4,8 @@
 #   bash scripts/lint.sh
 #
 # cargo fmt and clippy (-D warnings) for the core, the Python layer and the example
-# extension, ruff check and ruff format for the Python code. Uses the virtual
+# extension, ruff check and ruff format for the Python code, and mypy's stubtest of
+# the type stubs against the built extension (so build it first). Uses the virtual
 # environment at $VENV (default: .venv) for ruff and for PyO3's interpreter.
 set -euo pipefail
 REPO="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -32,4 +33,10 @@ echo "--- cargo clippy --features python"
 cargo clippy --all-targets --features python -- -D warnings
 echo "--- cargo clippy (examples/rust_extension)"
 CARGO_TARGET_DIR="$REPO/target/example" cargo clippy --manifest-path "$EXAMPLE/Cargo.toml" -- -D warnings
+echo "--- mypy stubtest: python/dlbridge/_dlbridge.pyi against the built module"
+if ! "$VENV/bin/python" -c "import dlbridge._dlbridge" 2>/dev/null; then
+    echo "dlbridge is not built in $VENV: run 'maturin develop' first (scripts/test.sh does)" >&2
+    exit 1
+fi
+"$VENV/bin/python" -m mypy.stubtest dlbridge._dlbridge
 echo "--- all lints clean"

@@ -13,10 +13,10 @@
 #   PYTHON   interpreter used to create .venv (default: python3)
 #   VENV     virtual environment path (default: <repo>/.venv)
 #
-# Steps, in order: venv, pip install, torch import check, cargo fmt, ruff,
-# clippy (core, then --features python, then the example), cargo test (core),
-# cargo test --features python (embedded interpreter), maturin develop --release,
-# pytest, the example extension (build and its pytest), python -m dlbridge. The script stops at the first failure with a non-zero exit.
+# Steps, in order: venv, pip install, torch import check, cargo test (core) and
+# cargo doc, cargo test --features python (embedded interpreter), maturin develop
+# --release, every lint (scripts/lint.sh: fmt, clippy, ruff, stubtest), pytest, the
+# example extension (build and its pytest), python -m dlbridge. The script stops at the first failure with a non-zero exit.
 set -euo pipefail
 
 REPO="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -106,7 +106,7 @@ unset PYTHONHOME PYO3_BUILD_EXTENSION_MODULE
 done_step
 
 # ---------------------------------------------------------------------------
-step "pip install maturin numpy torch pytest hypothesis ml_dtypes ruff"
+step "pip install maturin numpy torch pytest hypothesis ml_dtypes mypy ruff"
 # No --upgrade: what is already installed and satisfies the pins is kept, so a warm
 # venv costs no download. No --no-cache-dir: torch and its CUDA wheels are several GB.
 "$VPY" -m pip install \
@@ -116,6 +116,7 @@ step "pip install maturin numpy torch pytest hypothesis ml_dtypes ruff"
     'pytest>=8' \
     'hypothesis>=6' \
     'ml_dtypes' \
+    'mypy' \
     'ruff'
 done_step
 
@@ -134,11 +135,6 @@ done_step
 # its own target directory keeps its feature set from invalidating the main build.
 EXAMPLE="$REPO/examples/rust_extension"
 export EXAMPLE_TARGET="$REPO/target/example"
-
-# ---------------------------------------------------------------------------
-step "every lint: bash scripts/lint.sh (fmt, clippy, ruff)"
-VENV="$VENV" bash "$REPO/scripts/lint.sh"
-done_step
 
 # ---------------------------------------------------------------------------
 step "cargo test (core, no Python) and cargo doc"
@@ -181,6 +177,11 @@ step "maturin develop --release (build and install dlbridge into the venv)"
 maturin --version
 maturin develop --release
 "$VPY" -c 'import dlbridge, dlbridge._dlbridge; print("dlbridge imported from", dlbridge.__file__)'
+done_step
+
+# ---------------------------------------------------------------------------
+step "every lint: bash scripts/lint.sh (fmt, clippy, ruff, stubtest)"
+VENV="$VENV" bash "$REPO/scripts/lint.sh"
 done_step
 
 # ---------------------------------------------------------------------------

@@ -162,6 +162,7 @@ impl Drop for HeldBuffer {
 /// `torch.frombuffer` does. Read-only buffers give read-only tensors.
 #[pyfunction]
 #[pyo3(signature = (buffer, dtype, count=-1, offset=0))]
+#[pyo3(text_signature = "(buffer, dtype, count=-1, offset=0)")]
 pub fn frombuffer(
     py: Python<'_>,
     buffer: &Bound<'_, PyAny>,
