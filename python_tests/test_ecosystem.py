@@ -150,3 +150,24 @@ def test_quick_bench_table_has_every_row():
     table = _report.bench(number_scale=0.05)
     for name in ("db.from_numpy(a)", "db.tensor(a)", "db.as_tensor(torch_t)", "t.clone()"):
         assert name in table
+
+
+def test_jax_reads_dlbridge_tensors_in_place():
+    import jax.dlpack
+
+    t = db.tensor(np.arange(1000, dtype=np.float32))
+    assert t.data_ptr() % 64 == 0  # XLA shares only 64-byte aligned buffers
+    x = jax.dlpack.from_dlpack(t, copy=False)
+    assert x.unsafe_buffer_pointer() == t.data_ptr()
+    t[0] = 42.0
+    assert float(x[0]) == 42.0
+
+
+def test_dlbridge_imports_jax_arrays_in_place():
+    import jax.numpy as jnp
+
+    a = jnp.arange(8.0, dtype=jnp.float32)
+    t = db.from_dlpack(a)
+    assert t.data_ptr() == a.unsafe_buffer_pointer()
+    assert t.tolist() == list(range(8))
+    assert db.as_tensor(a).data_ptr() == a.unsafe_buffer_pointer()

@@ -106,7 +106,7 @@ unset PYTHONHOME PYO3_BUILD_EXTENSION_MODULE
 done_step
 
 # ---------------------------------------------------------------------------
-step "pip install maturin numpy torch pytest hypothesis ml_dtypes mypy ruff"
+step "pip install maturin numpy torch jax pytest hypothesis ml_dtypes mypy ruff"
 # No --upgrade: what is already installed and satisfies the pins is kept, so a warm
 # venv costs no download. No --no-cache-dir: torch and its CUDA wheels are several GB.
 "$VPY" -m pip install \
@@ -117,6 +117,7 @@ step "pip install maturin numpy torch pytest hypothesis ml_dtypes mypy ruff"
     'hypothesis>=6' \
     'ml_dtypes' \
     'mypy' \
+    'jax' \
     'ruff'
 done_step
 

@@ -11,13 +11,17 @@ use std::alloc::{self, Layout as AllocLayout};
 use std::any::Any;
 use std::ptr::NonNull;
 
-/// Alignment of allocations made by dlbridge: 16 bytes, enough for every
-/// dtype (complex128 needs 8) and what NumPy's default allocator gives. It is
-/// also the alignment up to which Rust's system allocator calls plain
-/// `malloc`/`calloc`: larger alignments go through `posix_memalign` (and an
-/// explicit memset for zeroed memory), and buffers sized differently from
-/// NumPy's miss the memory glibc keeps for reuse after NumPy frees a copy.
-const ALIGNMENT: usize = 16;
+/// Alignment of the first byte of every buffer dlbridge allocates: 64 bytes,
+/// a cache line, what PyTorch's CPU allocator gives and what XLA (JAX) needs
+/// to share a buffer instead of copying it.
+const ALIGNMENT: usize = 64;
+
+/// Alignment asked of the system allocator. Up to 16 bytes Rust's system
+/// allocator calls plain `malloc`/`calloc`; larger alignments go through
+/// `posix_memalign` (plus an explicit memset for zeroed memory). So buffers
+/// are over-allocated by `ALIGNMENT` bytes at this alignment and the first
+/// 64-byte boundary inside is used.
+const ALLOCATOR_ALIGNMENT: usize = 16;
 
 /// A block of memory shared by tensors.
 pub struct Storage {
@@ -26,8 +30,13 @@ pub struct Storage {
 }
 
 enum Owner {
-    /// Allocated here with `alloc_zeroed`; freed with the same layout.
-    Allocated(AllocLayout),
+    /// Allocated here at `start` with `layout`; freed with the same.
+    Allocated {
+        /// What the allocator returned (`base` is the 64-byte boundary in it).
+        start: NonNull<u8>,
+        /// The layout it was allocated with.
+        layout: AllocLayout,
+    },
     /// A Rust value (a `Vec<T>`) whose heap buffer `base` points into.
     Value(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
     /// An imported DLPack managed tensor; dropping the deleter releases it.
@@ -49,15 +58,7 @@ impl Storage {
     /// for it (NumPy raises `MemoryError` then; aborting would take the whole
     /// interpreter down).
     pub fn zeroed(bytes: usize) -> Option<Storage> {
-        // A zero-size allocation is not allowed; one byte keeps the pointer
-        // real (DLPack consumers may reject NULL data) and costs nothing.
-        let layout = AllocLayout::from_size_align(bytes.max(1), ALIGNMENT).ok()?;
-        // SAFETY: `layout` has a non-zero size.
-        let base = NonNull::new(unsafe { alloc::alloc_zeroed(layout) })?;
-        Some(Storage {
-            base,
-            owner: Owner::Allocated(layout),
-        })
+        Storage::allocate(bytes, true)
     }
 
     /// Allocates `bytes` bytes without initialising them, aligned for every
@@ -66,13 +67,33 @@ impl Storage {
     ///
     /// Returns `None` when the size is invalid or the allocator fails.
     pub(crate) fn uninit(bytes: usize) -> Option<Storage> {
-        let layout = AllocLayout::from_size_align(bytes.max(1), ALIGNMENT).ok()?;
+        Storage::allocate(bytes, false)
+    }
+
+    fn allocate(bytes: usize, zeroed: bool) -> Option<Storage> {
+        // A zero-size allocation is not allowed; the extra bytes keep the
+        // pointer real (DLPack consumers may reject NULL data).
+        let size = bytes.checked_add(ALIGNMENT)?;
+        let layout = AllocLayout::from_size_align(size, ALLOCATOR_ALIGNMENT).ok()?;
         // SAFETY: `layout` has a non-zero size.
-        let base = NonNull::new(unsafe { alloc::alloc(layout) })?;
-        advise_huge_pages(base.as_ptr(), bytes);
+        let start = NonNull::new(unsafe {
+            if zeroed {
+                alloc::alloc_zeroed(layout)
+            } else {
+                alloc::alloc(layout)
+            }
+        })?;
+        let skip = start.as_ptr().align_offset(ALIGNMENT);
+        debug_assert!(skip < ALIGNMENT);
+        // SAFETY: `skip < ALIGNMENT`, so `base..base + bytes` lies inside the
+        // `bytes + ALIGNMENT` allocated.
+        let base = unsafe { NonNull::new_unchecked(start.as_ptr().add(skip)) };
+        if !zeroed {
+            advise_huge_pages(base.as_ptr(), bytes);
+        }
         Some(Storage {
             base,
-            owner: Owner::Allocated(layout),
+            owner: Owner::Allocated { start, layout },
         })
     }
 
@@ -150,10 +171,11 @@ fn advise_huge_pages(start: *mut u8, bytes: usize) {
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        if let Owner::Allocated(layout) = self.owner {
-            // SAFETY: `base` came from `alloc_zeroed(layout)` and is freed once,
-            // here. The other owners release their memory when dropped.
-            unsafe { alloc::dealloc(self.base.as_ptr(), layout) };
+        if let Owner::Allocated { start, layout } = self.owner {
+            // SAFETY: `start` came from the allocator with `layout` and is
+            // freed once, here. The other owners release their memory when
+            // dropped.
+            unsafe { alloc::dealloc(start.as_ptr(), layout) };
         }
     }
 }
@@ -161,7 +183,7 @@ impl Drop for Storage {
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let owner = match self.owner {
-            Owner::Allocated(_) => "allocated",
+            Owner::Allocated { .. } => "allocated",
             Owner::Value(_) => "rust value",
             Owner::Imported(_) => "imported",
         };
