@@ -5,7 +5,8 @@
 #
 # cargo fmt and clippy (-D warnings) for the core, the Python layer and the example
 # extension, ruff check and ruff format for the Python code, and mypy's stubtest of
-# the type stubs against the built extension (so build it first). Uses the virtual
+# the type stubs against the built extension (so build it first), and the docs site
+# built with warnings as errors. Uses the virtual
 # environment at $VENV (default: .venv) for ruff and for PyO3's interpreter.
 set -euo pipefail
 REPO="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -39,4 +40,6 @@ if ! "$VENV/bin/python" -c "import dlbridge._dlbridge" 2>/dev/null; then
     exit 1
 fi
 "$VENV/bin/python" -m mypy.stubtest dlbridge._dlbridge
+echo "--- mkdocs build --strict (the docs site; warnings are errors)"
+"$VENV/bin/mkdocs" build --strict --quiet
 echo "--- all lints clean"

@@ -106,7 +106,7 @@ unset PYTHONHOME PYO3_BUILD_EXTENSION_MODULE
 done_step
 
 # ---------------------------------------------------------------------------
-step "pip install maturin numpy torch jax pytest hypothesis ml_dtypes mypy ruff"
+step "pip install maturin numpy torch jax pytest hypothesis ml_dtypes mypy mkdocs ruff"
 # No --upgrade: what is already installed and satisfies the pins is kept, so a warm
 # venv costs no download. No --no-cache-dir: torch and its CUDA wheels are several GB.
 "$VPY" -m pip install \
@@ -118,6 +118,8 @@ step "pip install maturin numpy torch jax pytest hypothesis ml_dtypes mypy ruff"
     'ml_dtypes' \
     'mypy' \
     'jax' \
+    'mkdocs' \
+    'mkdocstrings[python]' \
     'ruff'
 done_step
 
@@ -181,7 +183,7 @@ maturin develop --release
 done_step
 
 # ---------------------------------------------------------------------------
-step "every lint: bash scripts/lint.sh (fmt, clippy, ruff, stubtest)"
+step "every lint: bash scripts/lint.sh (fmt, clippy, ruff, stubtest, mkdocs --strict)"
 VENV="$VENV" bash "$REPO/scripts/lint.sh"
 done_step
 
