@@ -42,3 +42,10 @@ pub use layout::{IndexItem, Layout};
 pub use scalar::Scalar;
 pub use storage::Storage;
 pub use tensor::Tensor;
+
+/// The Rust examples of the README and of the Rust guide, run as doctests so
+/// that the documentation cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+#[doc = include_str!("../docs/rust.md")]
+struct DocumentationExamples;
