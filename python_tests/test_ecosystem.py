@@ -2,6 +2,7 @@
 
 import array
 import copy
+import ctypes
 import mmap
 import pickle
 
@@ -171,3 +172,42 @@ def test_dlbridge_imports_jax_arrays_in_place():
     assert t.data_ptr() == a.unsafe_buffer_pointer()
     assert t.tolist() == list(range(8))
     assert db.as_tensor(a).data_ptr() == a.unsafe_buffer_pointer()
+
+
+def test_buffer_requests_for_a_memory_order_are_honoured():
+    class PyBuffer(ctypes.Structure):
+        _fields_ = [
+            ("buf", ctypes.c_void_p),
+            ("obj", ctypes.c_void_p),
+            ("len", ctypes.c_ssize_t),
+            ("itemsize", ctypes.c_ssize_t),
+            ("readonly", ctypes.c_int),
+            ("ndim", ctypes.c_int),
+            ("format", ctypes.c_char_p),
+            ("shape", ctypes.POINTER(ctypes.c_ssize_t)),
+            ("strides", ctypes.POINTER(ctypes.c_ssize_t)),
+            ("suboffsets", ctypes.c_void_p),
+            ("internal", ctypes.c_void_p),
+        ]
+
+    get = ctypes.pythonapi.PyObject_GetBuffer
+    get.argtypes = [ctypes.py_object, ctypes.POINTER(PyBuffer), ctypes.c_int]
+    release = ctypes.pythonapi.PyBuffer_Release
+    release.argtypes = [ctypes.POINTER(PyBuffer)]
+    strides, nd, f_contiguous, c_contiguous = 0x10 | 0x8, 0x8, 0x40 | 0x18, 0x20 | 0x18
+
+    def request(tensor, flags):
+        view = PyBuffer()
+        get(tensor, ctypes.byref(view), flags)
+        shape = [view.shape[i] for i in range(view.ndim)]
+        release(ctypes.byref(view))
+        return shape
+
+    rows = db.tensor([[1, 2, 3], [4, 5, 6]], dtype=db.int32)
+    assert request(rows, c_contiguous) == [2, 3]
+    with pytest.raises(BufferError, match="Fortran"):
+        request(rows, f_contiguous)
+    assert request(rows.T, f_contiguous) == [3, 2]
+    with pytest.raises(BufferError, match="C-contiguous"):
+        request(rows.T, c_contiguous)
+    assert request(rows[:, ::2], strides | nd) == [2, 2]

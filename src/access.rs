@@ -240,7 +240,9 @@ impl Tensor {
     pub unsafe fn as_slice_mut_unchecked<T: Element>(&self) -> Result<&mut [T]> {
         self.check_writable()?;
         self.check_slice::<T>()?;
-        // SAFETY: layout checked above; exclusivity is the caller's promise.
+        self.check_valid_values::<T>()?;
+        // SAFETY: layout and values checked above; exclusivity is the
+        // caller's promise.
         Ok(unsafe {
             std::slice::from_raw_parts_mut(self.typed_ptr::<T>().cast_mut(), self.numel())
         })

@@ -200,9 +200,9 @@ pub(crate) fn first_element_address(
 ///
 /// The managed tensor holds a reference to the storage until its deleter
 /// runs, so the memory outlives every dlbridge tensor if a consumer still
-/// uses it. `READ_ONLY` is set for read-only tensors (versioned ABI only; a
-/// legacy export of a read-only tensor must be refused by the caller, since the
-/// legacy ABI cannot carry the flag).
+/// uses it. `READ_ONLY` is set for read-only tensors; a read-only tensor asked
+/// for as a legacy (`DLManagedTensor`) export is refused with
+/// [`Error::ReadOnlyLegacyExport`], since that ABI cannot carry the flag.
 pub fn export<M: ManagedTensorBase>(tensor: &Tensor) -> Result<Managed<M>> {
     let flags = if tensor.is_readonly() {
         DlpackFlags::READ_ONLY
@@ -241,7 +241,14 @@ fn export_with_flags<M: ManagedTensorBase>(
     // SAFETY: data, shape and strides come from a valid tensor whose storage
     // the managed tensor's context keeps alive until the deleter runs; the
     // metadata builder provides explicit strides and owns their memory.
-    Ok(unsafe { initialized.finish() })
+    let managed = unsafe { initialized.finish() };
+    // The legacy ABI has no flags: a read-only tensor exported through it
+    // would come back writable. (Dropping `managed` releases the storage
+    // reference it took.)
+    if flags.contains(DlpackFlags::READ_ONLY) && !managed.flags().contains(DlpackFlags::READ_ONLY) {
+        return Err(Error::ReadOnlyLegacyExport);
+    }
+    Ok(managed)
 }
 
 #[cfg(test)]

@@ -75,6 +75,20 @@ pub enum Error {
         dtype: DType,
     },
 
+    /// A shape whose element count does not fit `isize`.
+    #[error("shape {shape:?} has more elements than memory can address")]
+    ElementCountOverflow {
+        /// The shape asked for.
+        shape: Vec<usize>,
+    },
+
+    /// A read-only tensor asked for as a legacy DLPack tensor, which has no
+    /// flags to say so.
+    #[error(
+        "a read-only tensor cannot be exported as a legacy DLPack tensor, which has no READ_ONLY flag; use the versioned ABI (max_version=(1, 0) or later), or copy"
+    )]
+    ReadOnlyLegacyExport,
+
     /// The number of values does not match the shape they are meant to fill.
     #[error("{len} values cannot fill shape {shape:?} ({numel} elements)")]
     LengthMismatch {

@@ -145,6 +145,24 @@ impl Layout {
         true
     }
 
+    /// Whether the elements are in column-major (Fortran) order with no gaps;
+    /// size-1 dimensions are ignored and empty tensors qualify, as in NumPy.
+    pub fn is_f_contiguous(&self) -> bool {
+        if self.numel() == 0 {
+            return true;
+        }
+        let mut expected: isize = 1;
+        for (&size, &stride) in self.shape.iter().zip(&self.strides) {
+            if size != 1 {
+                if stride != expected {
+                    return false;
+                }
+                expected *= size as isize;
+            }
+        }
+        true
+    }
+
     /// Whether every index reaches a distinct element (no zero strides on
     /// dimensions longer than one, no dimensions interleaving).
     ///
@@ -323,6 +341,13 @@ impl Layout {
             to: target.to_vec(),
         };
         let lead = target.len().checked_sub(self.ndim()).ok_or_else(error)?;
+        if numel(target).is_none() {
+            // Every layout keeps its element count within `isize`: the unsafe
+            // code (and ndarray) relies on it.
+            return Err(Error::ElementCountOverflow {
+                shape: target.to_vec(),
+            });
+        }
         let mut strides = vec![0isize; target.len()];
         for (axis, (&size, &stride)) in self.shape.iter().zip(&self.strides).enumerate() {
             let want = target[lead + axis];
@@ -506,6 +531,19 @@ mod tests {
         assert!(base.permute(&[0, 0, 1]).is_err());
         assert!(base.permute(&[0, 1]).is_err());
         assert!(base.permute(&[0, 1, 3]).is_err());
+    }
+
+    #[test]
+    fn broadcasting_refuses_element_counts_that_overflow() {
+        let one = Layout::contiguous(&[1]).unwrap();
+        for shape in [[1usize << 32, 1 << 32], [(1 << 63) + 1, 2]] {
+            assert_eq!(
+                one.broadcast_to(&shape),
+                Err(Error::ElementCountOverflow {
+                    shape: shape.to_vec()
+                })
+            );
+        }
     }
 
     #[test]

@@ -224,3 +224,19 @@ fn empty_and_zero_dim_tensors_give_empty_and_scalar_views() {
     assert_eq!(scalar.view::<f32>().unwrap().ndim(), 0);
     assert_eq!(scalar.view::<f32>().unwrap()[[]], 2.5);
 }
+
+#[test]
+fn read_only_tensors_are_refused_by_the_legacy_abi_and_huge_broadcasts_by_shape() {
+    let t = grid().to_readonly();
+    assert!(matches!(
+        t.to_dlpack::<DLManagedTensor>(),
+        Err(Error::ReadOnlyLegacyExport)
+    ));
+    let versioned = t.to_dlpack::<DLManagedTensorVersioned>().unwrap();
+    assert!(Tensor::from_dlpack(versioned).unwrap().is_readonly());
+    let one = Tensor::zeros(DType::Float32, &[1]).unwrap();
+    assert!(matches!(
+        one.broadcast_to(&[1 << 32, 1 << 32]),
+        Err(Error::ElementCountOverflow { .. })
+    ));
+}

@@ -51,14 +51,17 @@ pub unsafe fn get_buffer(
         return Err(PyBufferError::new_err("the tensor is read-only"));
     }
     let c_contiguous = tensor.is_contiguous();
+    let f_contiguous = tensor.layout().is_f_contiguous();
     let wants = |bits: c_int| flags & bits == bits;
     if wants(ffi::PyBUF_C_CONTIGUOUS) && !c_contiguous {
         return Err(PyBufferError::new_err("the tensor is not C-contiguous"));
     }
-    if (wants(ffi::PyBUF_F_CONTIGUOUS) || wants(ffi::PyBUF_ANY_CONTIGUOUS))
-        && !c_contiguous
-        && !(tensor.ndim() <= 1 && tensor.strides().iter().all(|&s| s == 1))
-    {
+    if wants(ffi::PyBUF_F_CONTIGUOUS) && !f_contiguous {
+        return Err(PyBufferError::new_err(
+            "the tensor is not Fortran-contiguous",
+        ));
+    }
+    if wants(ffi::PyBUF_ANY_CONTIGUOUS) && !c_contiguous && !f_contiguous {
         return Err(PyBufferError::new_err("the tensor is not contiguous"));
     }
     if !wants(ffi::PyBUF_STRIDES) && !c_contiguous {

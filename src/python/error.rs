@@ -16,7 +16,8 @@ impl From<Error> for PyErr {
             // exchanged: dtypes, devices and malformed descriptors.
             Error::UnsupportedDLPackDType { .. }
             | Error::UnsupportedDevice { .. }
-            | Error::InvalidDLPack { .. } => PyBufferError::new_err(message),
+            | Error::InvalidDLPack { .. }
+            | Error::ReadOnlyLegacyExport => PyBufferError::new_err(message),
             // torch.tensor(..., dtype="nope") raises TypeError.
             Error::OutOfMemory { .. } => PyMemoryError::new_err(message),
             // Python's own `float(1j)` raises TypeError.
@@ -35,6 +36,7 @@ impl From<Error> for PyErr {
             // read-only", "can only convert an array of size 1"; torch:
             // "expected sequence of length" for ragged lists.
             Error::TooLarge { .. }
+            | Error::ElementCountOverflow { .. }
             | Error::LengthMismatch { .. }
             | Error::ZeroStep
             | Error::NotBroadcastable { .. }
