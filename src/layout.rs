@@ -215,17 +215,6 @@ impl Layout {
         Some((low, high))
     }
 
-    /// The element offset (from the storage base) of the element at `index`.
-    ///
-    /// `index` must be in bounds.
-    pub fn offset_of(&self, index: &[usize]) -> isize {
-        debug_assert_eq!(index.len(), self.ndim());
-        index
-            .iter()
-            .zip(&self.strides)
-            .fold(self.offset, |acc, (&i, &stride)| acc + i as isize * stride)
-    }
-
     /// Applies an index expression, returning the layout of the view.
     pub fn index(&self, items: &[IndexItem]) -> Result<Layout> {
         if items

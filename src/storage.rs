@@ -141,11 +141,6 @@ impl Storage {
     pub fn base(&self) -> *mut u8 {
         self.base.as_ptr()
     }
-
-    /// Whether this storage was imported from another framework.
-    pub fn is_imported(&self) -> bool {
-        matches!(self.owner, Owner::Imported(_))
-    }
 }
 
 /// Large buffers ask the kernel for transparent huge pages, as NumPy does

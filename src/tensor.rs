@@ -313,7 +313,7 @@ impl Tensor {
 
     /// Writes `value` into every element (`t[...] = value`).
     pub fn fill(&self, value: Scalar) -> Result<()> {
-        let value = value.checked_for(self.dtype)?;
+        // `from_scalars` checks the value against the dtype.
         self.assign(&Tensor::from_scalars(self.dtype, &[], &[value])?)
     }
 

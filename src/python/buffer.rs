@@ -136,8 +136,8 @@ pub unsafe fn release_buffer(view: *mut ffi::Py_buffer) {
     }
 }
 
-/// A buffer obtained from another object, released (with the GIL) when the
-/// last tensor using its memory is gone, or leaked if the interpreter is.
+/// A buffer obtained from another object, released through
+/// [`super::release_with_gil`] when the last tensor using its memory is gone.
 struct HeldBuffer(Box<ffi::Py_buffer>);
 
 // SAFETY: the buffer is only released, in `Drop`, with the GIL held; until
@@ -148,14 +148,11 @@ unsafe impl Sync for HeldBuffer {}
 
 impl Drop for HeldBuffer {
     fn drop(&mut self) {
-        // SAFETY: `Py_IsInitialized` may be called at any time.
-        if unsafe { ffi::Py_IsInitialized() } == 0 {
-            return;
-        }
-        Python::attach(|_py| {
+        let view = &mut *self.0;
+        super::release_with_gil(move || {
             // SAFETY: the buffer was filled by `PyObject_GetBuffer` and is
             // released once, with the GIL held.
-            unsafe { ffi::PyBuffer_Release(&mut *self.0) };
+            unsafe { ffi::PyBuffer_Release(view) };
         });
     }
 }

@@ -29,8 +29,7 @@ impl PyDType {
         self.dtype.itemsize()
     }
 
-    /// Whether this is a floating point dtype (real or complex), as torch's
-    /// `dtype.is_floating_point` (which excludes complex) does not.
+    /// Whether this is `complex64` or `complex128` (torch's `is_complex`).
     #[getter]
     fn is_complex(&self) -> bool {
         self.dtype.is_complex()

@@ -232,10 +232,9 @@ pub fn export(
     }
     let legacy = max_version.is_none_or(|(major, _)| major < 1);
     if legacy && tensor.is_readonly() && copy != Some(true) {
-        return Err(PyBufferError::new_err(
-            "a read-only tensor cannot be exported as a legacy DLPack capsule, which has no \
-             READ_ONLY flag; pass max_version=(1, 0) or later, or copy=True",
-        ));
+        // Checked before dlpark's request validation, whose message for this
+        // case does not say what to do; `dlpack::export` refuses it too.
+        return Err(crate::Error::ReadOnlyLegacyExport.into());
     }
     let exporter = Exporter { tensor };
     if copy == Some(true) {

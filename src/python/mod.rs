@@ -17,6 +17,27 @@ use pyo3::prelude::*;
 pub use dtype::PyDType;
 pub use tensor::{PyDevice, PyTensor};
 
+/// Runs `release` with the GIL held, or leaks what it captures if the
+/// interpreter is already gone.
+///
+/// Storage that holds a Python resource (a NumPy array, a buffer) is
+/// released wherever its last user lets go: in a DLPack capsule's destructor
+/// or a consumer's deleter, which CPython or another library calls, maybe on
+/// another thread. PyO3 would only queue a decref there (it cannot see that
+/// the GIL is held), keeping the resource alive until PyO3 next runs, so the
+/// GIL is taken here and the release happens at once. After finalization
+/// nothing may touch Python, and the resource is leaked, as NumPy does for
+/// its DLPack deleters (numpy#22507).
+pub(crate) fn release_with_gil(release: impl FnOnce()) {
+    // SAFETY: `Py_IsInitialized` may be called at any time, with or without
+    // the GIL.
+    if unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
+        std::mem::forget(release);
+        return;
+    }
+    Python::attach(|_py| release());
+}
+
 /// Builds the `dlbridge._dlbridge` module.
 #[pymodule]
 #[pyo3(name = "_dlbridge")]

@@ -17,29 +17,15 @@ use pyo3::exceptions::PyBufferError;
 use pyo3::prelude::*;
 use std::sync::Arc;
 
-/// A reference to the array whose memory a storage shares.
-///
-/// It is released where the storage's last user lets go: perhaps in a DLPack
-/// capsule's destructor or a consumer's deleter, which CPython or another
-/// library calls, maybe on another thread. PyO3 would only queue the
-/// decref there (it cannot see that the GIL is held), leaving the array alive
-/// until PyO3 next runs, so the GIL is taken here and the array released at
-/// once. After the interpreter is gone the reference is leaked instead, as
-/// NumPy does for its DLPack deleters (numpy#22507).
+/// A reference to the array whose memory a storage shares, released through
+/// [`super::release_with_gil`] when the storage's last user lets go.
 struct ArrayOwner(Option<Py<PyAny>>);
 
 impl Drop for ArrayOwner {
     fn drop(&mut self) {
-        let Some(array) = self.0.take() else {
-            return;
-        };
-        // SAFETY: `Py_IsInitialized` may be called at any time, with or
-        // without the GIL.
-        if unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
-            std::mem::forget(array);
-            return;
+        if let Some(array) = self.0.take() {
+            super::release_with_gil(move || drop(array));
         }
-        Python::attach(|_py| drop(array));
     }
 }
 
