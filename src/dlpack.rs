@@ -10,12 +10,12 @@
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::layout::{self, Layout};
+use crate::foreign::{self, ForeignMemory, Strides};
+use crate::layout::MAX_NDIM;
 use crate::storage::Storage;
 use crate::tensor::Tensor;
 use dlpark::metadata::Dynamic;
 use dlpark::{DlpackFlags, Managed, ManagedTensorBase};
-use std::ptr::NonNull;
 use std::sync::Arc;
 
 /// Adopts a foreign DLPack managed tensor without copying its data.
@@ -32,13 +32,14 @@ use std::sync::Arc;
 /// On error `managed` is dropped here, so its deleter runs exactly once either
 /// way. A versioned tensor flagged `READ_ONLY` gives a read-only tensor.
 pub fn import<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
-    let (layout, dtype, base, readonly) = {
+    let (validated, dtype, readonly) = {
         let view = managed.validate().map_err(|error| Error::InvalidDLPack {
             reason: error.to_string(),
         })?;
         Device::from_dlpack(view.device())?;
         let dtype = DType::from_dlpack(view.dtype())?;
         if view.ndim() > MAX_NDIM {
+            // Before the shape is copied: a corrupt `ndim` may be huge.
             return Err(invalid(format!(
                 "ndim {} exceeds the {MAX_NDIM} dimensions dlbridge accepts",
                 view.ndim()
@@ -50,55 +51,37 @@ pub fn import<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
             .map(|&size| usize::try_from(size))
             .collect::<Result<Vec<usize>, _>>()
             .map_err(|_| invalid(format!("negative shape {:?}", view.shape())))?;
-        let strides: Vec<isize> = match view.strides() {
-            Some(strides) => strides
-                .iter()
-                .map(|&stride| isize::try_from(stride))
-                .collect::<Result<_, _>>()
-                .map_err(|_| invalid(format!("stride out of range in {strides:?}")))?,
+        let strides = match view.strides() {
+            Some(strides) => Strides::Elements(
+                strides
+                    .iter()
+                    .map(|&stride| isize::try_from(stride))
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| invalid(format!("stride out of range in {strides:?}")))?,
+            ),
             // Legacy and pre-1.2 producers may send NULL strides for
             // row-major data (DLPack 1.2 made them mandatory).
-            None => layout::contiguous_strides(&shape),
+            None => Strides::RowMajor,
         };
-        let numel = layout::numel(&shape).ok_or_else(|| Error::TooLarge {
-            shape: shape.clone(),
+        let validated = foreign::validate(ForeignMemory {
+            origin: "DLPack tensor",
+            data: view.data_ptr() as usize,
+            byte_offset: view.byte_offset(),
+            shape,
+            strides,
             dtype,
         })?;
-        let base = first_element_address(
-            view.data_ptr() as usize,
-            view.byte_offset(),
-            &shape,
-            &strides,
-            dtype,
-            numel,
-        )?;
-        if numel > 0 && !(base.as_ptr() as usize).is_multiple_of(dtype.alignment()) {
-            return Err(invalid(format!(
-                "first element at {:#x} (data + byte_offset {}) is not aligned to {} bytes for {dtype}",
-                base.as_ptr() as usize,
-                view.byte_offset(),
-                dtype.alignment()
-            )));
-        }
         let readonly = managed.flags().contains(DlpackFlags::READ_ONLY);
-        // An empty tensor's strides are never used to reach memory and are
-        // not validated, so they are replaced rather than carried into view
-        // arithmetic.
-        let strides = if numel == 0 {
-            layout::contiguous_strides(&shape)
-        } else {
-            strides
-        };
-        (Layout::from_parts(shape, strides, 0), dtype, base, readonly)
+        (validated, dtype, readonly)
     };
-    // SAFETY: `first_element_address` checked that every element the layout
+    // SAFETY: `foreign::validate` checked that every element the layout
     // addresses (offset 0 from `base`) lies in the address space without
     // wrapping; the producer guarantees the memory stays valid until its
     // deleter runs, which the storage calls when dropped, exactly once.
-    let storage = unsafe { Storage::imported(base, managed.into_deleter()) };
+    let storage = unsafe { Storage::imported(validated.base, managed.into_deleter()) };
     Ok(Tensor::from_parts(
         Arc::new(storage),
-        layout,
+        validated.layout,
         dtype,
         readonly,
     ))
@@ -132,68 +115,8 @@ impl Tensor {
     }
 }
 
-/// The most dimensions a foreign tensor may have: NumPy's `NPY_MAXDIMS`. A
-/// larger `ndim` is a corrupt descriptor, not a tensor.
-pub const MAX_NDIM: usize = 64;
-
 fn invalid(reason: String) -> Error {
     Error::InvalidDLPack { reason }
-}
-
-/// Checks a foreign tensor's addressing and returns the address of its first
-/// element (`data + byte_offset`).
-///
-/// DLPack carries no allocation bounds, so this cannot prove the memory is
-/// there; it proves the arithmetic every later access does cannot overflow or
-/// wrap, and that a non-empty tensor has a data pointer.
-pub(crate) fn first_element_address(
-    data: usize,
-    byte_offset: u64,
-    shape: &[usize],
-    strides: &[isize],
-    dtype: DType,
-    numel: usize,
-) -> Result<NonNull<u8>> {
-    let offset = usize::try_from(byte_offset)
-        .ok()
-        .filter(|&offset| isize::try_from(offset).is_ok())
-        .ok_or_else(|| invalid(format!("byte_offset {byte_offset} is out of range")))?;
-    if numel == 0 {
-        // Zero-size tensors may carry a NULL data pointer (DLPack 1.2); no
-        // element is ever read, so any non-null address will do.
-        let address = data.wrapping_add(offset);
-        return Ok(NonNull::new(address as *mut u8).unwrap_or(NonNull::dangling()));
-    }
-    if data == 0 {
-        return Err(invalid(format!(
-            "NULL data pointer for a non-empty tensor of shape {shape:?}"
-        )));
-    }
-    let itemsize = dtype.itemsize() as isize;
-    let (mut low, mut high) = (0isize, 0isize);
-    for (&size, &stride) in shape.iter().zip(strides) {
-        let reach = (size as isize - 1)
-            .checked_mul(stride)
-            .and_then(|elements| elements.checked_mul(itemsize))
-            .ok_or_else(|| invalid(format!("strides {strides:?} overflow for shape {shape:?}")))?;
-        let bound = if reach < 0 { &mut low } else { &mut high };
-        *bound = bound
-            .checked_add(reach)
-            .ok_or_else(|| invalid(format!("strides {strides:?} overflow for shape {shape:?}")))?;
-    }
-    let first = data
-        .checked_add(offset)
-        .ok_or_else(|| invalid(format!("data + byte_offset {byte_offset} wraps")))?;
-    let lowest = first.checked_add_signed(low);
-    let highest = high
-        .checked_add(itemsize)
-        .and_then(|end| first.checked_add_signed(end));
-    if lowest.is_none() || highest.is_none_or(|end| end > isize::MAX as usize) {
-        return Err(invalid(format!(
-            "shape {shape:?} with strides {strides:?} from address {first:#x} wraps the address space"
-        )));
-    }
-    Ok(NonNull::new(first as *mut u8).expect("first is at least data, which is non-zero"))
 }
 
 /// Builds a fresh DLPack managed tensor that shares `tensor`'s memory.
@@ -256,19 +179,6 @@ mod tests {
     use super::*;
     use crate::scalar::Scalar;
     use dlpark::ffi::{DLManagedTensor, DLManagedTensorVersioned};
-
-    #[test]
-    fn address_checks_refuse_null_and_wrapping_layouts() {
-        let ok = first_element_address(0x1000, 8, &[3], &[1], DType::Int64, 3).unwrap();
-        assert_eq!(ok.as_ptr() as usize, 0x1008);
-        assert!(first_element_address(0, 0, &[3], &[1], DType::Int64, 3).is_err());
-        // Empty tensors may have NULL data.
-        assert!(first_element_address(0, 0, &[0], &[1], DType::Int64, 0).is_ok());
-        // A negative stride that reaches below address zero.
-        assert!(first_element_address(0x10, 0, &[4], &[-1], DType::Int64, 4).is_err());
-        assert!(first_element_address(0x1000, 0, &[2], &[isize::MAX], DType::Int8, 2).is_err());
-        assert!(first_element_address(0x1000, u64::MAX, &[1], &[1], DType::Int8, 1).is_err());
-    }
 
     #[test]
     fn export_then_import_shares_memory_and_releases_storage_once() {

@@ -46,6 +46,50 @@ pub enum Error {
         reason: String,
     },
 
+    /// Foreign memory (a NumPy array, a buffer, a DLPack tensor) whose
+    /// addressing fails validation.
+    #[error("invalid {origin}: {reason}")]
+    InvalidMemory {
+        /// Where the memory came from ("DLPack tensor", "NumPy array", "buffer").
+        origin: &'static str,
+        /// What was wrong, with the offending values.
+        reason: String,
+    },
+
+    /// A shape with more dimensions than [`crate::layout::MAX_NDIM`].
+    #[error(
+        "maximum supported dimension for a tensor is {}, found {ndim}",
+        crate::layout::MAX_NDIM
+    )]
+    RankTooLarge {
+        /// The number of dimensions asked for.
+        ndim: usize,
+    },
+
+    /// An index expression whose result would have more dimensions than
+    /// [`crate::layout::MAX_NDIM`].
+    #[error(
+        "number of dimensions must be within [0, {}], but is {ndim}",
+        crate::layout::MAX_NDIM
+    )]
+    IndexRankTooLarge {
+        /// The number of dimensions the index would give.
+        ndim: usize,
+    },
+
+    /// A write into a tensor in which several indices reach the same memory
+    /// (a broadcast or `expand()`ed view), whose result would depend on the
+    /// order of the writes.
+    #[error(
+        "unsupported operation: more than one element of the written-to tensor (shape {shape:?}, strides {strides:?}) refers to a single memory location; clone() it before writing"
+    )]
+    OverlappingWrite {
+        /// The destination's shape.
+        shape: Vec<usize>,
+        /// Its strides, in elements.
+        strides: Vec<isize>,
+    },
+
     /// The element count or byte size of a shape does not fit the address space.
     #[error("tensor of shape {shape:?} and dtype {dtype} is too large")]
     TooLarge {

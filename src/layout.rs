@@ -35,6 +35,23 @@ pub enum IndexItem {
     NewAxis,
 }
 
+/// The most dimensions a tensor may have: NumPy's `NPY_MAXDIMS`.
+///
+/// One limit for every way a layout is made (constructors, indexing with
+/// `None`, broadcasting, imports, unpickling), so that every tensor dlbridge
+/// builds can be exported and imported again, and so that the code that walks
+/// dimensions (formatting, nested lists) has a bounded depth.
+pub const MAX_NDIM: usize = 64;
+
+/// Refuses a shape of more than [`MAX_NDIM`] dimensions, as NumPy refuses to
+/// build one (`ValueError`).
+pub fn check_ndim(ndim: usize) -> Result<()> {
+    if ndim > MAX_NDIM {
+        return Err(Error::RankTooLarge { ndim });
+    }
+    Ok(())
+}
+
 /// Row-major strides for `shape`, in elements.
 ///
 /// Saturates instead of overflowing: callers check the element count first
@@ -79,9 +96,14 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 impl Layout {
     /// A row-major layout starting at element 0.
     ///
-    /// Fails when the element count overflows.
+    /// `None` when the element count overflows or there are more than
+    /// [`MAX_NDIM`] dimensions (check with [`check_ndim`] first for the
+    /// precise error).
     pub fn contiguous(shape: &[usize]) -> Option<Layout> {
         numel(shape)?;
+        if shape.len() > MAX_NDIM {
+            return None;
+        }
         Some(Layout {
             shape: shape.to_vec(),
             strides: contiguous_strides(shape),
@@ -235,6 +257,21 @@ impl Layout {
                 given: consuming,
             });
         }
+        // Checked before any work: `t[(None,) * 25000]` must not build a
+        // 25000-dimension layout. NumPy raises IndexError here.
+        let new_axes = items
+            .iter()
+            .filter(|item| matches!(item, IndexItem::NewAxis))
+            .count();
+        let result_ndim = self.ndim()
+            - items
+                .iter()
+                .filter(|item| matches!(item, IndexItem::Int(_)))
+                .count()
+            + new_axes;
+        if result_ndim > MAX_NDIM {
+            return Err(Error::IndexRankTooLarge { ndim: result_ndim });
+        }
         let mut shape = Vec::with_capacity(self.ndim() + items.len());
         let mut strides = Vec::with_capacity(shape.capacity());
         let mut offset = self.offset;
@@ -330,6 +367,7 @@ impl Layout {
             to: target.to_vec(),
         };
         let lead = target.len().checked_sub(self.ndim()).ok_or_else(error)?;
+        check_ndim(target.len())?;
         if numel(target).is_none() {
             // Every layout keeps its element count within `isize`: the unsafe
             // code (and ndarray) relies on it.

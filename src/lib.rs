@@ -20,11 +20,13 @@
 
 pub mod access;
 pub mod borrow;
+mod compare;
 pub mod copy;
 pub mod device;
 pub mod dlpack;
 pub mod dtype;
 pub mod error;
+mod foreign;
 pub mod format;
 pub mod layout;
 pub mod scalar;

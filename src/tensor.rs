@@ -60,6 +60,7 @@ impl Tensor {
             shape: shape.to_vec(),
             dtype,
         };
+        crate::layout::check_ndim(shape.len())?;
         let layout = Layout::contiguous(shape).ok_or_else(too_large)?;
         let bytes = layout
             .numel()
@@ -75,6 +76,7 @@ impl Tensor {
 
     /// Takes ownership of `data` (no copy) as a C-contiguous tensor of `shape`.
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
+        crate::layout::check_ndim(shape.len())?;
         let layout = Layout::contiguous(shape).ok_or_else(|| Error::TooLarge {
             shape: shape.to_vec(),
             dtype: T::DTYPE,
@@ -282,12 +284,22 @@ impl Tensor {
     /// Writes `source`, broadcast to this tensor's shape and cast to its
     /// dtype, into this tensor's memory.
     ///
-    /// Fails without writing anything when this tensor is read-only or the
-    /// shapes do not broadcast. Overlapping memory behaves as if `source` had
+    /// Fails without writing anything when this tensor is read-only, when
+    /// several of its indices reach the same memory (a broadcast view), or
+    /// when the shapes do not broadcast. Overlapping memory behaves as if `source` had
     /// been copied first.
     pub fn assign(&self, source: &Tensor) -> Result<()> {
         if self.readonly {
             return Err(Error::ReadOnly);
+        }
+        // Several indices reaching one element (an imported `expand()` or
+        // broadcast view) would keep whichever write came last; torch refuses
+        // such writes, and so does dlbridge, before writing anything.
+        if !self.layout.has_unique_elements() {
+            return Err(Error::OverlappingWrite {
+                shape: self.shape().to_vec(),
+                strides: self.strides().to_vec(),
+            });
         }
         // NumPy drops leading length-1 dimensions of the value first, so
         // `t[:] = ones((1, n))` fills a length-n `t`.

@@ -3,15 +3,13 @@
 
 use super::tensor::PyTensor;
 use crate::dtype::DType;
-use crate::error::Error;
-use crate::layout::Layout;
+use crate::foreign::{self, ForeignMemory, Strides};
 use crate::storage::Storage;
 use crate::tensor::Tensor;
 use pyo3::exceptions::{PyBufferError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use std::ffi::{CStr, c_int};
-use std::ptr::NonNull;
 use std::sync::Arc;
 
 /// The PEP 3118 format of a dtype; `None` for bfloat16, which has none.
@@ -218,16 +216,23 @@ pub fn frombuffer(
             "the buffer holds no element after the offset",
         ));
     }
-    let base = NonNull::new(held.0.buf.cast::<u8>().wrapping_offset(offset))
-        .ok_or_else(|| PyBufferError::new_err("the buffer has no data pointer"))?;
+    // The same gate as every other way memory enters: a buffer gives a data
+    // pointer and length but no promise of alignment, which `offset` can
+    // break too (NumPy would make an unaligned array; dlbridge refuses one,
+    // as it refuses an unaligned DLPack tensor).
+    let validated = foreign::validate(ForeignMemory {
+        origin: "buffer",
+        data: held.0.buf as usize,
+        byte_offset: offset as u64,
+        shape: vec![count as usize],
+        strides: Strides::RowMajor,
+        dtype,
+    })?;
     // SAFETY: the exporter keeps `buf[..len]` valid until the buffer is
     // released, which the storage does when its last user is gone; the tensor
     // addresses `count * itemsize <= len - offset` bytes from `buf + offset`.
-    let storage = unsafe { Storage::kept_alive_by(base, Box::new(held)) };
-    let layout = Layout::contiguous(&[count as usize]).ok_or(Error::TooLarge {
-        shape: vec![count as usize],
-        dtype,
-    })?;
+    let storage = unsafe { Storage::kept_alive_by(validated.base, Box::new(held)) };
+    let layout = validated.layout;
     let tensor = Tensor::from_parts(Arc::new(storage), layout, dtype, readonly);
     Py::new(py, PyTensor { inner: tensor })
 }

@@ -85,10 +85,10 @@ fn discover_shape(value: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
     let mut shape = Vec::new();
     let mut current = value.clone();
     loop {
-        if shape.len() > MAX_DIMS {
-            return Err(Error::TooManyDimensions { limit: MAX_DIMS }.into());
-        }
         if let Some(sequence) = as_sequence(&current) {
+            if shape.len() >= MAX_DIMS {
+                return Err(Error::TooManyDimensions { limit: MAX_DIMS }.into());
+            }
             let len = sequence.len()?;
             shape.push(len);
             if len == 0 {
@@ -96,7 +96,7 @@ fn discover_shape(value: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
             }
             current = sequence.get_item(0)?;
         } else if interop::is_dlpack_source(&current)? {
-            shape.extend_from_slice(interop::import_any(&current)?.shape());
+            shape.extend_from_slice(interop::import_copy(&current)?.shape());
             return Ok(shape);
         } else {
             return Ok(shape);
@@ -126,7 +126,7 @@ fn gather(value: &Bound<'_, PyAny>, depth: usize, out: &mut Gathered) -> PyResul
     if interop::is_dlpack_source(value)? {
         // An array or tensor stands for the dimensions below `depth`; a 0-d
         // one (or a NumPy scalar) is one element.
-        let tensor = interop::import_any(value)?;
+        let tensor = interop::import_copy(value)?;
         if depth == ndim && tensor.ndim() > 0 {
             return Err(Error::ArrayWhereNumberExpected {
                 axis: depth,

@@ -17,6 +17,7 @@ impl From<Error> for PyErr {
             Error::UnsupportedDLPackDType { .. }
             | Error::UnsupportedDevice { .. }
             | Error::InvalidDLPack { .. }
+            | Error::InvalidMemory { .. }
             | Error::ReadOnlyLegacyExport => PyBufferError::new_err(message),
             // torch.tensor(..., dtype="nope") raises TypeError.
             Error::OutOfMemory { .. } => PyMemoryError::new_err(message),
@@ -30,7 +31,10 @@ impl From<Error> for PyErr {
             Error::IndexOutOfRange { .. }
             | Error::TooManyIndices { .. }
             | Error::InvalidPermutation { .. }
-            | Error::MultipleEllipsis => PyIndexError::new_err(message),
+            | Error::MultipleEllipsis
+            | Error::IndexRankTooLarge { .. } => PyIndexError::new_err(message),
+            // torch refuses writes to overlapping memory with RuntimeError.
+            Error::OverlappingWrite { .. } => PyRuntimeError::new_err(message),
             Error::Overflow { .. } => PyOverflowError::new_err(message),
             // NumPy: "could not broadcast", "assignment destination is
             // read-only", "can only convert an array of size 1"; torch:
@@ -44,6 +48,7 @@ impl From<Error> for PyErr {
             | Error::NotAScalar { .. }
             | Error::Ragged { .. }
             | Error::TooManyDimensions { .. }
+            | Error::RankTooLarge { .. }
             | Error::ArrayWhereNumberExpected { .. }
             | Error::NotContiguous { .. }
             | Error::Misaligned { .. }

@@ -11,8 +11,8 @@ use crate::tensor::Tensor;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyComplex, PyFloat, PyInt, PyList, PyTuple};
 
-/// Deepest nesting accepted, as NumPy's `NPY_MAXDIMS`.
-pub const MAX_DIMS: usize = 64;
+/// Deepest nesting accepted: the rank limit of every layout.
+pub use crate::layout::MAX_NDIM as MAX_DIMS;
 
 /// The kind of a plain Python number (`bool`, `int`, `float`, `complex`
 /// exactly, not subclasses such as `np.float64`), or `None`.

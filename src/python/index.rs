@@ -39,6 +39,25 @@ fn parse_item(item: &Bound<'_, PyAny>) -> PyResult<IndexItem> {
     if item.is_instance_of::<PyInt>() {
         return Ok(IndexItem::Int(index_value(item)?));
     }
+    // Arrays and tensors (NumPy, torch, dlbridge) index as integers only
+    // when 0-d and of an integer dtype, as in NumPy: anything else is
+    // advanced indexing (a torch `tensor([1])` or boolean mask would answer
+    // `__index__` and silently act as an integer), which would copy.
+    if let Ok(ndim) = item.getattr(pyo3::intern!(item.py(), "ndim")) {
+        let is_bool = item
+            .getattr(pyo3::intern!(item.py(), "dtype"))
+            .and_then(|dtype| dtype.str().map(|name| name.to_string()))
+            .is_ok_and(|name| name.ends_with("bool"));
+        if !ndim.eq(0)? || is_bool {
+            return Err(PyTypeError::new_err(format!(
+                "only integers, slices (`:`), ellipsis (`...`) and None are valid indices, got \
+                 a {} of {} dimensions{}; advanced indexing would copy, use t.numpy() for it",
+                item.get_type().name()?,
+                ndim,
+                if is_bool { " holding booleans" } else { "" }
+            )));
+        }
+    }
     // NumPy integer scalars and 0-d integer arrays are integers too; arrays
     // with dimensions refuse `__index__` with a TypeError.
     if item.hasattr("__index__")?

@@ -16,6 +16,7 @@ use numpy::PyUntypedArray;
 use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::type_object::PyTypeInfo;
 use pyo3::types::{PyBool, PyCapsule, PyDict, PyFloat, PyInt, PyList, PyTuple};
 
 /// Whether `value` can be imported: a dlbridge tensor, a DLPack capsule, or an
@@ -45,6 +46,75 @@ pub fn import_any(value: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     import(value, None)
 }
 
+/// Imports any DLPack source whose values are about to be copied
+/// (`tensor()`, assignment, nested lists): a torch tensor whose memory does
+/// not hold its values (negative or conjugate bit) or that requires grad is
+/// resolved by torch first, as `torch.tensor(y)` would, instead of refused.
+pub fn import_copy(value: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    match resolve_for_copy(value)? {
+        Some(resolved) => import_any(&resolved),
+        None => import_any(value),
+    }
+}
+
+/// Why a tensor's memory cannot stand for its values: torch's lazy
+/// negation and conjugation flip signs on read (`y = x.conj().imag` holds
+/// `+2.0` in memory and means `-2.0`), and DLPack carries no such bit.
+fn lazy_bit(value: &Bound<'_, PyAny>) -> PyResult<Option<&'static str>> {
+    let py = value.py();
+    for (method, what) in [
+        (intern!(py, "is_neg"), "negative"),
+        (intern!(py, "is_conj"), "conjugate"),
+    ] {
+        if let Ok(flag) = value.call_method0(method)
+            && flag.is_truthy()?
+        {
+            return Ok(Some(what));
+        }
+    }
+    Ok(None)
+}
+
+/// Refuses to share a tensor whose memory does not hold its values.
+fn refuse_lazy_bits(value: &Bound<'_, PyAny>) -> PyResult<()> {
+    match lazy_bit(value)? {
+        Some(bit) => Err(PyBufferError::new_err(format!(
+            "cannot share a tensor with its {bit} bit set: its memory does not hold its \
+             values; call resolve_neg() / resolve_conj() first, or copy with dlbridge.tensor()"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// For a copy: `value` with torch's lazy bits resolved and gradient
+/// tracking dropped, or `None` when it needs neither (or is not a torch
+/// tensor).
+fn resolve_for_copy<'py>(value: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = value.py();
+    if is_plain_python(value)
+        || value.is_instance_of::<PyTensor>()
+        || value.is_instance_of::<PyUntypedArray>()
+        || value.is_instance_of::<PyCapsule>()
+        || !value.hasattr(intern!(py, "is_neg"))?
+    {
+        return Ok(None);
+    }
+    let requires_grad = value
+        .getattr(intern!(py, "requires_grad"))
+        .is_ok_and(|flag| flag.is_truthy().unwrap_or(false));
+    if !requires_grad && lazy_bit(value)?.is_none() {
+        return Ok(None);
+    }
+    let mut resolved = value.clone();
+    if requires_grad {
+        resolved = resolved.call_method0(intern!(py, "detach"))?;
+    }
+    for method in [intern!(py, "resolve_conj"), intern!(py, "resolve_neg")] {
+        resolved = resolved.call_method0(method)?;
+    }
+    Ok(Some(resolved))
+}
+
 /// Imports `value` without copying.
 ///
 /// dlbridge tensors, NumPy arrays and C exchange API producers need no
@@ -56,12 +126,25 @@ pub fn import_any(value: &Bound<'_, PyAny>) -> PyResult<Tensor> {
 /// producers such as PyTorch never set `IS_COPIED` and dlpark would then
 /// refuse their answer (see DLPACK-NOTES.md).
 pub fn import(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<Tensor> {
-    if let Some(tensor) = try_import_fast(value)? {
+    let fast = try_import_fast(value).map_err(|error| {
+        // What NumPy cannot export (datetimes, byte-swapped or structured
+        // dtypes) is a `BufferError` from its `__dlpack__`, and so from
+        // `from_dlpack`; `from_numpy` keeps torch's TypeError.
+        if value.is_instance_of::<PyUntypedArray>()
+            && error.is_instance_of::<PyTypeError>(value.py())
+        {
+            PyBufferError::new_err(error.value(value.py()).to_string())
+        } else {
+            error
+        }
+    })?;
+    if let Some(tensor) = fast {
         return Ok(tensor);
     }
     let capsule = if value.is_instance_of::<PyCapsule>() {
         value.clone()
     } else {
+        refuse_lazy_bits(value)?;
         request_capsule(value, copy)?
     };
     let imported = consume(&capsule)?;
@@ -86,7 +169,9 @@ pub fn try_import_fast(value: &Bound<'_, PyAny>) -> PyResult<Option<Tensor>> {
     if let Ok(tensor) = value.cast::<PyTensor>() {
         return Ok(Some(tensor.get().inner.clone()));
     }
-    if let Ok(array) = value.cast::<PyUntypedArray>() {
+    if let Ok(array) = value.cast::<PyUntypedArray>()
+        && !overrides_dlpack(value)?
+    {
         // What NumPy's `__dlpack__` would give, without the capsule.
         return super::ndarray::import_ndarray(array).map(Some);
     }
@@ -94,6 +179,21 @@ pub fn try_import_fast(value: &Bound<'_, PyAny>) -> PyResult<Option<Tensor>> {
         return Ok(None);
     }
     import_through_exchange_api(value)
+}
+
+/// Whether `value`, an ndarray, is of a subclass with its own `__dlpack__`:
+/// that method decides what is exported (it may refuse), so the fast path,
+/// which reads the array's fields as NumPy's own `__dlpack__` would, must
+/// not bypass it.
+fn overrides_dlpack(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = value.py();
+    let kind = value.get_type();
+    let ndarray = numpy::PyUntypedArray::type_object(py);
+    if kind.is(&ndarray) {
+        return Ok(false);
+    }
+    let name = intern!(py, "__dlpack__");
+    Ok(!kind.getattr(name)?.is(&ndarray.getattr(name)?))
 }
 
 /// Imports through the DLPack 1.3 C exchange API (`__dlpack_c_exchange_api__`
@@ -119,18 +219,38 @@ fn import_through_exchange_api(value: &Bound<'_, PyAny>) -> PyResult<Option<Tens
     {
         return Ok(None);
     }
-    let (managed, _stream) = api
-        .import_managed_no_sync(value.as_borrowed())?
-        .into_parts();
-    let tensor = dlpack::import(managed)?;
-    if tensor.dtype().is_complex() {
-        for flag in [intern!(py, "is_conj"), intern!(py, "is_neg")] {
-            if value.hasattr(flag)? && value.call_method0(flag)?.is_truthy()? {
-                return Ok(None);
-            }
+    refuse_lazy_bits(value)?;
+    if !is_plain_strided(value)? {
+        return Ok(None);
+    }
+    let Ok(managed) = api.import_managed_no_sync(value.as_borrowed()) else {
+        // The callback refuses what torch's `__dlpack__` refuses too, but
+        // with a C++ error; that way gives torch's own `BufferError`.
+        return Ok(None);
+    };
+    let (managed, _stream) = managed.into_parts();
+    Ok(Some(dlpack::import(managed)?))
+}
+
+/// Whether a torch tensor is a plain strided dense one: sparse, mkldnn,
+/// quantized and meta tensors have no memory DLPack can describe, and torch's
+/// exchange callback skips the checks its `__dlpack__` makes for them.
+/// Objects without these attributes (other producers) pass.
+fn is_plain_strided(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = value.py();
+    if let Ok(layout) = value.getattr(intern!(py, "layout"))
+        && layout.str()?.to_str()? != "torch.strided"
+    {
+        return Ok(false);
+    }
+    for flag in [intern!(py, "is_quantized"), intern!(py, "is_meta")] {
+        if let Ok(set) = value.getattr(flag)
+            && set.is_truthy()?
+        {
+            return Ok(false);
         }
     }
-    Ok(Some(tensor))
+    Ok(true)
 }
 
 /// Calls `value.__dlpack__`, as the array API's `from_dlpack` does: with
@@ -157,7 +277,14 @@ fn request_capsule<'py>(
         kwargs.set_item(intern!(py, "copy"), false)?;
     }
     match method.call((), Some(&kwargs)) {
-        Err(error) if error.is_instance_of::<PyTypeError>(py) => method.call0().map_err(|_| error),
+        // A producer that does not take the keywords may be asked again
+        // without them, but only when nothing was asked that the retry would
+        // silently drop: with `copy=False` the first error stands, as in
+        // NumPy's `from_dlpack`. The retry's own error is the producer's
+        // real complaint, so it is the one raised (chained to the first).
+        Err(error) if error.is_instance_of::<PyTypeError>(py) && copy != Some(false) => method
+            .call0()
+            .inspect_err(|retry_error| retry_error.set_cause(py, Some(error))),
         result => result,
     }
 }
@@ -224,6 +351,14 @@ pub fn export(
     copy: Option<bool>,
 ) -> PyResult<Py<PyAny>> {
     if let Some(stream) = stream.filter(|s| !s.is_none()) {
+        if !stream.is_instance_of::<PyInt>() {
+            // The array API types `stream` as `int | None`; torch raises
+            // TypeError for anything else.
+            return Err(PyTypeError::new_err(format!(
+                "stream must be an int or None, got {}",
+                stream.get_type().name()?
+            )));
+        }
         // The array API: on CPU the only valid stream is None.
         return Err(PyValueError::new_err(format!(
             "stream must be None for a CPU tensor, got {}",

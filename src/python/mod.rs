@@ -3,6 +3,7 @@
 
 mod boundary;
 mod buffer;
+mod compare;
 mod convert;
 mod dtype;
 mod error;

@@ -5,15 +5,12 @@
 //! strides and read-only flag), without building and consuming a capsule.
 
 use super::dtype;
-use crate::dlpack::first_element_address;
 use crate::dtype::DType;
-use crate::error::Error;
-use crate::layout::{self, Layout};
+use crate::foreign::{self, ForeignMemory, Strides};
 use crate::storage::Storage;
 use crate::tensor::Tensor;
 use numpy::npyffi::NPY_ARRAY_WRITEABLE;
 use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::PyBufferError;
 use pyo3::prelude::*;
 use std::sync::Arc;
 
@@ -62,48 +59,31 @@ fn array_dtype(array: &Bound<'_, PyUntypedArray>) -> PyResult<DType> {
 /// memory is used.
 pub fn import_ndarray(array: &Bound<'_, PyUntypedArray>) -> PyResult<Tensor> {
     let dtype = array_dtype(array)?;
-    let itemsize = dtype.itemsize() as isize;
-    let shape = array.shape().to_vec();
-    let strides = array
-        .strides()
-        .iter()
-        .map(|&bytes| {
-            if bytes % itemsize == 0 {
-                Ok(bytes / itemsize)
-            } else {
-                // NumPy's `__dlpack__` refuses the same arrays (a view of a
-                // field of a structured array, say).
-                Err(PyBufferError::new_err(format!(
-                    "strides {:?} (in bytes) are not a multiple of the item size {itemsize}",
-                    array.strides()
-                )))
-            }
-        })
-        .collect::<PyResult<Vec<isize>>>()?;
-    let numel = layout::numel(&shape).ok_or_else(|| Error::TooLarge {
-        shape: shape.clone(),
-        dtype,
-    })?;
     // SAFETY: `array` is a live ndarray, so its struct fields are readable.
     let (data, flags) = unsafe {
         let raw = &*array.as_array_ptr();
         (raw.fields.data as usize, raw.fields.flags)
     };
-    let base = first_element_address(data, 0, &shape, &strides, dtype, numel)?;
-    let strides = if numel == 0 {
-        layout::contiguous_strides(&shape)
-    } else {
-        strides
-    };
+    // The same gate as every other way memory enters; NumPy's `__dlpack__`
+    // refuses the same arrays (byte strides that are not a multiple of the
+    // item size, on dimensions longer than 1).
+    let validated = foreign::validate(ForeignMemory {
+        origin: "NumPy array",
+        data,
+        byte_offset: 0,
+        shape: array.shape().to_vec(),
+        strides: Strides::Bytes(array.strides().to_vec()),
+        dtype,
+    })?;
     let readonly = flags & NPY_ARRAY_WRITEABLE == 0;
     let owner = ArrayOwner(Some(array.clone().into_any().unbind()));
     // SAFETY: the array owns (or keeps alive, through its base) the memory its
     // fields describe, checked above not to wrap the address space; the
     // storage holds a reference to the array until the last user is gone.
-    let storage = unsafe { Storage::kept_alive_by(base, Box::new(owner)) };
+    let storage = unsafe { Storage::kept_alive_by(validated.base, Box::new(owner)) };
     Ok(Tensor::from_parts(
         Arc::new(storage),
-        Layout::from_parts(shape, strides, 0),
+        validated.layout,
         dtype,
         readonly,
     ))

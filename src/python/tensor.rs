@@ -10,7 +10,7 @@ use crate::tensor::Tensor;
 use numpy::PyUntypedArray;
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyComplex, PyTuple};
 
 /// An n-dimensional tensor that shares memory with NumPy and PyTorch through
 /// DLPack.
@@ -298,17 +298,94 @@ impl PyTensor {
         Ok(self.inner.item()?.cast_to(DType::Bool) == crate::Scalar::Bool(true))
     }
 
-    /// Iterates over the first dimension, giving views.
-    fn __iter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        let inner = &slf.get().inner;
-        let Some(&len) = inner.shape().first() else {
+    /// Iterates over the first dimension, giving views, one at a time (a
+    /// broadcast tensor of 2**40 rows gives its first row at once).
+    fn __iter__(&self) -> PyResult<TensorIterator> {
+        let Some(&len) = self.inner.shape().first() else {
             return Err(PyTypeError::new_err("iteration over a 0-d tensor"));
         };
-        let rows = (0..len)
-            .map(|i| wrap(py, inner.index(&[IndexItem::Int(i as isize)])?))
-            .collect::<PyResult<Vec<_>>>()?;
-        Ok(PyList::new(py, rows)?.try_iter()?.into_any())
+        Ok(TensorIterator {
+            tensor: self.inner.clone(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+            len,
+        })
+    }
+
+    /// The value of a one-element tensor as a Python `int` (floats truncate
+    /// toward zero), as `int(torch_tensor)`.
+    fn __int__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let value = self.number()?;
+        if let crate::Scalar::Complex(..) = value {
+            return Err(PyTypeError::new_err(format!(
+                "cannot convert a {} tensor to int",
+                self.inner.dtype()
+            )));
+        }
+        let builtins = py.import(pyo3::intern!(py, "builtins"))?;
+        builtins
+            .getattr(pyo3::intern!(py, "int"))?
+            .call1((convert::scalar_to_py(py, value)?,))
+    }
+
+    /// The value of a one-element tensor as a Python `float`.
+    fn __float__(&self) -> PyResult<f64> {
+        match self.number()? {
+            crate::Scalar::Complex(..) => Err(PyTypeError::new_err(format!(
+                "cannot convert a {} tensor to float",
+                self.inner.dtype()
+            ))),
+            value => Ok(value.cast_to(DType::Float64).as_f64()),
+        }
+    }
+
+    /// The value of a one-element tensor as a Python `complex`.
+    fn __complex__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyComplex>> {
+        Ok(match self.number()?.cast_to(DType::Complex128) {
+            crate::Scalar::Complex(re, im) => PyComplex::from_doubles(py, re, im),
+            _ => unreachable!("cast_to complex128 gives a complex value"),
+        })
+    }
+
+    /// A one-element integer (or bool) tensor as an index, as torch allows
+    /// (`[10, 20][t]`); floats and larger tensors raise `TypeError`.
+    fn __index__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let dtype = self.inner.dtype();
+        if self.inner.numel() != 1 || !matches!(dtype.kind(), crate::Kind::Int | crate::Kind::Bool)
+        {
+            return Err(PyTypeError::new_err(format!(
+                "only integer tensors of a single element can be converted to an index \
+                 (got a {dtype} tensor of shape {:?})",
+                self.inner.shape()
+            )));
+        }
+        let value = match self.inner.item()? {
+            crate::Scalar::Bool(b) => crate::Scalar::Int(i64::from(b)),
+            value => value,
+        };
+        convert::scalar_to_py(py, value)
+    }
+
+    /// `self == other`, element-wise with broadcasting: a `bool` tensor, as
+    /// in torch. Numbers take the tensor's dtype when of its kind or lower.
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.compare(py, other, true)
+    }
+
+    /// `self != other`, element-wise: the negation of `==`.
+    fn __ne__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.compare(py, other, false)
+    }
+
+    /// Tensors hash by identity, as torch tensors do (`==` is element-wise,
+    /// so equal values cannot give equal hashes).
+    fn __hash__(slf: &Bound<'_, Self>) -> isize {
+        slf.as_ptr() as isize
+    }
+
+    /// `element in t`: whether any element equals `element` (a number or a
+    /// tensor, broadcast), as in torch.
+    fn __contains__(&self, element: &Bound<'_, PyAny>) -> PyResult<bool> {
+        super::compare::contains(&self.inner, element)
     }
 
     fn __len__(&self) -> PyResult<usize> {
@@ -331,7 +408,7 @@ impl PyTensor {
             return Err(crate::Error::ReadOnly.into());
         }
         let source = if interop::is_dlpack_source(value)? {
-            interop::import_any(value)?
+            interop::import_copy(value)?
         } else {
             convert::tensor_from_nested(value, Some(target.dtype()))?
         };
@@ -425,6 +502,65 @@ impl PyTensor {
     }
 }
 
+impl PyTensor {
+    /// The only element, for the number protocols; `ValueError` otherwise,
+    /// as in torch.
+    fn number(&self) -> PyResult<crate::Scalar> {
+        if self.inner.numel() != 1 {
+            return Err(PyValueError::new_err(format!(
+                "only one element tensors can be converted to Python scalars (got {} elements)",
+                self.inner.numel()
+            )));
+        }
+        Ok(self.inner.item()?)
+    }
+
+    fn compare(
+        &self,
+        py: Python<'_>,
+        other: &Bound<'_, PyAny>,
+        equal: bool,
+    ) -> PyResult<Py<PyAny>> {
+        match super::compare::compare(&self.inner, other, equal)? {
+            Some(result) => Ok(wrap(py, result)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+}
+
+/// Iterates over the first dimension of a tensor, one view at a time.
+#[pyclass(module = "dlbridge", name = "_TensorIterator")]
+pub struct TensorIterator {
+    tensor: Tensor,
+    next: std::sync::atomic::AtomicUsize,
+    len: usize,
+}
+
+#[pymethods]
+impl TensorIterator {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyTensor>>> {
+        use std::sync::atomic::Ordering;
+        let row = self.next.fetch_add(1, Ordering::Relaxed);
+        if row >= self.len {
+            self.next.store(self.len, Ordering::Relaxed);
+            return Ok(None);
+        }
+        Ok(Some(wrap(
+            py,
+            self.tensor.index(&[IndexItem::Int(row as isize)])?,
+        )?))
+    }
+
+    fn __length_hint__(&self) -> usize {
+        self.len
+            .saturating_sub(self.next.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
 /// Shares a NumPy array's memory (any `numpy.ndarray`, subclasses included).
 #[pyfunction]
 pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
@@ -475,7 +611,7 @@ pub fn tensor(obj: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>) -> PyRes
     let py = obj.py();
     let dtype = optional_dtype(dtype)?;
     let tensor = if interop::is_dlpack_source(obj)? {
-        let shared = interop::import_any(obj)?;
+        let shared = interop::import_copy(obj)?;
         copy_to(py, &shared, dtype.unwrap_or(shared.dtype()))?
     } else {
         convert::tensor_from_nested(obj, dtype)?
@@ -524,13 +660,17 @@ pub fn from_pickle(
     readonly: bool,
 ) -> PyResult<Py<PyTensor>> {
     let dtype = DType::from_name(dtype)?;
-    let tensor = Tensor::zeros(dtype, &shape)?;
-    if data.len() != tensor.nbytes() {
+    // A pickle is untrusted input: its shape is checked against the bytes it
+    // carries before anything is allocated.
+    crate::layout::check_ndim(shape.len())?;
+    let nbytes = crate::layout::numel(&shape).and_then(|n| n.checked_mul(dtype.itemsize()));
+    if nbytes != Some(data.len()) {
         return Err(PyValueError::new_err(format!(
             "{} bytes cannot hold a {dtype} tensor of shape {shape:?}",
             data.len()
         )));
     }
+    let tensor = Tensor::uninit(dtype, &shape)?;
     // SAFETY: the tensor is fresh and contiguous with exactly `data.len()`
     // bytes, and no one else can reach it.
     unsafe {

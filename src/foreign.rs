@@ -1,0 +1,257 @@
+//! The one gate foreign memory passes before dlbridge addresses it.
+//!
+//! Memory enters dlbridge in several ways: DLPack capsules and the DLPack C
+//! exchange API (`dlpack.rs`), NumPy arrays read field by field and the
+//! buffer protocol (`src/python/`). Each describes the memory the same way, a
+//! data pointer, an offset, a shape and strides, and each description is
+//! untrusted until [`validate`] has checked it. Nothing here can prove that
+//! the memory is really there (no protocol carries allocation bounds); it
+//! proves that every address a layout reaches is computed without overflow
+//! or wrap-around, is non-NULL and is aligned for the dtype, so the copy
+//! kernels and typed views can do plain pointer arithmetic on it.
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::layout::{self, Layout, MAX_NDIM};
+use std::ptr::NonNull;
+
+/// How a foreign description gives its strides.
+#[derive(Debug, Clone)]
+pub(crate) enum Strides {
+    /// None given: row-major (DLPack's NULL strides).
+    RowMajor,
+    /// In elements, as DLPack gives them.
+    Elements(Vec<isize>),
+    /// In bytes, as NumPy and the buffer protocol give them.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    Bytes(Vec<isize>),
+}
+
+/// An untrusted description of foreign memory.
+#[derive(Debug, Clone)]
+pub(crate) struct ForeignMemory {
+    /// Where it came from, for error messages: "DLPack tensor", "NumPy
+    /// array", "buffer".
+    pub origin: &'static str,
+    /// The data pointer.
+    pub data: usize,
+    /// Bytes from `data` to the first element.
+    pub byte_offset: u64,
+    /// The size of each dimension.
+    pub shape: Vec<usize>,
+    /// The strides, one per dimension (checked).
+    pub strides: Strides,
+    /// The element type.
+    pub dtype: DType,
+}
+
+/// Memory that passed [`validate`]: the address of its first element and a
+/// layout (offset 0 from that address) whose every element lies in the
+/// address space without wrapping.
+#[derive(Debug)]
+pub(crate) struct Validated {
+    /// The first element (`data + byte_offset`); dangling but non-NULL for
+    /// an empty tensor.
+    pub base: NonNull<u8>,
+    /// The layout, in elements from `base`.
+    pub layout: Layout,
+}
+
+/// Checks a foreign description of memory; see the module documentation.
+///
+/// Refused, with [`Error::InvalidMemory`]: more than [`MAX_NDIM`]
+/// dimensions, strides that do not match the shape, byte strides that are
+/// not a multiple of the item size (on dimensions longer than 1, the only
+/// ones whose strides are used: NumPy allows anything on length-1
+/// dimensions), a NULL data pointer for a non-empty tensor, strides or an
+/// offset whose reach overflows or wraps the address space, and a first
+/// element misaligned for its dtype. An element count past `isize` is
+/// [`Error::TooLarge`].
+pub(crate) fn validate(memory: ForeignMemory) -> Result<Validated> {
+    let ForeignMemory {
+        origin,
+        data,
+        byte_offset,
+        shape,
+        strides,
+        dtype,
+    } = memory;
+    let invalid = |reason: String| Error::InvalidMemory { origin, reason };
+    if shape.len() > MAX_NDIM {
+        return Err(invalid(format!(
+            "ndim {} exceeds the {MAX_NDIM} dimensions dlbridge accepts",
+            shape.len()
+        )));
+    }
+    let itemsize = dtype.itemsize() as isize;
+    let strides = match strides {
+        Strides::RowMajor => layout::contiguous_strides(&shape),
+        Strides::Elements(strides) => strides,
+        Strides::Bytes(bytes) => {
+            if bytes.len() != shape.len() {
+                return Err(invalid(format!(
+                    "{} strides for {} dimensions",
+                    bytes.len(),
+                    shape.len()
+                )));
+            }
+            let natural = layout::contiguous_strides(&shape);
+            bytes
+                .iter()
+                .zip(&shape)
+                .zip(natural)
+                .map(|((&stride, &size), natural)| match size {
+                    _ if stride % itemsize == 0 => Ok(stride / itemsize),
+                    // A length-1 dimension never moves; NumPy allows any
+                    // stride there (numpy/_core/tests/test_dlpack.py,
+                    // test_size1dims_arrays), and its `__dlpack__` exports
+                    // the row-major one instead.
+                    0 | 1 => Ok(natural),
+                    _ => Err(invalid(format!(
+                        "strides {bytes:?} (in bytes) are not a multiple of the item size {itemsize}"
+                    ))),
+                })
+                .collect::<Result<Vec<isize>>>()?
+        }
+    };
+    if strides.len() != shape.len() {
+        return Err(invalid(format!(
+            "{} strides for {} dimensions",
+            strides.len(),
+            shape.len()
+        )));
+    }
+    let numel = layout::numel(&shape).ok_or_else(|| Error::TooLarge {
+        shape: shape.clone(),
+        dtype,
+    })?;
+    let base = first_element_address(data, byte_offset, &shape, &strides, dtype, numel)
+        .map_err(invalid)?;
+    if numel > 0 && !(base.as_ptr() as usize).is_multiple_of(dtype.alignment()) {
+        return Err(invalid(format!(
+            "first element at {:#x} (data + byte_offset {byte_offset}) is not aligned to {} bytes for {dtype}",
+            base.as_ptr() as usize,
+            dtype.alignment()
+        )));
+    }
+    // An empty tensor's strides are never used to reach memory and were not
+    // validated, so they are replaced rather than carried into view
+    // arithmetic. Other strides are kept as given, length-1 ones included,
+    // as torch's `from_dlpack` keeps them.
+    let strides = if numel == 0 {
+        layout::contiguous_strides(&shape)
+    } else {
+        strides
+    };
+    Ok(Validated {
+        base,
+        layout: Layout::from_parts(shape, strides, 0),
+    })
+}
+
+/// Checks a foreign tensor's addressing and returns the address of its first
+/// element (`data + byte_offset`), or why it is refused.
+///
+/// DLPack carries no allocation bounds, so this cannot prove the memory is
+/// there; it proves the arithmetic every later access does cannot overflow or
+/// wrap, and that a non-empty tensor has a data pointer.
+fn first_element_address(
+    data: usize,
+    byte_offset: u64,
+    shape: &[usize],
+    strides: &[isize],
+    dtype: DType,
+    numel: usize,
+) -> std::result::Result<NonNull<u8>, String> {
+    let offset = usize::try_from(byte_offset)
+        .ok()
+        .filter(|&offset| isize::try_from(offset).is_ok())
+        .ok_or_else(|| format!("byte_offset {byte_offset} is out of range"))?;
+    if numel == 0 {
+        // Zero-size tensors may carry a NULL data pointer (DLPack 1.2); no
+        // element is ever read, so any non-null address will do.
+        let address = data.wrapping_add(offset);
+        return Ok(NonNull::new(address as *mut u8).unwrap_or(NonNull::dangling()));
+    }
+    if data == 0 {
+        return Err(format!(
+            "NULL data pointer for a non-empty tensor of shape {shape:?}"
+        ));
+    }
+    let itemsize = dtype.itemsize() as isize;
+    let overflow = || format!("strides {strides:?} overflow for shape {shape:?}");
+    let (mut low, mut high) = (0isize, 0isize);
+    for (&size, &stride) in shape.iter().zip(strides) {
+        let reach = (size as isize - 1)
+            .checked_mul(stride)
+            .and_then(|elements| elements.checked_mul(itemsize))
+            .ok_or_else(overflow)?;
+        let bound = if reach < 0 { &mut low } else { &mut high };
+        *bound = bound.checked_add(reach).ok_or_else(overflow)?;
+    }
+    let first = data
+        .checked_add(offset)
+        .ok_or_else(|| format!("data + byte_offset {byte_offset} wraps"))?;
+    let lowest = first.checked_add_signed(low);
+    let highest = high
+        .checked_add(itemsize)
+        .and_then(|end| first.checked_add_signed(end));
+    if lowest.is_none() || highest.is_none_or(|end| end > isize::MAX as usize) {
+        return Err(format!(
+            "shape {shape:?} with strides {strides:?} from address {first:#x} wraps the address space"
+        ));
+    }
+    Ok(NonNull::new(first as *mut u8).expect("first is at least data, which is non-zero"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory(data: usize, byte_offset: u64, shape: &[usize], strides: Strides) -> ForeignMemory {
+        ForeignMemory {
+            origin: "test memory",
+            data,
+            byte_offset,
+            shape: shape.to_vec(),
+            strides,
+            dtype: DType::Int64,
+        }
+    }
+
+    #[test]
+    fn address_checks_refuse_null_and_wrapping_layouts() {
+        let ok = first_element_address(0x1000, 8, &[3], &[1], DType::Int64, 3).unwrap();
+        assert_eq!(ok.as_ptr() as usize, 0x1008);
+        assert!(first_element_address(0, 0, &[3], &[1], DType::Int64, 3).is_err());
+        // Empty tensors may have NULL data.
+        assert!(first_element_address(0, 0, &[0], &[1], DType::Int64, 0).is_ok());
+        // A negative stride that reaches below address zero.
+        assert!(first_element_address(0x10, 0, &[4], &[-1], DType::Int64, 4).is_err());
+        assert!(first_element_address(0x1000, 0, &[2], &[isize::MAX], DType::Int8, 2).is_err());
+        assert!(first_element_address(0x1000, u64::MAX, &[1], &[1], DType::Int8, 1).is_err());
+    }
+
+    #[test]
+    fn byte_strides_must_divide_except_on_length_one_dimensions() {
+        let odd = validate(memory(0x1000, 0, &[2, 3], Strides::Bytes(vec![24, 4])));
+        assert!(matches!(odd, Err(Error::InvalidMemory { .. })));
+        let size_one = validate(memory(0x1000, 0, &[1, 3], Strides::Bytes(vec![3, 8]))).unwrap();
+        assert_eq!(size_one.layout.strides(), &[3, 1]);
+        let kept = validate(memory(0x1000, 0, &[1, 3], Strides::Elements(vec![7, 1]))).unwrap();
+        assert_eq!(kept.layout.strides(), &[7, 1]);
+    }
+
+    #[test]
+    fn rank_alignment_and_stride_count_are_checked() {
+        let deep = validate(memory(0x1000, 0, &[1; 65], Strides::RowMajor));
+        assert!(matches!(deep, Err(Error::InvalidMemory { .. })));
+        let misaligned = validate(memory(0x1001, 0, &[2], Strides::RowMajor));
+        assert!(matches!(misaligned, Err(Error::InvalidMemory { .. })));
+        let mismatched = validate(memory(0x1000, 0, &[2, 2], Strides::Elements(vec![1])));
+        assert!(matches!(mismatched, Err(Error::InvalidMemory { .. })));
+        // A reversed view whose first element sits past the data pointer.
+        let reversed = validate(memory(0x1000, 16, &[2, 2], Strides::Elements(vec![-2, 1])));
+        assert_eq!(reversed.unwrap().base.as_ptr() as usize, 0x1010);
+    }
+}

@@ -1,0 +1,93 @@
+//! `==`, `!=` and `in` for `dlbridge.Tensor`, with PyTorch's meaning:
+//! element-wise, broadcasting, giving a `bool` tensor.
+
+use super::convert;
+use super::interop;
+use crate::dtype::{DType, Kind};
+use crate::scalar::Scalar;
+use crate::tensor::Tensor;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString, PyTuple};
+
+/// The right-hand side of a comparison with `tensor`, as a tensor, or
+/// `None` when the comparison is not defined here (Python then falls back to
+/// identity, as it does for torch tensors compared with lists or strings).
+///
+/// Python numbers are "weak", as in torch and NumPy 2 (NEP 50): a number of
+/// the tensor's kind or a lower one takes the tensor's dtype
+/// (`float32_tensor == 0.1` compares with `float32(0.1)`); a number of a
+/// higher kind takes the default dtype of its kind (int64, float32,
+/// complex64), promoted with the tensor's.
+pub fn operand(tensor: &Tensor, other: &Bound<'_, PyAny>) -> PyResult<Option<Operand>> {
+    if other.is_instance_of::<PyList>()
+        || other.is_instance_of::<PyTuple>()
+        || other.is_instance_of::<PyString>()
+    {
+        return Ok(None);
+    }
+    if interop::is_dlpack_source(other)? {
+        return Ok(Some(Operand::Tensor(interop::import_copy(other)?)));
+    }
+    let Ok(value) = convert::extract_scalar(other) else {
+        return Ok(None);
+    };
+    let dtype = if value.kind() <= tensor.dtype().kind() {
+        tensor.dtype()
+    } else {
+        let default = match value.kind() {
+            Kind::Bool => DType::Bool,
+            Kind::Int => DType::Int64,
+            Kind::Float => DType::Float32,
+            Kind::Complex => DType::Complex64,
+        };
+        default.promote(tensor.dtype())
+    };
+    // An integer the dtype cannot hold equals none of its elements (NumPy 2
+    // compares such values exactly; torch would wrap them).
+    let Ok(value) = value.checked_for(dtype) else {
+        return Ok(Some(Operand::Unequal));
+    };
+    Ok(Some(Operand::Tensor(Tensor::from_scalars(
+        dtype,
+        &[],
+        &[value],
+    )?)))
+}
+
+/// A comparison's right-hand side.
+pub enum Operand {
+    /// Compared element by element.
+    Tensor(Tensor),
+    /// A number no element can equal.
+    Unequal,
+}
+
+/// `tensor == other` (`equal`) or `tensor != other`; `None` for
+/// `NotImplemented`.
+pub fn compare(tensor: &Tensor, other: &Bound<'_, PyAny>, equal: bool) -> PyResult<Option<Tensor>> {
+    Ok(match operand(tensor, other)? {
+        None => None,
+        Some(Operand::Tensor(right)) if equal => Some(tensor.eq_elementwise(&right)?),
+        Some(Operand::Tensor(right)) => Some(tensor.ne_elementwise(&right)?),
+        Some(Operand::Unequal) => {
+            let result = Tensor::zeros(DType::Bool, tensor.shape())?;
+            if !equal {
+                result.fill(Scalar::Bool(true))?;
+            }
+            Some(result)
+        }
+    })
+}
+
+/// `element in tensor`: whether any element equals `element` (torch's
+/// `(element == tensor).any()`), for numbers and tensors only.
+pub fn contains(tensor: &Tensor, element: &Bound<'_, PyAny>) -> PyResult<bool> {
+    match compare(tensor, element, true)? {
+        Some(equal) => Ok(equal.any()?),
+        None => Err(PyRuntimeError::new_err(format!(
+            "Tensor.__contains__ only supports Tensor or scalar, but you passed in a {}",
+            element.get_type().name()?
+        ))),
+    }
+}
