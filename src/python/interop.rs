@@ -5,7 +5,8 @@ use super::tensor::PyTensor;
 use crate::dlpack;
 use crate::tensor::Tensor;
 use dlpark::ffi::{
-    DLDevice, DLManagedTensor, DLManagedTensorVersioned, DLPACK_MAJOR_VERSION, DLPACK_MINOR_VERSION,
+    DLDevice, DLManagedTensor, DLManagedTensorVersioned, DLPACK_MAJOR_VERSION,
+    DLPACK_MINOR_VERSION, DLTensor,
 };
 use dlpark::python::consumer::exchange::ExchangeApi;
 use dlpark::python::{
@@ -424,11 +425,16 @@ impl DlpackExporter for Exporter<'_> {
     }
 }
 
-// SAFETY: no borrowed view is published (`HAS_DLTENSOR_VIEW` is false);
-// managed tensors come from `dlpack::export`, which follows DLPack's ownership
-// contract (the storage stays alive until the deleter runs); a CPU tensor has
-// no stream, so the null stream is the live one.
+// SAFETY: the borrowed view (`HAS_DLTENSOR_VIEW`) points into the frozen
+// `PyTensor`'s own layout vectors and storage, which never change and live
+// as long as the object, so they stay valid until the producer next regains
+// control and beyond; managed tensors come from `dlpack::export`, which
+// follows DLPack's ownership contract (the storage stays alive until the
+// deleter runs); a CPU tensor has no stream, so the null stream is the live
+// one.
 unsafe impl DlpackExchangeProducer for PyTensor {
+    const HAS_DLTENSOR_VIEW: bool = true;
+
     fn managed_tensor_no_sync(
         &self,
         _py: Python<'_>,
@@ -436,9 +442,59 @@ unsafe impl DlpackExchangeProducer for PyTensor {
         Ok(dlpack::export(&self.inner)?)
     }
 
+    /// A `DLTensor` borrowing this tensor's shape and strides, for consumers
+    /// that only look at the tensor while the caller holds it (torch fills
+    /// the same slot). It has no flags, so a read-only tensor is refused, as
+    /// the legacy export refuses it.
+    fn tensor_view_no_sync(&self, _py: Python<'_>) -> PyResult<DLTensor> {
+        let tensor = &self.inner;
+        if tensor.is_readonly() {
+            return Err(crate::Error::ReadOnlyLegacyExport.into());
+        }
+        // `usize` and `isize` have `i64`'s size and alignment here, and every
+        // shape and stride fits `isize`, so the vectors read as `i64` arrays.
+        const _: () = assert!(size_of::<usize>() == size_of::<i64>());
+        Ok(DLTensor {
+            data: tensor.data_ptr().cast_mut().cast(),
+            device: tensor.device().to_dlpack(),
+            ndim: tensor.ndim() as i32,
+            dtype: tensor.dtype().to_dlpack(),
+            shape: tensor.shape().as_ptr().cast_mut().cast(),
+            strides: tensor.strides().as_ptr().cast_mut().cast(),
+            byte_offset: 0,
+        })
+    }
+
     fn current_work_stream(_py: Python<'_>, device: DLDevice) -> PyResult<*mut std::ffi::c_void> {
         crate::Device::from_dlpack(device)?;
         Ok(std::ptr::null_mut())
+    }
+
+    /// A fresh zeroed CPU tensor shaped like `prototype` (its data, strides
+    /// and offset are ignored, as the DLPack exchange API specifies).
+    fn allocate(prototype: &DLTensor) -> Result<Managed<DLManagedTensorVersioned>, String> {
+        let refuse = |error: crate::Error| error.to_string();
+        crate::Device::from_dlpack(prototype.device).map_err(refuse)?;
+        let dtype = crate::DType::from_dlpack(prototype.dtype).map_err(refuse)?;
+        let ndim = usize::try_from(prototype.ndim)
+            .map_err(|_| format!("negative ndim {} in the prototype", prototype.ndim))?;
+        crate::layout::check_ndim(ndim).map_err(refuse)?;
+        let shape: &[i64] = match ndim {
+            0 => &[],
+            _ if prototype.shape.is_null() => {
+                return Err(format!("NULL shape for a prototype of {ndim} dimensions"));
+            }
+            // SAFETY: the caller passes a valid prototype, whose `shape`
+            // points to `ndim` sizes (checked non-NULL above).
+            _ => unsafe { std::slice::from_raw_parts(prototype.shape, ndim) },
+        };
+        let shape = shape
+            .iter()
+            .map(|&size| usize::try_from(size))
+            .collect::<Result<Vec<usize>, _>>()
+            .map_err(|_| format!("negative shape {shape:?} in the prototype"))?;
+        let tensor = Tensor::zeros(dtype, &shape).map_err(refuse)?;
+        dlpack::export(&tensor).map_err(refuse)
     }
 
     fn from_managed_tensor_no_sync(
