@@ -5,6 +5,7 @@ NumPy and PyTorch DLPack suites themselves are adapted in
 ``test_upstream_dlpack.py``.
 """
 
+import ctypes
 import operator
 import pickle
 import threading
@@ -389,3 +390,33 @@ def test_a_python_writer_and_a_large_copy_never_conflict():
         stop.set()
         writer.join(timeout=30)
     assert errors == []
+
+
+# --- siblings found while fixing the above -------------------------------------------------
+
+
+class RefusingTensor(torch.Tensor):
+    """A torch subclass whose own __dlpack__ refuses export."""
+
+    def __dlpack__(self, *args, **kwargs):
+        raise BufferError("RefusingTensor does not export")
+
+
+def test_a_torch_subclass_dlpack_override_is_honoured():
+    # The C exchange API is inherited from torch.Tensor, but the subclass's
+    # own __dlpack__ decides: the fast path must not bypass it.
+    x = torch.zeros(3).as_subclass(RefusingTensor)
+    with pytest.raises(BufferError, match="does not export"):
+        db.from_dlpack(x)
+    # A subclass without its own __dlpack__ keeps the fast path.
+    p = torch.nn.Parameter(torch.zeros(3), requires_grad=False)
+    assert db.from_dlpack(p).data_ptr() == p.data_ptr()
+
+
+def test_broadcast_views_export_read_only_buffers():
+    t = db.from_numpy(np.broadcast_to(np.arange(3.0), (2, 3)).copy())[None]
+    wide = db.from_dlpack(torch.zeros(1, 3).expand(2, 3))
+    assert memoryview(wide).readonly
+    with pytest.raises((BufferError, TypeError), match="overlap|not writable"):
+        (ctypes.c_float * 6).from_buffer(wide)
+    assert not memoryview(t).readonly

@@ -45,8 +45,16 @@ pub unsafe fn get_buffer(
     flags: c_int,
 ) -> PyResult<()> {
     let tensor = slf.get().inner.clone();
-    if flags & ffi::PyBUF_WRITABLE == ffi::PyBUF_WRITABLE && tensor.is_readonly() {
-        return Err(PyBufferError::new_err("the tensor is read-only"));
+    // A layout in which several indices reach one element (a broadcast view)
+    // is exported read-only, as NumPy's `broadcast_to` is: writes through it
+    // would keep whichever came last.
+    let readonly = tensor.is_readonly() || !tensor.layout().has_unique_elements();
+    if flags & ffi::PyBUF_WRITABLE == ffi::PyBUF_WRITABLE && readonly {
+        return Err(PyBufferError::new_err(if tensor.is_readonly() {
+            "the tensor is read-only"
+        } else {
+            "the tensor's elements overlap in memory (a broadcast view); clone() it to write"
+        }));
     }
     let c_contiguous = tensor.is_contiguous();
     let f_contiguous = tensor.layout().is_f_contiguous();
@@ -97,7 +105,7 @@ pub unsafe fn get_buffer(
         (*view).buf = tensor.data_ptr().cast_mut().cast();
         (*view).obj = slf.into_any().into_ptr();
         (*view).len = tensor.nbytes() as isize;
-        (*view).readonly = c_int::from(tensor.is_readonly());
+        (*view).readonly = c_int::from(readonly);
         (*view).itemsize = itemsize;
         (*view).format = format;
         (*view).ndim = ndim as c_int;

@@ -197,6 +197,28 @@ fn overrides_dlpack(value: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(!kind.getattr(name)?.is(&ndarray.getattr(name)?))
 }
 
+/// Whether `value`'s class overrides the `__dlpack__` of the class that
+/// published the C exchange API it inherits (a `torch.Tensor` subclass with
+/// its own `__dlpack__`, say): that method decides what is exported, so the
+/// C table, which knows nothing of it, must not bypass it.
+fn overrides_exchange_owner_dlpack(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = value.py();
+    let kind = value.get_type();
+    let api = intern!(py, "__dlpack_c_exchange_api__");
+    if kind.getattr(intern!(py, "__dict__"))?.contains(api)? {
+        return Ok(false);
+    }
+    let dlpack = intern!(py, "__dlpack__");
+    let own = kind.getattr(dlpack)?;
+    for base in kind.getattr(intern!(py, "__mro__"))?.try_iter()? {
+        let base = base?;
+        if base.getattr(intern!(py, "__dict__"))?.contains(api)? {
+            return Ok(!base.getattr(dlpack)?.is(&own));
+        }
+    }
+    Ok(false)
+}
+
 /// Imports through the DLPack 1.3 C exchange API (`__dlpack_c_exchange_api__`
 /// on the type, as torch 2.15 tensors have): the producer hands over a managed
 /// tensor from C, with no Python call and no capsule.
@@ -215,6 +237,9 @@ fn import_through_exchange_api(value: &Bound<'_, PyAny>) -> PyResult<Option<Tens
     let Some(api) = ExchangeApi::from_object(value.as_borrowed())? else {
         return Ok(None);
     };
+    if overrides_exchange_owner_dlpack(value)? {
+        return Ok(None);
+    }
     if let Ok(requires_grad) = value.getattr(intern!(py, "requires_grad"))
         && requires_grad.is_truthy()?
     {
