@@ -10,6 +10,7 @@ mod fastlist;
 mod index;
 mod interop;
 mod ndarray;
+mod registry;
 mod tensor;
 
 use pyo3::prelude::*;
@@ -42,6 +43,9 @@ pub(crate) fn release_with_gil(release: impl FnOnce()) {
 #[pymodule]
 #[pyo3(name = "_dlbridge")]
 pub fn dlbridge_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Publish the process-wide borrow registry before anything else can use
+    // this copy's, and before any other extension looks for it here.
+    registry::share_on(m)?;
     m.add_class::<PyTensor>()?;
     // The DLPack 1.3 C exchange API, for consumers that look for it on the
     // type (tvm-ffi, and dlbridge itself when compiled into another
