@@ -355,3 +355,40 @@ def fresh_gc():
     collect()
     yield
     collect()
+
+
+# ---------------------------------------------------------------------------
+# Module definitions (PyModuleDef, Include/moduleobject.h)
+# ---------------------------------------------------------------------------
+
+PY_MOD_EXEC = 2
+PY_MOD_GIL = 4  # Python 3.13 and newer only
+PY_MOD_GIL_USED = 0  # NULL
+
+
+class ModuleDefSlot(ctypes.Structure):
+    _fields_ = [("slot", ctypes.c_int), ("value", ctypes.c_void_p)]
+
+
+def module_def_slots(path: str, init_name: str) -> tuple[bytes, list[tuple[int, int]]]:
+    """Calls an extension's ``PyInit_<name>`` through ctypes and reads the
+    ``PyModuleDef`` it returns (multi-phase init: the definition, not a module;
+    calling it again is harmless): the module name and the ``m_slots`` array as
+    ``(slot, value)`` pairs, NULL values as 0. Python 3.14 and older layout."""
+    init = getattr(ctypes.PyDLL(path), init_name)
+    init.restype = ctypes.c_void_p
+    definition = init()
+    pointer = ctypes.sizeof(ctypes.c_void_p)
+    # PyModuleDef_Base: the object header (object.__basicsize__ covers
+    # free-threaded builds too), m_init, m_index, m_copy; then m_name, m_doc,
+    # m_size, m_methods, m_slots.
+    fields = definition + object.__basicsize__ + 3 * pointer
+    name = ctypes.c_char_p.from_address(fields).value
+    slots_at = ctypes.c_void_p.from_address(fields + 4 * pointer).value
+    slots = []
+    for index in range(64):
+        slot = ModuleDefSlot.from_address(slots_at + index * ctypes.sizeof(ModuleDefSlot))
+        if slot.slot == 0:
+            break
+        slots.append((slot.slot, slot.value or 0))
+    return name, slots

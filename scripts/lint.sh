@@ -3,8 +3,8 @@
 #
 #   bash scripts/lint.sh
 #
-# cargo fmt and clippy (-D warnings) for the core, the Python layer and the example
-# extension, ruff check and ruff format for the Python code, and mypy's stubtest of
+# cargo fmt and clippy (-D warnings) for the core, the Python layer, the example
+# extension and the second test extension (tests/second_extension), ruff check and ruff format for the Python code, and mypy's stubtest of
 # the type stubs against the built extension (so build it first), and the docs site
 # built with warnings as errors. Uses the virtual
 # environment at $VENV (default: .venv) for ruff and for PyO3's interpreter.
@@ -15,6 +15,7 @@ VENV="${VENV:-$REPO/.venv}"
 export PYO3_PYTHON="${PYO3_PYTHON:-$VENV/bin/python}"
 unset PYO3_BUILD_EXTENSION_MODULE
 EXAMPLE="$REPO/examples/rust_extension"
+SECOND="$REPO/tests/second_extension"
 
 for component in rustfmt clippy; do
     if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
@@ -22,18 +23,21 @@ for component in rustfmt clippy; do
     fi
 done
 
-echo "--- cargo fmt --check (crate and example)"
+echo "--- cargo fmt --check (crate, example and second test extension)"
 cargo fmt --all -- --check
 cargo fmt --manifest-path "$EXAMPLE/Cargo.toml" -- --check
+cargo fmt --manifest-path "$SECOND/Cargo.toml" -- --check
 echo "--- ruff check / ruff format --check"
-"$VENV/bin/ruff" check python python_tests examples benches
-"$VENV/bin/ruff" format --check python python_tests examples benches
+"$VENV/bin/ruff" check python python_tests examples benches "$SECOND"
+"$VENV/bin/ruff" format --check python python_tests examples benches "$SECOND"
 echo "--- cargo clippy (core, no Python)"
 cargo clippy --all-targets -- -D warnings
 echo "--- cargo clippy --features python"
 cargo clippy --all-targets --features python -- -D warnings
 echo "--- cargo clippy (examples/rust_extension)"
 CARGO_TARGET_DIR="$REPO/target/example" cargo clippy --manifest-path "$EXAMPLE/Cargo.toml" -- -D warnings
+echo "--- cargo clippy (tests/second_extension, sharing the example's target directory)"
+CARGO_TARGET_DIR="$REPO/target/example" cargo clippy --manifest-path "$SECOND/Cargo.toml" -- -D warnings
 echo "--- mypy stubtest: python/dlbridge/_dlbridge.pyi against the built module"
 if ! "$VENV/bin/python" -c "import dlbridge._dlbridge" 2>/dev/null; then
     echo "dlbridge is not built in $VENV: run 'maturin develop' first (scripts/test.sh does)" >&2

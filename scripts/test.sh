@@ -16,7 +16,9 @@
 # Steps, in order: venv, pip install, torch import check, cargo test (core) and
 # cargo doc, cargo test --features python (embedded interpreter), maturin develop
 # --release, every lint (scripts/lint.sh: fmt, clippy, ruff, stubtest), pytest, the
-# example extension (build and its pytest), python -m dlbridge. The script stops at the first failure with a non-zero exit.
+# example extension (build and its pytest), the second test extension that shares the
+# borrow registry with it (build and its pytest), python -m dlbridge. The script stops
+# at the first failure with a non-zero exit.
 set -euo pipefail
 
 REPO="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -138,6 +140,10 @@ done_step
 # its own target directory keeps its feature set from invalidating the main build.
 EXAMPLE="$REPO/examples/rust_extension"
 export EXAMPLE_TARGET="$REPO/target/example"
+# A second extension with its own copy of dlbridge, to test that all copies share one
+# borrow registry. It has the example's dependencies and lock file, so it shares the
+# example's target directory and compiles only itself.
+SECOND="$REPO/tests/second_extension"
 
 # ---------------------------------------------------------------------------
 step "cargo test (core, no Python) and cargo doc"
@@ -196,6 +202,12 @@ done_step
 step "examples/rust_extension: maturin develop --release and its pytest suite"
 (cd "$EXAMPLE" && CARGO_TARGET_DIR="$EXAMPLE_TARGET" maturin develop --release)
 run_pytest "$EXAMPLE/tests" -p no:cacheprovider
+done_step
+
+# ---------------------------------------------------------------------------
+step "tests/second_extension: maturin develop --release and its pytest (one registry for two extensions)"
+(cd "$SECOND" && CARGO_TARGET_DIR="$EXAMPLE_TARGET" maturin develop --release)
+run_pytest "$SECOND/tests" -p no:cacheprovider
 done_step
 
 # ---------------------------------------------------------------------------

@@ -3,10 +3,18 @@
 //! Every accessor checks the Rust type against the tensor's dtype, the
 //! layout (contiguous for slices, distinct elements for mutable views), the
 //! alignment of the data and, for mutable access, that the tensor is not
-//! read-only. It then registers a [`Borrow`] of the elements' address range,
-//! so that no two Rust borrows of the same memory conflict, whichever tensor
-//! handles they come through. The guard types hold the borrow and release it
-//! when dropped.
+//! read-only. It then registers a [`Borrow`] of the elements' address range
+//! in the process-wide registry, so that no two Rust borrows of the same
+//! memory conflict, whichever tensor handles and whichever extension's copy
+//! of dlbridge they come through. The guard types hold the borrow and release
+//! it when dropped.
+//!
+//! The registry keeps out Rust code and dlbridge's own operations. Python
+//! code writing through NumPy or torch is kept out by the GIL, which a
+//! `#[pyfunction]` holds while it runs (PyO3 calls it with the GIL held): the
+//! guards' references are sound as long as the caller neither releases the
+//! GIL (`py.detach`) nor lets Python touch the memory by other means while a
+//! guard lives (see [`crate::borrow`]).
 
 use crate::borrow::Borrow;
 use crate::dtype::{DType, Element};
@@ -104,8 +112,9 @@ impl Tensor {
         self.check_valid_values::<T>()?;
         // SAFETY: dtype, contiguity, alignment and value validity are
         // checked; the storage (kept alive by `&self`) holds `numel` elements
-        // from `data_ptr`, and the registered borrow excludes Rust writers
-        // while the slice lives.
+        // from `data_ptr`, and the registered borrow excludes Rust and
+        // dlbridge writers, in every extension, while the slice lives; other
+        // Python writers are the GIL's to exclude (module docs).
         let slice = unsafe { std::slice::from_raw_parts(self.typed_ptr::<T>(), self.numel()) };
         Ok(SliceRef {
             slice,

@@ -1,45 +1,414 @@
 //! Runtime borrow checking of tensor memory, after rust-numpy's
 //! `PyReadonlyArray`/`PyReadwriteArray`.
 //!
+//! # What is tracked
+//!
 //! Many tensors can alias one buffer: views of one storage, and separate
 //! imports of the same NumPy array, which dlbridge cannot tell apart. So
-//! borrows are tracked by address range, process-wide: a shared borrow
-//! conflicts with an overlapping exclusive one, an exclusive borrow with any
-//! overlapping borrow. Ranges are compared as whole spans, so two interleaved
-//! views (`t[::2]`, `t[1::2]`) conflict even though they share no element:
-//! conservative, and therefore sound.
+//! borrows are tracked by address range: a shared borrow conflicts with an
+//! overlapping exclusive one, an exclusive borrow with any overlapping borrow.
+//! Ranges are compared as whole spans, so two interleaved views (`t[::2]`,
+//! `t[1::2]`) conflict even though they share no element: conservative, and
+//! therefore sound.
 //!
-//! This guards Rust code against Rust code. Python code and DLPack consumers
-//! (torch, NumPy) can still write to shared memory; with the GIL held and no
-//! call back into Python while a borrow is alive, they cannot run meanwhile.
+//! # One registry per process
+//!
+//! Every extension built on dlbridge compiles its own copy of this crate, so a
+//! `static` here would give each copy a registry of its own, blind to the
+//! borrows of the others. The registry is therefore reached through a C
+//! function table, [`RegistryApi`], that copies can hand to each other. Each
+//! copy starts on a table of its own (all a Rust program without Python ever
+//! needs) and switches to a shared one when [`install_shared`] is called. With
+//! the `python` feature that happens when the module is initialised and the
+//! first time a copy takes a `Tensor` from Python: the table lives in a
+//! capsule on `dlbridge._dlbridge` (see `src/python/registry.rs`), so every
+//! copy in the process ends on the same one. Borrows a copy took before it
+//! switched are registered in the shared table at that moment, and every
+//! [`Borrow`] is released into the table it was acquired from.
+//!
+//! # Who registers
+//!
+//! Rust code: the typed accessors (`as_slice`, `view_mut`, ...) and the public
+//! core operations (`Tensor::to_dtype`, `assign`, `to_scalars`, printing),
+//! which may run on threads that do not hold the GIL, where nothing else
+//! keeps another thread's `SliceMut` from aliasing them. The operations
+//! Python code starts only *check* that no registered borrow conflicts
+//! (`Participation::CheckOnly`): they do not register, so two Python
+//! threads never refuse each other (NumPy and PyTorch do not either), while an
+//! extension that holds a `SliceMut` and calls back into Python still has
+//! dlbridge's writes refused.
+//!
+//! # What it cannot see, and the GIL
+//!
+//! Python code writing through NumPy or torch, DLPack consumers, and
+//! dlbridge's own Python-started copies of 1 MiB and more, which run without
+//! the GIL: none of them registers. With Python in the process, Rust
+//! references into shared memory therefore rely on the GIL, not on this
+//! registry alone: a guard must be taken and held while the GIL is held (a
+//! `#[pyfunction]` holds it from the moment PyO3 calls it, and every `Tensor`
+//! it receives from Python arrives then), and while it is held and no Python
+//! code is called back, no Python code runs. Releasing the GIL (`py.detach`)
+//! or calling into Python while a guard lives lets such writers in; the
+//! registry then refuses dlbridge's own accesses, nothing else. A large
+//! Python-started copy that was already running without the GIL when the
+//! guard was taken is one of them, as a NumPy copy that released the GIL
+//! would be: it reads through raw pointers and may see the guard's writes in
+//! part.
 
 use crate::error::{Error, Result};
+use std::ffi::{c_int, c_void};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+/// The version of [`RegistryApi`] this copy of dlbridge builds, and the
+/// least it accepts from a shared table.
+///
+/// A version only ever adds fields at the end of the table, so a table of
+/// version `N` or newer has every field this copy uses.
+pub const REGISTRY_API_VERSION: u64 = 1;
+
+/// What `acquire` and `check` return when the borrow is (or would be) granted.
+pub const REGISTRY_GRANTED: c_int = 0;
+
+/// What `acquire` and `check` return when the borrow conflicts with a live
+/// one. Callers treat every value other than [`REGISTRY_GRANTED`] as a
+/// conflict, so a newer table may add reasons without granting by mistake.
+pub const REGISTRY_CONFLICT: c_int = 1;
+
+/// The borrow registry as a C function table, shared between the copies of
+/// dlbridge that the extensions of one process compile.
+///
+/// The layout is fixed (`repr(C)`) and versioned: a newer dlbridge may append
+/// fields, never change or remove one, and a copy uses a table only if its
+/// `version` is at least [`REGISTRY_API_VERSION`].
+///
+/// Contract, for whoever builds a table: every function may be called from
+/// any thread, with or without the GIL, concurrently, and is given `state`
+/// back; the table, its state and its code stay valid until the process
+/// exits (copies cache the pointer, and borrows may be released during or
+/// after interpreter finalization); ranges are byte addresses `[start, end)`
+/// with `start < end`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct RegistryApi {
+    /// The table's version; see [`REGISTRY_API_VERSION`].
+    pub version: u64,
+    /// Opaque state handed back to every function.
+    pub state: *mut c_void,
+    /// Registers a borrow of `[start, end)`, exclusive or shared: writes its
+    /// id to `id` and returns [`REGISTRY_GRANTED`], or returns
+    /// [`REGISTRY_CONFLICT`] (and registers nothing) if a live borrow
+    /// conflicts.
+    pub acquire: unsafe extern "C" fn(
+        state: *mut c_void,
+        start: usize,
+        end: usize,
+        exclusive: bool,
+        id: *mut u64,
+    ) -> c_int,
+    /// Releases the borrow `id` that `acquire` of this table granted.
+    pub release: unsafe extern "C" fn(state: *mut c_void, id: u64),
+    /// Whether `acquire` would grant the borrow now, registering nothing:
+    /// [`REGISTRY_GRANTED`] or [`REGISTRY_CONFLICT`].
+    pub check: unsafe extern "C" fn(
+        state: *mut c_void,
+        start: usize,
+        end: usize,
+        exclusive: bool,
+    ) -> c_int,
+}
+
+// SAFETY: the table's contract makes its functions callable from any thread at
+// once, and `state` is only ever passed back to them; the fields themselves are
+// never written after the table is built.
+unsafe impl Sync for RegistryApi {}
+// SAFETY: see `Sync` above.
+unsafe impl Send for RegistryApi {}
+
+/// Why [`install_shared`] did not switch to a table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InstallError {
+    /// The table is older than this copy of dlbridge needs.
+    #[error(
+        "the process-wide tensor borrow registry has version {found}; this copy of dlbridge needs version {needed} or newer (upgrade the dlbridge package)"
+    )]
+    Version {
+        /// The table's version.
+        found: u64,
+        /// [`REGISTRY_API_VERSION`].
+        needed: u64,
+    },
+    /// A borrow this copy took before switching conflicts with a live borrow
+    /// in the shared table. The copy keeps its own table; installing again
+    /// once the borrows are released succeeds.
+    #[error(
+        "tensor memory is already borrowed: a borrow taken before this extension joined the process-wide registry conflicts with one held elsewhere"
+    )]
+    Conflict,
+    /// This copy already uses another shared table.
+    #[error("this copy of dlbridge already uses another process-wide borrow registry")]
+    AlreadyShared,
+}
 
 struct Entry {
     id: u64,
     start: usize,
     end: usize,
     exclusive: bool,
+    /// The id of the same borrow in the shared table this registry forwards
+    /// to, if it does.
+    forwarded: Option<u64>,
 }
 
-static ACTIVE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+struct Entries {
+    list: Vec<Entry>,
+    next_id: u64,
+    /// The shared table this registry forwards every borrow to, once its
+    /// copy has switched: borrows that were alive at the switch (and any a
+    /// racing thread takes here just after it) are then seen process-wide.
+    forward_to: Option<&'static RegistryApi>,
+}
 
-/// A live borrow of the byte range `[start, end)`; released when dropped.
+impl Entries {
+    fn conflicts(&self, start: usize, end: usize, exclusive: bool) -> bool {
+        self.list
+            .iter()
+            .any(|e| e.start < end && start < e.end && (exclusive || e.exclusive))
+    }
+}
+
+/// The state behind a table built by this code.
+struct Registry {
+    entries: Mutex<Entries>,
+}
+
+impl Registry {
+    const fn new() -> Registry {
+        Registry {
+            entries: Mutex::new(Entries {
+                list: Vec::new(),
+                next_id: 1,
+                forward_to: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        // A panic while holding the lock leaves the list consistent (every
+        // mutation is a single push, swap_remove or field store), so
+        // poisoning is ignored.
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The table over this registry.
+    const fn table(registry: &'static Registry) -> RegistryApi {
+        RegistryApi {
+            version: REGISTRY_API_VERSION,
+            state: (registry as *const Registry).cast_mut().cast(),
+            acquire: registry_acquire,
+            release: registry_release,
+            check: registry_check,
+        }
+    }
+
+    /// Starts forwarding to `shared`: registers every live borrow there, all
+    /// or none, and every later one too.
+    fn join(&self, shared: &'static RegistryApi) -> std::result::Result<(), InstallError> {
+        let mut entries = self.lock();
+        if let Some(existing) = entries.forward_to {
+            return if std::ptr::eq(existing, shared) {
+                Ok(())
+            } else {
+                Err(InstallError::AlreadyShared)
+            };
+        }
+        let mut moved = Vec::with_capacity(entries.list.len());
+        for entry in &entries.list {
+            match table_acquire(shared, entry.start, entry.end, entry.exclusive) {
+                Some(id) => moved.push(id),
+                None => {
+                    for id in moved {
+                        table_release(shared, id);
+                    }
+                    return Err(InstallError::Conflict);
+                }
+            }
+        }
+        for (entry, id) in entries.list.iter_mut().zip(moved) {
+            entry.forwarded = Some(id);
+        }
+        entries.forward_to = Some(shared);
+        Ok(())
+    }
+}
+
+/// The registry behind `state`.
+///
+/// # Safety
+///
+/// `state` must be the `state` of a table built by [`Registry::table`].
+unsafe fn registry<'a>(state: *mut c_void) -> &'a Registry {
+    // SAFETY: such a `state` points to a `Registry` that lives for the rest of
+    // the process (a `static`, or leaked by `new_shared_table`).
+    unsafe { &*state.cast::<Registry>() }
+}
+
+unsafe extern "C" fn registry_acquire(
+    state: *mut c_void,
+    start: usize,
+    end: usize,
+    exclusive: bool,
+    id: *mut u64,
+) -> c_int {
+    // SAFETY: the table's functions get their own table's `state`.
+    let registry = unsafe { registry(state) };
+    let mut entries = registry.lock();
+    if entries.conflicts(start, end, exclusive) {
+        return REGISTRY_CONFLICT;
+    }
+    // Forwarded under this lock, so `join` cannot miss it. Locks are only
+    // ever taken from a copy's own registry to a shared one, never back (a
+    // shared registry forwards nowhere), so this cannot deadlock.
+    let forwarded = match entries.forward_to {
+        Some(shared) => match table_acquire(shared, start, end, exclusive) {
+            Some(forwarded) => Some(forwarded),
+            None => return REGISTRY_CONFLICT,
+        },
+        None => None,
+    };
+    let new_id = entries.next_id;
+    entries.next_id += 1;
+    entries.list.push(Entry {
+        id: new_id,
+        start,
+        end,
+        exclusive,
+        forwarded,
+    });
+    // SAFETY: the caller passes a valid place for the id, per the contract.
+    unsafe { id.write(new_id) };
+    REGISTRY_GRANTED
+}
+
+unsafe extern "C" fn registry_release(state: *mut c_void, id: u64) {
+    // SAFETY: the table's functions get their own table's `state`.
+    let registry = unsafe { registry(state) };
+    let forwarded = {
+        let mut entries = registry.lock();
+        let Some(position) = entries.list.iter().position(|e| e.id == id) else {
+            return;
+        };
+        let entry = entries.list.swap_remove(position);
+        entries.forward_to.zip(entry.forwarded)
+    };
+    if let Some((shared, forwarded)) = forwarded {
+        table_release(shared, forwarded);
+    }
+}
+
+unsafe extern "C" fn registry_check(
+    state: *mut c_void,
+    start: usize,
+    end: usize,
+    exclusive: bool,
+) -> c_int {
+    // SAFETY: the table's functions get their own table's `state`.
+    let registry = unsafe { registry(state) };
+    let entries = registry.lock();
+    if entries.conflicts(start, end, exclusive) {
+        return REGISTRY_CONFLICT;
+    }
+    match entries.forward_to {
+        Some(shared) if !table_check(shared, start, end, exclusive) => REGISTRY_CONFLICT,
+        _ => REGISTRY_GRANTED,
+    }
+}
+
+fn table_acquire(table: &RegistryApi, start: usize, end: usize, exclusive: bool) -> Option<u64> {
+    let mut id = 0;
+    // SAFETY: every table reached here is one this code built or one that
+    // `install_shared`'s caller vouched for, so it follows the contract; `id`
+    // is a valid place for the id.
+    let code = unsafe { (table.acquire)(table.state, start, end, exclusive, &mut id) };
+    (code == REGISTRY_GRANTED).then_some(id)
+}
+
+fn table_release(table: &RegistryApi, id: u64) {
+    // SAFETY: as in `table_acquire`; `id` was granted by this table.
+    unsafe { (table.release)(table.state, id) }
+}
+
+fn table_check(table: &RegistryApi, start: usize, end: usize, exclusive: bool) -> bool {
+    // SAFETY: as in `table_acquire`.
+    unsafe { (table.check)(table.state, start, end, exclusive) == REGISTRY_GRANTED }
+}
+
+/// This copy's own registry, used until a shared one is installed.
+static LOCAL_REGISTRY: Registry = Registry::new();
+static LOCAL: RegistryApi = Registry::table(&LOCAL_REGISTRY);
+/// The table new borrows go to: `LOCAL`, or the shared table once installed.
+static CURRENT: AtomicPtr<RegistryApi> = AtomicPtr::new((&raw const LOCAL).cast_mut());
+
+fn current() -> &'static RegistryApi {
+    // SAFETY: `CURRENT` only ever holds `&LOCAL` or a `&'static` table given
+    // to `install_shared`.
+    unsafe { &*CURRENT.load(Ordering::Acquire) }
+}
+
+/// A fresh, empty registry as a table of this copy's version, for a copy to
+/// publish when it finds no shared table yet.
+///
+/// The table and its state are leaked on purpose: other copies cache the
+/// pointer and may release borrows into it until the process exits.
+pub fn new_shared_table() -> &'static RegistryApi {
+    let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
+    Box::leak(Box::new(Registry::table(registry)))
+}
+
+/// Makes `table` the registry of this copy of dlbridge, for every borrow from
+/// now on. Borrows alive now are registered in `table` too (all or none) and
+/// are released from both when dropped.
+///
+/// Installing the table already installed does nothing. Fails if `table` is
+/// older than [`REGISTRY_API_VERSION`], if a live borrow of this copy
+/// conflicts with one in `table` (a conflict that no one could see before),
+/// or if this copy already uses another shared table.
+///
+/// # Safety
+///
+/// `table` must follow the contract of [`RegistryApi`]: its functions
+/// callable from any thread, and the table, its state and its code valid until
+/// the process exits.
+pub unsafe fn install_shared(table: &'static RegistryApi) -> std::result::Result<(), InstallError> {
+    if table.version < REGISTRY_API_VERSION {
+        return Err(InstallError::Version {
+            found: table.version,
+            needed: REGISTRY_API_VERSION,
+        });
+    }
+    LOCAL_REGISTRY.join(table)?;
+    // Once the local registry forwards, borrows taken through either table
+    // are seen in `table`, so the order of the switch does not matter.
+    CURRENT.store(std::ptr::from_ref(table).cast_mut(), Ordering::Release);
+    Ok(())
+}
+
+/// Whether this copy of dlbridge uses a shared table (see [`install_shared`]).
+pub fn is_shared() -> bool {
+    !std::ptr::eq(current(), &LOCAL)
+}
+
+/// A live borrow of the byte range `[start, end)`; released when dropped,
+/// into the table it was acquired from.
 #[derive(Debug)]
 #[must_use = "the borrow ends as soon as it is dropped"]
 pub struct Borrow {
-    id: u64,
-}
-
-fn active() -> std::sync::MutexGuard<'static, Vec<Entry>> {
-    // A panic while holding the lock leaves the list consistent (every
-    // mutation is a single push or swap_remove), so poisoning is ignored.
-    ACTIVE
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The table holding the borrow and its id there; `None` for an empty
+    /// range, which borrows nothing.
+    held: Option<(&'static RegistryApi, u64)>,
 }
 
 impl Borrow {
@@ -47,34 +416,62 @@ impl Borrow {
     /// shared or exclusive, failing if it conflicts with a live borrow.
     pub fn acquire(range: Option<(usize, usize)>, exclusive: bool) -> Result<Borrow> {
         let Some((start, end)) = range else {
-            return Ok(Borrow { id: 0 });
+            return Ok(Borrow { held: None });
         };
-        let mut active = active();
-        let conflict = active
-            .iter()
-            .any(|e| e.start < end && start < e.end && (exclusive || e.exclusive));
-        if conflict {
-            return Err(Error::AlreadyBorrowed { exclusive });
+        let table = current();
+        match table_acquire(table, start, end, exclusive) {
+            Some(id) => Ok(Borrow {
+                held: Some((table, id)),
+            }),
+            None => Err(Error::AlreadyBorrowed { exclusive }),
         }
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        active.push(Entry {
-            id,
-            start,
-            end,
-            exclusive,
-        });
-        Ok(Borrow { id })
+    }
+
+    /// Fails as [`Borrow::acquire`] would, but registers nothing: for
+    /// operations that must not stand in anyone's way, only respect the
+    /// borrows that exist.
+    pub fn check(range: Option<(usize, usize)>, exclusive: bool) -> Result<()> {
+        match range {
+            Some((start, end)) if !table_check(current(), start, end, exclusive) => {
+                Err(Error::AlreadyBorrowed { exclusive })
+            }
+            _ => Ok(()),
+        }
     }
 }
 
 impl Drop for Borrow {
     fn drop(&mut self) {
-        if self.id == 0 {
-            return;
+        if let Some((table, id)) = self.held {
+            table_release(table, id);
         }
-        let mut active = active();
-        if let Some(position) = active.iter().position(|e| e.id == self.id) {
-            active.swap_remove(position);
+    }
+}
+
+/// How an operation takes part in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Participation {
+    /// Registers a borrow for the operation's duration: the public core API,
+    /// whose Rust callers may run on any thread.
+    Register,
+    /// Only checks for a conflicting registered borrow: operations started
+    /// from Python, which must not fail because of another Python thread.
+    // Only the Python layer starts such operations.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    CheckOnly,
+}
+
+impl Participation {
+    /// Registers or checks `range`; the borrow, if one was registered, lasts
+    /// as long as the returned value.
+    pub(crate) fn hold(
+        self,
+        range: Option<(usize, usize)>,
+        exclusive: bool,
+    ) -> Result<Option<Borrow>> {
+        match self {
+            Participation::Register => Borrow::acquire(range, exclusive).map(Some),
+            Participation::CheckOnly => Borrow::check(range, exclusive).map(|()| None),
         }
     }
 }
@@ -109,5 +506,91 @@ mod tests {
     fn empty_ranges_never_conflict() {
         let _w = Borrow::acquire(None, true).unwrap();
         let _x = Borrow::acquire(None, true).unwrap();
+    }
+
+    #[test]
+    fn checks_see_borrows_without_registering() {
+        let r = Some((BASE + 64, BASE + 80));
+        Borrow::check(r, true).unwrap();
+        // A check registers nothing, so an exclusive borrow is still granted.
+        let w = Borrow::acquire(r, true).unwrap();
+        assert_eq!(
+            Borrow::check(r, false).unwrap_err(),
+            Error::AlreadyBorrowed { exclusive: false }
+        );
+        assert!(Participation::CheckOnly.hold(r, false).is_err());
+        drop(w);
+        assert!(Participation::CheckOnly.hold(r, true).unwrap().is_none());
+        let held = Participation::Register.hold(r, true).unwrap();
+        assert!(held.is_some());
+        assert!(Borrow::check(r, false).is_err());
+    }
+
+    /// A registry of its own and its table, standing for one copy of
+    /// dlbridge, without touching this process's `CURRENT`.
+    fn copy_registry() -> (&'static Registry, &'static RegistryApi) {
+        let table = new_shared_table();
+        // SAFETY: `new_shared_table` builds its state with `Registry::table`.
+        (unsafe { registry(table.state) }, table)
+    }
+
+    #[test]
+    fn joining_moves_live_borrows_and_forwards_new_ones() {
+        let (copy, own) = copy_registry();
+        let shared = new_shared_table();
+        let early = table_acquire(own, 100, 200, true).unwrap();
+        copy.join(shared).unwrap();
+        assert!(copy.join(shared).is_ok(), "joining twice is harmless");
+        assert_eq!(
+            copy.join(new_shared_table()),
+            Err(InstallError::AlreadyShared)
+        );
+        // The early borrow is now visible to another copy on the shared table.
+        assert!(!table_check(shared, 150, 160, false));
+        let late = table_acquire(own, 300, 400, false).unwrap();
+        assert!(table_acquire(shared, 350, 360, true).is_none());
+        assert!(!table_check(own, 150, 160, false));
+        // Releasing through the copy's own table releases the forwarded ones.
+        table_release(own, early);
+        table_release(own, late);
+        assert!(table_check(shared, 0, 1000, true));
+        assert!(table_check(own, 0, 1000, true));
+        // A borrow another copy holds on the shared table is seen from here.
+        let other = table_acquire(shared, 500, 600, true).unwrap();
+        assert!(!table_check(own, 550, 551, false));
+        assert!(table_acquire(own, 550, 551, false).is_none());
+        table_release(shared, other);
+    }
+
+    #[test]
+    fn joining_with_a_conflicting_borrow_changes_nothing() {
+        let (copy, own) = copy_registry();
+        let shared = new_shared_table();
+        let fine = table_acquire(own, 0, 10, false).unwrap();
+        let clash = table_acquire(own, 20, 30, true).unwrap();
+        let elsewhere = table_acquire(shared, 25, 26, false).unwrap();
+        assert_eq!(copy.join(shared), Err(InstallError::Conflict));
+        // Nothing was left behind in the shared table, and the copy still
+        // works on its own.
+        assert!(table_check(shared, 0, 10, true));
+        table_release(own, clash);
+        table_release(shared, elsewhere);
+        copy.join(shared).unwrap();
+        assert!(
+            !table_check(shared, 0, 10, true),
+            "the remaining borrow moved"
+        );
+        table_release(own, fine);
+        assert!(table_check(shared, 0, 10, true));
+    }
+
+    #[test]
+    fn releasing_an_unknown_id_is_harmless() {
+        let (_, own) = copy_registry();
+        let held = table_acquire(own, 0, 10, true).unwrap();
+        table_release(own, held + 1000);
+        assert!(!table_check(own, 0, 10, false), "the live borrow stays");
+        table_release(own, held);
+        assert!(table_check(own, 0, 10, true));
     }
 }

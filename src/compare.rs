@@ -2,6 +2,7 @@
 //! broadcast to a common shape and promoted to a common dtype, and the result
 //! is a `bool` tensor.
 
+use crate::borrow::Participation;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout;
@@ -27,16 +28,23 @@ impl Tensor {
     /// # Ok::<(), dlbridge::Error>(())
     /// ```
     pub fn eq_elementwise(&self, other: &Tensor) -> Result<Tensor> {
-        self.compare(other, true)
+        self.compare_with(other, true, Participation::Register)
     }
 
     /// `self != other`, element by element: the negation of
     /// [`Tensor::eq_elementwise`] (so NaN differs from everything).
     pub fn ne_elementwise(&self, other: &Tensor) -> Result<Tensor> {
-        self.compare(other, false)
+        self.compare_with(other, false, Participation::Register)
     }
 
-    fn compare(&self, other: &Tensor, want_equal: bool) -> Result<Tensor> {
+    /// `==` (`want_equal`) or `!=`, registering borrows or only checking
+    /// for them (see [`Participation`]).
+    pub(crate) fn compare_with(
+        &self,
+        other: &Tensor,
+        want_equal: bool,
+        participation: Participation,
+    ) -> Result<Tensor> {
         let shape = layout::broadcast_shapes(self.shape(), other.shape()).ok_or_else(|| {
             Error::NotBroadcastable {
                 from: other.shape().to_vec(),
@@ -46,8 +54,12 @@ impl Tensor {
         let common = self.dtype().promote(other.dtype());
         // Fresh, contiguous copies in the common dtype: every pair of
         // elements is then read at the same index of two plain buffers.
-        let left = self.broadcast_to(&shape)?.to_dtype(common)?;
-        let right = other.broadcast_to(&shape)?.to_dtype(common)?;
+        let left = self
+            .broadcast_to(&shape)?
+            .to_dtype_with(common, participation)?;
+        let right = other
+            .broadcast_to(&shape)?
+            .to_dtype_with(common, participation)?;
         let result = Tensor::zeros(DType::Bool, &shape)?;
         let itemsize = common.itemsize();
         let (l, r, out) = (
@@ -71,8 +83,13 @@ impl Tensor {
     /// Whether any element is non-zero (`True` for `bool`), as torch's
     /// `any()`; `false` for an empty tensor.
     pub fn any(&self) -> Result<bool> {
+        self.any_with(Participation::Register)
+    }
+
+    /// [`Tensor::any`], registering its borrow or only checking for one.
+    pub(crate) fn any_with(&self, participation: Participation) -> Result<bool> {
         Ok(self
-            .to_scalars()?
+            .to_scalars_with(participation)?
             .iter()
             .any(|value| value.cast_to(DType::Bool) == Scalar::Bool(true)))
     }

@@ -3,10 +3,11 @@
 //!
 //! A foreign descriptor is untrusted until [`import`] has checked it: dlpark's
 //! `validate()` checks structure (non-negative shape, element-count overflow),
-//! and this module checks what dlpark does not (see `DLPACK-NOTES.md`): a
-//! NULL data pointer for a non-empty tensor, strides whose reach overflows or
-//! wraps the address space, devices and dtypes dlbridge cannot hold.
+//! this module the device and dtype, and the validator every way of entry
+//! shares (`foreign.rs`) the addressing: NULL data for a non-empty tensor,
+//! strides whose reach overflows or wraps the address space, alignment, rank.
 
+use crate::borrow::Participation;
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -138,7 +139,15 @@ pub fn export<M: ManagedTensorBase>(tensor: &Tensor) -> Result<Managed<M>> {
 /// Exports a private copy of `tensor`, flagged `IS_COPIED` (DLPack 1.1) so the
 /// consumer knows nothing else aliases it.
 pub fn export_copy<M: ManagedTensorBase>(tensor: &Tensor) -> Result<Managed<M>> {
-    let copy = tensor.deep_copy()?;
+    export_copy_with(tensor, Participation::Register)
+}
+
+/// [`export_copy`], registering the copy's borrow or only checking for one.
+pub(crate) fn export_copy_with<M: ManagedTensorBase>(
+    tensor: &Tensor,
+    participation: Participation,
+) -> Result<Managed<M>> {
+    let copy = tensor.to_dtype_with(tensor.dtype(), participation)?;
     export_with_flags(&copy, DlpackFlags::IS_COPIED)
 }
 

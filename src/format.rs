@@ -2,7 +2,7 @@
 //! `tensor([1, 2], dtype=dlbridge.int32)`, with the same widths, float modes
 //! and `...` summaries as `torch/_tensor_str.py` under default print options.
 
-use crate::borrow::Borrow;
+use crate::borrow::Participation;
 use crate::dtype::{DType, Kind};
 use crate::layout::IndexItem;
 use crate::scalar::Scalar;
@@ -20,7 +20,9 @@ const LINE_WIDTH: usize = 80;
 
 impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&render(self))
+        // `Display` is public core API that any thread may call, so it
+        // registers its borrow like the other core reads.
+        f.write_str(&render(self, Participation::Register))
     }
 }
 
@@ -32,10 +34,12 @@ fn has_default_dtype(dtype: DType) -> bool {
     )
 }
 
-fn render(tensor: &Tensor) -> String {
-    // Hold one shared borrow for the whole print, so the reads below cannot
+/// The printed form of `tensor`, registering a shared borrow for the whole
+/// print or (for `repr()` from Python) only checking that none conflicts.
+pub(crate) fn render(tensor: &Tensor, participation: Participation) -> String {
+    // One look at the registry for the whole print, so the reads below cannot
     // fail half-way; a tensor mutably borrowed by Rust code prints as such.
-    let Ok(_reading) = Borrow::acquire(tensor.byte_range(), false) else {
+    let Ok(_reading) = participation.hold(tensor.byte_range(), false) else {
         return format!("tensor(<mutably borrowed>, shape={:?})", tensor.shape());
     };
     let prefix = "tensor(";
@@ -93,11 +97,13 @@ fn python_tuple(shape: &[usize]) -> String {
     }
 }
 
-/// The values of a tensor whose memory `render` has borrowed.
+/// The values of a tensor `render` has looked at the registry for. They are
+/// read without another look: a check-only print must not fail (or panic)
+/// because a borrow was taken after its check.
 fn values_of(tensor: &Tensor) -> Vec<Scalar> {
     tensor
-        .to_scalars()
-        .expect("render holds a shared borrow, so no mutable one can exist")
+        .read_scalars()
+        .expect("a print reads at most a few thousand values")
 }
 
 /// The values a summarized print shows: the first and last `EDGE_ITEMS` of

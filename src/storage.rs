@@ -5,6 +5,16 @@
 //! `Arc`), and by every DLPack capsule exported from them. When the last of
 //! those goes, the storage is released exactly once: an imported tensor's
 //! DLPack deleter runs then, never earlier and never twice.
+//!
+//! A storage never reads or writes its elements itself: that happens through
+//! raw pointers in the copy kernels and through the typed guards of
+//! `access.rs`. Who may do so at the same time is the borrow model of
+//! [`crate::borrow`]: Rust references only under a borrow registered in the
+//! one registry of the process, made while the GIL is held when the memory is
+//! shared with Python. Operations started from Python only check that
+//! registry, so like NumPy's they may see another Python thread's concurrent
+//! writes in part; the storage's ownership (the `Arc`, the one release) is
+//! never raced.
 
 use dlpark::AllocationDeleter;
 use std::alloc::{self, Layout as AllocLayout};
@@ -44,9 +54,10 @@ enum Owner {
 }
 
 // SAFETY: a Storage is plain memory plus an owner that is itself Send + Sync
-// (the DLPack deleter must be callable from any thread, per the spec). Element
-// reads and writes go through raw pointers in `copy.rs`, which the Python layer
-// serialises with the GIL, the same contract NumPy arrays have.
+// (the DLPack deleter must be callable from any thread, per the spec), and its
+// release runs once, from whichever thread drops the last `Arc`. It never
+// touches the elements; the raw-pointer reads and writes made through its base
+// address carry their own safety arguments (module docs).
 unsafe impl Send for Storage {}
 // SAFETY: see `Send` above; `&Storage` exposes only the base address.
 unsafe impl Sync for Storage {}

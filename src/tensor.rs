@@ -1,6 +1,6 @@
 //! [`Tensor`]: shared storage seen through a layout, with a dtype and device.
 
-use crate::borrow::Borrow;
+use crate::borrow::Participation;
 use crate::copy;
 use crate::device::Device;
 use crate::dtype::{DType, Element};
@@ -273,8 +273,22 @@ impl Tensor {
 
     /// A fresh, writable, C-contiguous copy converted to `dtype` (integers
     /// wrap, floats truncate toward zero, as PyTorch's `.to()`).
+    ///
+    /// Registers a shared borrow of the source while it reads: this call may
+    /// run on any thread, with or without the GIL, and the borrow keeps a
+    /// `SliceMut` taken meanwhile on another thread from aliasing the read.
+    /// Fails if Rust code holds a mutable borrow of the memory.
     pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
-        let _reading = Borrow::acquire(self.byte_range(), false)?;
+        self.to_dtype_with(dtype, Participation::Register)
+    }
+
+    /// [`Tensor::to_dtype`], registering a borrow or only checking for one.
+    pub(crate) fn to_dtype_with(
+        &self,
+        dtype: DType,
+        participation: Participation,
+    ) -> Result<Tensor> {
+        let _reading = participation.hold(self.byte_range(), false)?;
         let fresh = Tensor::uninit(dtype, self.shape())?;
         // Writes every element of `fresh`, which no one else has seen yet.
         copy::copy_cast(self, &fresh);
@@ -285,10 +299,18 @@ impl Tensor {
     /// dtype, into this tensor's memory.
     ///
     /// Fails without writing anything when this tensor is read-only, when
-    /// several of its indices reach the same memory (a broadcast view), or
-    /// when the shapes do not broadcast. Overlapping memory behaves as if `source` had
-    /// been copied first.
+    /// several of its indices reach the same memory (a broadcast view), when
+    /// the shapes do not broadcast, or when Rust code holds a borrow that
+    /// conflicts (any borrow of this tensor's memory, a mutable one of the
+    /// source's). Overlapping memory behaves as if `source` had been copied
+    /// first. Registers its borrows while it copies, as [`Tensor::to_dtype`]
+    /// does.
     pub fn assign(&self, source: &Tensor) -> Result<()> {
+        self.assign_with(source, Participation::Register)
+    }
+
+    /// [`Tensor::assign`], registering borrows or only checking for them.
+    pub(crate) fn assign_with(&self, source: &Tensor, participation: Participation) -> Result<()> {
         if self.readonly {
             return Err(Error::ReadOnly);
         }
@@ -313,12 +335,14 @@ impl Tensor {
             _ => false,
         };
         let source = if overlaps {
-            source.deep_copy()?.broadcast_to(self.shape())?
+            source
+                .to_dtype_with(source.dtype, participation)?
+                .broadcast_to(self.shape())?
         } else {
             source
         };
-        let _reading = Borrow::acquire(source.byte_range(), false)?;
-        let _writing = Borrow::acquire(self.byte_range(), true)?;
+        let _reading = participation.hold(source.byte_range(), false)?;
+        let _writing = participation.hold(self.byte_range(), true)?;
         copy::copy_cast(&source, self);
         Ok(())
     }
@@ -331,9 +355,22 @@ impl Tensor {
 
     /// Every element in row-major order.
     ///
-    /// Fails only if Rust code holds a mutable borrow of the memory.
+    /// Fails only if Rust code holds a mutable borrow of the memory; registers
+    /// a shared borrow while it reads, as [`Tensor::to_dtype`] does.
     pub fn to_scalars(&self) -> Result<Vec<Scalar>> {
-        let _reading = Borrow::acquire(self.byte_range(), false)?;
+        self.to_scalars_with(Participation::Register)
+    }
+
+    /// [`Tensor::to_scalars`], registering a borrow or only checking for one.
+    pub(crate) fn to_scalars_with(&self, participation: Participation) -> Result<Vec<Scalar>> {
+        let _reading = participation.hold(self.byte_range(), false)?;
+        self.read_scalars()
+    }
+
+    /// Every element in row-major order, with no look at the registry: for
+    /// callers that already hold or checked a borrow of the memory. Fails
+    /// only when the vector cannot be allocated.
+    pub(crate) fn read_scalars(&self) -> Result<Vec<Scalar>> {
         let mut values = Vec::new();
         values
             .try_reserve_exact(self.numel())
@@ -350,11 +387,16 @@ impl Tensor {
 
     /// The only element of a one-element tensor.
     pub fn item(&self) -> Result<Scalar> {
+        self.item_with(Participation::Register)
+    }
+
+    /// [`Tensor::item`], registering a borrow or only checking for one.
+    pub(crate) fn item_with(&self, participation: Participation) -> Result<Scalar> {
         if self.numel() != 1 {
             return Err(Error::NotAScalar {
                 numel: self.numel(),
             });
         }
-        Ok(self.to_scalars()?[0])
+        Ok(self.to_scalars_with(participation)?[0])
     }
 }

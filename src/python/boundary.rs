@@ -10,6 +10,7 @@
 //! one, and the tensor is wrapped directly.
 
 use super::interop;
+use super::registry;
 use super::tensor::PyTensor;
 use crate::dlpack;
 use crate::tensor::Tensor;
@@ -24,6 +25,10 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Tensor {
     type Error = PyErr;
 
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Tensor> {
+        // Before the extension can borrow the tensor, its copy of dlbridge
+        // must use the process-wide registry, or its borrows and those of
+        // other extensions would not see each other.
+        registry::ensure_shared(obj.py())?;
         interop::import_any(&obj.to_owned())
     }
 }
@@ -36,6 +41,10 @@ impl<'py> IntoPyObject<'py> for Tensor {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        // An extension that only makes tensors still borrows them (`eye`
+        // fills one through `as_slice_mut`): once one is in Python, other
+        // extensions can reach its memory, so join the shared registry too.
+        registry::ensure_shared(py)?;
         let installed = installed_tensor_class(py)?;
         if installed.is(py.get_type::<PyTensor>()) {
             return Ok(Bound::new(py, PyTensor { inner: self })?.into_any());

@@ -3,6 +3,7 @@
 
 use super::convert;
 use super::interop;
+use crate::borrow::Participation;
 use crate::dtype::{DType, Kind};
 use crate::scalar::Scalar;
 use crate::tensor::Tensor;
@@ -68,8 +69,11 @@ pub enum Operand {
 pub fn compare(tensor: &Tensor, other: &Bound<'_, PyAny>, equal: bool) -> PyResult<Option<Tensor>> {
     Ok(match operand(tensor, other)? {
         None => None,
-        Some(Operand::Tensor(right)) if equal => Some(tensor.eq_elementwise(&right)?),
-        Some(Operand::Tensor(right)) => Some(tensor.ne_elementwise(&right)?),
+        // Started from Python: only checks for Rust borrows (see
+        // `Participation`).
+        Some(Operand::Tensor(right)) => {
+            Some(tensor.compare_with(&right, equal, Participation::CheckOnly)?)
+        }
         Some(Operand::Unequal) => {
             let result = Tensor::zeros(DType::Bool, tensor.shape())?;
             if !equal {
@@ -84,7 +88,7 @@ pub fn compare(tensor: &Tensor, other: &Bound<'_, PyAny>, equal: bool) -> PyResu
 /// `(element == tensor).any()`), for numbers and tensors only.
 pub fn contains(tensor: &Tensor, element: &Bound<'_, PyAny>) -> PyResult<bool> {
     match compare(tensor, element, true)? {
-        Some(equal) => Ok(equal.any()?),
+        Some(equal) => Ok(equal.any_with(Participation::CheckOnly)?),
         None => Err(PyRuntimeError::new_err(format!(
             "Tensor.__contains__ only supports Tensor or scalar, but you passed in a {}",
             element.get_type().name()?

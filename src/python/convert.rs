@@ -3,6 +3,7 @@
 
 use super::dtype;
 use super::interop;
+use crate::borrow::Participation;
 use crate::dtype::{DType, Kind};
 use crate::error::Error;
 use crate::scalar::Scalar;
@@ -139,7 +140,8 @@ fn gather(value: &Bound<'_, PyAny>, depth: usize, out: &mut Gathered) -> PyResul
             return Err(ragged(out, depth, got));
         }
         out.saw_dtype(tensor.dtype());
-        out.values.extend(tensor.to_scalars()?);
+        out.values
+            .extend(tensor.to_scalars_with(Participation::CheckOnly)?);
         return Ok(());
     }
     if depth != ndim {
@@ -248,7 +250,7 @@ pub fn scalar_to_py<'py>(py: Python<'py>, value: Scalar) -> PyResult<Bound<'py, 
 
 /// The tensor as nested Python lists (a plain scalar for 0-d tensors).
 pub fn to_nested_list<'py>(py: Python<'py>, tensor: &Tensor) -> PyResult<Bound<'py, PyAny>> {
-    let values = tensor.to_scalars()?;
+    let values = tensor.to_scalars_with(Participation::CheckOnly)?;
     let mut position = 0;
     build_list(py, tensor.shape(), &values, &mut position)
 }

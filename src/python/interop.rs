@@ -2,6 +2,7 @@
 //! dlpark, and the parts of `__dlpack__` that dlpark leaves to producers.
 
 use super::tensor::PyTensor;
+use crate::borrow::Participation;
 use crate::dlpack;
 use crate::tensor::Tensor;
 use dlpark::ffi::{
@@ -125,7 +126,7 @@ fn resolve_for_copy<'py>(value: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py
 /// `copy` is passed to the producer only as `False` (the array API's "must
 /// not copy"); `copy=True` is honoured by the caller copying locally, because
 /// producers such as PyTorch never set `IS_COPIED` and dlpark would then
-/// refuse their answer (see DLPACK-NOTES.md).
+/// refuse their answer (dlpark checks that a copy it asked for is flagged).
 pub fn import(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<Tensor> {
     let fast = try_import_fast(value).map_err(|error| {
         // What NumPy cannot export (datetimes, byte-swapped or structured
@@ -404,14 +405,20 @@ pub fn export(
         let request = ExportRequest::parse(None, max_version, dl_device, None)?;
         request.validate_zero_copy(exporter.device(), DlpackFlags::empty())?;
         return match request.abi() {
-            ExportAbi::Versioned => Ok(dlpack::export_copy::<DLManagedTensorVersioned>(tensor)?
-                .into_pyobject(py)?
-                .into_any()
-                .unbind()),
-            ExportAbi::Legacy => Ok(dlpack::export::<DLManagedTensor>(&tensor.deep_copy()?)?
-                .into_pyobject(py)?
-                .into_any()
-                .unbind()),
+            // Started from Python: the copies only check for Rust borrows.
+            ExportAbi::Versioned => Ok(dlpack::export_copy_with::<DLManagedTensorVersioned>(
+                tensor,
+                Participation::CheckOnly,
+            )?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind()),
+            ExportAbi::Legacy => Ok(dlpack::export::<DLManagedTensor>(
+                &tensor.to_dtype_with(tensor.dtype(), Participation::CheckOnly)?,
+            )?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind()),
         };
     }
     let request = ExportRequest::parse(None, max_version, dl_device, copy)?;

@@ -11,6 +11,7 @@ mod fastlist;
 mod index;
 mod interop;
 mod ndarray;
+mod registry;
 mod tensor;
 
 use pyo3::prelude::*;
@@ -40,9 +41,19 @@ pub(crate) fn release_with_gil(release: impl FnOnce()) {
 }
 
 /// Builds the `dlbridge._dlbridge` module.
-#[pymodule]
+///
+/// `gil_used = true`: since PyO3 0.28 a bare `#[pymodule]` declares itself safe
+/// to run without the GIL (`Py_mod_gil = Py_MOD_GIL_NOT_USED`), and dlbridge is
+/// not: its soundness arguments (Rust references into tensor memory, writes
+/// that no Python thread can interleave) rely on the GIL being held, so a
+/// free-threaded interpreter must re-enable the GIL when it imports this module.
+/// The slot only exists on Python 3.13 and newer.
+#[pymodule(gil_used = true)]
 #[pyo3(name = "_dlbridge")]
 pub fn dlbridge_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Publish the process-wide borrow registry before anything else can use
+    // this copy's, and before any other extension looks for it here.
+    registry::share_on(m)?;
     m.add_class::<PyTensor>()?;
     // The DLPack 1.3 C exchange API, for consumers that look for it on the
     // type (tvm-ffi, and dlbridge itself when compiled into another

@@ -4,6 +4,7 @@ use super::convert;
 use super::dtype::{self, PyDType};
 use super::index;
 use super::interop;
+use crate::borrow::Participation;
 use crate::dtype::DType;
 use crate::layout::IndexItem;
 use crate::tensor::Tensor;
@@ -62,18 +63,20 @@ const DETACH_BYTES: usize = 1 << 20;
 /// `source` converted to `dtype` in fresh memory, without holding the GIL
 /// when the copy is large, so other Python threads run meanwhile.
 ///
-/// Other dlbridge calls that touch the same memory meanwhile are refused by
-/// the borrow registry rather than racing; writers outside dlbridge (torch,
-/// NumPy) are not, and the copy may see their writes in part, as a NumPy copy
-/// would.
+/// The copy only checks that no Rust borrow holds the memory mutably and
+/// registers nothing, so other Python threads (dlbridge writes included) are
+/// never refused because of it: like NumPy, a copy may see some of their
+/// writes and not others. Registering here is what made `t[0] = 1` in one
+/// thread raise "already borrowed" while another ran `t.to(...)`.
 fn copy_to(py: Python<'_>, source: &Tensor, dtype: DType) -> PyResult<Tensor> {
     let bytes = source
         .numel()
         .saturating_mul(dtype.itemsize().max(source.itemsize()));
+    let convert = || source.to_dtype_with(dtype, Participation::CheckOnly);
     let result = if bytes >= DETACH_BYTES {
-        py.detach(|| source.to_dtype(dtype))
+        py.detach(convert)
     } else {
-        source.to_dtype(dtype)
+        convert()
     };
     Ok(result?)
 }
@@ -252,7 +255,10 @@ impl PyTensor {
                     "converting bfloat16 for NumPy requires a copy, but copy=False",
                 ));
             }
-            let widened = wrap(slf.py(), slf.get().inner.to_dtype(DType::Float32)?)?;
+            let widened = wrap(
+                slf.py(),
+                copy_to(slf.py(), &slf.get().inner, DType::Float32)?,
+            )?;
             return Self::__array__(widened.bind(slf.py()), dtype, None);
         }
         let array = Self::numpy(slf)?;
@@ -283,7 +289,7 @@ impl PyTensor {
 
     /// The value of a one-element tensor as a Python number.
     fn item<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        convert::scalar_to_py(py, self.inner.item()?)
+        convert::scalar_to_py(py, self.inner.item_with(Participation::CheckOnly)?)
     }
 
     /// The truth value of a one-element tensor; ambiguous otherwise, as in
@@ -295,7 +301,8 @@ impl PyTensor {
                 self.inner.numel()
             )));
         }
-        Ok(self.inner.item()?.cast_to(DType::Bool) == crate::Scalar::Bool(true))
+        let value = self.inner.item_with(Participation::CheckOnly)?;
+        Ok(value.cast_to(DType::Bool) == crate::Scalar::Bool(true))
     }
 
     /// Iterates over the first dimension, giving views, one at a time (a
@@ -412,16 +419,18 @@ impl PyTensor {
         } else {
             convert::tensor_from_nested(value, Some(target.dtype()))?
         };
-        target.assign(&source)?;
+        // Checked, not registered: another Python thread must never see this
+        // write as a borrow; a Rust borrow of either side still refuses it.
+        target.assign_with(&source, Participation::CheckOnly)?;
         Ok(())
     }
 
     fn __repr__(&self) -> String {
-        self.inner.to_string()
+        crate::format::render(&self.inner, Participation::CheckOnly)
     }
 
     fn __str__(&self) -> String {
-        self.inner.to_string()
+        crate::format::render(&self.inner, Participation::CheckOnly)
     }
 
     /// Exports a DLPack capsule sharing this tensor's memory (array API

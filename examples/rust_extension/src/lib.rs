@@ -73,7 +73,13 @@ fn try_borrow_twice(tensor: Tensor) -> PyResult<bool> {
 }
 
 /// The module `dlbridge_example`.
-#[pymodule]
+///
+/// `gil_used = true`: PyO3 0.28 and newer would otherwise declare the module
+/// safe to run without the GIL, and it is not: `scale_` and `eye` hold
+/// mutable Rust references into memory that Python code can also reach, which
+/// is sound only because the GIL keeps other Python threads out meanwhile.
+/// A free-threaded interpreter then keeps the GIL on for this module.
+#[pymodule(gil_used = true)]
 fn dlbridge_example(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sum, m)?)?;
     m.add_function(wrap_pyfunction!(scale_, m)?)?;
