@@ -8,7 +8,6 @@ NumPy and PyTorch DLPack suites themselves are adapted in
 import ctypes
 import operator
 import pickle
-import threading
 
 import numpy as np
 import pytest
@@ -362,34 +361,6 @@ def test_tensors_requiring_grad_are_copied_by_tensor_as_torch_does():
     assert db.tensor(x).tolist() == [1.0, 2.0]
     with pytest.raises(BufferError):
         db.from_dlpack(x)
-
-
-# --- Python threads never see "already borrowed" ----------------------------------------
-
-
-def test_a_python_writer_and_a_large_copy_never_conflict():
-    t = db.tensor(np.zeros(1 << 19))  # 4 MiB: its copies release the GIL
-    errors = []
-    stop = threading.Event()
-
-    def write():
-        while not stop.is_set():
-            try:
-                t[0] = 1.0
-            except Exception as error:  # noqa: BLE001
-                errors.append(error)
-                return
-
-    writer = threading.Thread(target=write)
-    writer.start()
-    try:
-        for _ in range(50):
-            t.to(db.float32)
-            t.clone()
-    finally:
-        stop.set()
-        writer.join(timeout=30)
-    assert errors == []
 
 
 # --- siblings found while fixing the above -------------------------------------------------
