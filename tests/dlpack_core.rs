@@ -232,6 +232,7 @@ fn malformed_descriptors_are_refused_and_still_released_once() {
             matches!(
                 error,
                 Error::InvalidDLPack { .. }
+                    | Error::InvalidMemory { .. }
                     | Error::UnsupportedDevice { .. }
                     | Error::UnsupportedDLPackDType { .. }
             ),
