@@ -27,6 +27,7 @@ pub mod dtype;
 pub mod error;
 pub mod format;
 pub mod layout;
+mod round;
 pub mod scalar;
 pub mod storage;
 pub mod tensor;
