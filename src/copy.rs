@@ -4,6 +4,23 @@
 //! They walk two layouts of the same shape in lockstep; the fast paths (one
 //! `memcpy` for contiguous same-dtype copies, a typed element copy for strided
 //! same-dtype ones) keep `clone()` and `contiguous()` at memory speed.
+//!
+//! Casts convert each element as [`Scalar::cast_to`] does, rounding once to
+//! float dtypes (see `crate::round`).
+//!
+//! # Memory model
+//!
+//! A copy may run without the GIL, while Python code, torch or another
+//! extension writes the same memory; dlbridge's own borrows are refused by
+//! the borrow registry, but writers outside it cannot be. So these kernels
+//! touch tensor memory through raw pointers only (`read_unaligned`,
+//! `write_unaligned`, `copy_nonoverlapping`), never through `&[T]` or
+//! `&mut [T]`: Rust assumes the memory behind a reference does not change
+//! while it lives, and a slice over memory someone else writes would break
+//! that. A concurrent writer outside dlbridge therefore makes a copy read
+//! torn values, one element old and the next new (as a NumPy copy would),
+//! and never a Rust reference aliasing written memory. Conversions that need
+//! slices (`half`'s F16C routines) run on small stack buffers instead.
 
 use crate::dtype::DType;
 use crate::layout::Layout;
@@ -86,7 +103,7 @@ pub(crate) fn copy_cast(src: &Tensor, dst: &Tensor) {
         });
         return;
     }
-    if contiguous && half_slice_cast(src, dst) {
+    if contiguous && half_slice_cast(src, dst, threads) {
         return;
     }
     let mut dims = Dims::coalesce(src, dst);
@@ -112,31 +129,71 @@ pub(crate) fn copy_cast(src: &Tensor, dst: &Tensor) {
     unsafe { cast_dispatch(src_type, dst_type, &dims, s, d) };
 }
 
-/// Contiguous float32 <-> float16/bfloat16 conversions through `half`'s slice
-/// functions, which use the CPU's conversion instructions (F16C) when present.
-fn half_slice_cast(src: &Tensor, dst: &Tensor) -> bool {
+/// Elements per chunk of [`convert_in_chunks`]: the stack buffers of one chunk
+/// (at most 4 KiB of float64, 2 KiB of float32 and 1 KiB of float16) stay in
+/// L1 while the whole chunk is converted at once.
+const CHUNK: usize = 512;
+
+/// Contiguous conversions between float16/bfloat16 and float32/float64,
+/// through `half`'s slice functions, which use the CPU's conversion
+/// instructions (F16C) when present. Returns `false`, having done nothing, for
+/// other pairs.
+///
+/// The slice functions need Rust slices, which must never cover tensor memory
+/// (see the module documentation): elements are copied in and out of stack
+/// buffers, and converted there.
+fn half_slice_cast(src: &Tensor, dst: &Tensor, threads: usize) -> bool {
     use half::slice::HalfFloatSliceExt;
+    use half::{bf16, f16};
     let n = src.numel();
-    let aligned = |t: &Tensor, align: usize| (t.data_ptr() as usize).is_multiple_of(align);
-    if !aligned(src, 4) || !aligned(dst, 4) {
-        return false;
-    }
+    let (s, d) = (src.data_ptr(), dst.data_ptr().cast_mut());
     // SAFETY: in every arm, both tensors are contiguous with `n` elements of
-    // the named types, aligned (checked above; 4 bytes covers the 2-byte
-    // types), and do not overlap; the source is only read.
+    // the named types and do not overlap (the caller's guarantees), and
+    // `convert_in_chunks` needs no alignment.
     unsafe {
         match (src.dtype(), dst.dtype()) {
             (DType::Float32, DType::Float16) => {
-                slice_mut::<half::f16>(dst, n).convert_from_f32_slice(slice::<f32>(src, n))
+                convert_in_chunks(s, d, n, threads, |i: &[f32], o: &mut [f16]| {
+                    o.convert_from_f32_slice(i)
+                })
             }
             (DType::Float32, DType::BFloat16) => {
-                slice_mut::<half::bf16>(dst, n).convert_from_f32_slice(slice::<f32>(src, n))
+                convert_in_chunks(s, d, n, threads, |i: &[f32], o: &mut [bf16]| {
+                    o.convert_from_f32_slice(i)
+                })
+            }
+            // Float64 narrows to float32 rounding to odd, so that the one
+            // rounding to nearest even in the slice conversion is the only one
+            // (see `crate::round`).
+            (DType::Float64, DType::Float16) => {
+                convert_in_chunks(s, d, n, threads, |i: &[f64], o: &mut [f16]| {
+                    o.convert_from_f32_slice(&f64_chunk_to_f32_odd(i)[..i.len()])
+                })
+            }
+            (DType::Float64, DType::BFloat16) => {
+                convert_in_chunks(s, d, n, threads, |i: &[f64], o: &mut [bf16]| {
+                    o.convert_from_f32_slice(&f64_chunk_to_f32_odd(i)[..i.len()])
+                })
             }
             (DType::Float16, DType::Float32) => {
-                slice::<half::f16>(src, n).convert_to_f32_slice(slice_mut::<f32>(dst, n))
+                convert_in_chunks(s, d, n, threads, |i: &[f16], o: &mut [f32]| {
+                    i.convert_to_f32_slice(o)
+                })
             }
             (DType::BFloat16, DType::Float32) => {
-                slice::<half::bf16>(src, n).convert_to_f32_slice(slice_mut::<f32>(dst, n))
+                convert_in_chunks(s, d, n, threads, |i: &[bf16], o: &mut [f32]| {
+                    i.convert_to_f32_slice(o)
+                })
+            }
+            (DType::Float16, DType::Float64) => {
+                convert_in_chunks(s, d, n, threads, |i: &[f16], o: &mut [f64]| {
+                    i.convert_to_f64_slice(o)
+                })
+            }
+            (DType::BFloat16, DType::Float64) => {
+                convert_in_chunks(s, d, n, threads, |i: &[bf16], o: &mut [f64]| {
+                    i.convert_to_f64_slice(o)
+                })
             }
             _ => return false,
         }
@@ -144,26 +201,69 @@ fn half_slice_cast(src: &Tensor, dst: &Tensor) -> bool {
     true
 }
 
-/// The `n` elements of a contiguous tensor as `&[T]`.
-///
-/// # Safety
-///
-/// The tensor holds `n` contiguous, aligned, valid `T`s that no one writes
-/// while the slice lives.
-unsafe fn slice<T>(tensor: &Tensor, n: usize) -> &[T] {
-    // SAFETY: forwarded from the caller.
-    unsafe { std::slice::from_raw_parts(tensor.data_ptr().cast::<T>(), n) }
+/// A chunk of float64 rounded to float32 to odd, for a second rounding to a
+/// half type; only the first `chunk.len()` elements are meaningful.
+#[inline]
+fn f64_chunk_to_f32_odd(chunk: &[f64]) -> [f32; CHUNK] {
+    let mut narrowed = [0f32; CHUNK];
+    for (to, &from) in narrowed.iter_mut().zip(chunk) {
+        *to = crate::round::f64_to_f32_odd(from);
+    }
+    narrowed
 }
 
-/// The `n` elements of a contiguous tensor as `&mut [T]`.
+/// Converts `n` contiguous elements from `s` to `d`, [`CHUNK`] at a time: each
+/// chunk is copied into a stack buffer, converted by `convert` into another
+/// (slices of equal length), and copied out.
+///
+/// Only the stack buffers are ever Rust slices. Tensor memory is touched by
+/// byte copies through raw pointers alone, so a concurrent writer outside
+/// dlbridge can only make the copy read torn values, as with NumPy.
 ///
 /// # Safety
 ///
-/// As [`slice`], and no one else reads or writes them while the slice lives.
-#[allow(clippy::mut_from_ref)]
-unsafe fn slice_mut<T>(tensor: &Tensor, n: usize) -> &mut [T] {
-    // SAFETY: forwarded from the caller.
-    unsafe { std::slice::from_raw_parts_mut(tensor.data_ptr().cast::<T>().cast_mut(), n) }
+/// `s` and `d` point to `n` contiguous, non-overlapping elements of `S` and
+/// `D`, readable and writable respectively. Alignment is not needed; the bytes
+/// of `s` must be valid `S` values, which holds for the float types used here
+/// (every bit pattern is one).
+unsafe fn convert_in_chunks<S: Copy + Default, D: Copy + Default>(
+    s: *const u8,
+    d: *mut u8,
+    n: usize,
+    threads: usize,
+    convert: impl Fn(&[S], &mut [D]) + Sync,
+) {
+    let (s, d) = (SendPtr(s.cast_mut()), SendPtr(d));
+    let (s_size, d_size) = (size_of::<S>(), size_of::<D>());
+    in_parallel(threads, n, |lo, hi| {
+        let (mut input, mut output) = ([S::default(); CHUNK], [D::default(); CHUNK]);
+        let mut at = lo;
+        while at < hi {
+            let len = CHUNK.min(hi - at);
+            // SAFETY: elements `at..at + len` lie within the `n` of each
+            // tensor (forwarded from the caller), threads take disjoint
+            // ranges of the destination, and the buffers hold `CHUNK >= len`
+            // elements. The copies are bytewise, so neither side needs
+            // alignment.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    s.get().add(at * s_size),
+                    input.as_mut_ptr().cast::<u8>(),
+                    len * s_size,
+                );
+            }
+            convert(&input[..len], &mut output[..len]);
+            // SAFETY: as above.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    output.as_ptr().cast::<u8>(),
+                    d.get().add(at * d_size),
+                    len * d_size,
+                );
+            }
+            at += len;
+        }
+    });
 }
 
 /// Shape and both stride sets of a copy, with length-1 dimensions dropped and
@@ -676,6 +776,100 @@ mod tests {
                         same(g, e),
                         "{src_type} -> {dst_type}: got {g:?}, expected {e:?}"
                     );
+                }
+            }
+        }
+    }
+
+    /// Values that test rounding: random bit patterns, and ties and
+    /// near-ties of float32, float16 and bfloat16 (a half-ulp bit set, the
+    /// bits below clear, then one added or taken).
+    fn rounding_cases(n: usize) -> (Vec<f64>, Vec<i64>) {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut floats = vec![1.0 + 2f64.powi(-11) + 2f64.powi(-40), 8.057544676790317e22];
+        let mut ints = vec![(1 << 60) + (1 << 36) + 1, (1 << 60) + (1 << 52) + 1];
+        while floats.len() < n {
+            let (r, pick) = (next(), next());
+            // The half-ulp bit of float32, float16 and bfloat16 in a float64
+            // mantissa, and in a 64-bit integer of width `width`.
+            let half_ulp = [28, 41, 44][(pick % 3) as usize];
+            let nudge = [0i64, 1, -1][(pick / 3 % 3) as usize];
+            let mut bits = r;
+            if pick & (1 << 20) != 0 {
+                // An exponent near 1.0, where float16 is normal.
+                bits = (bits & !(0x7FF << 52)) | ((1023 - 20 + (pick >> 32) % 40) << 52);
+            }
+            if pick & (1 << 21) != 0 {
+                bits = (bits & !((2 << half_ulp) - 1)) | (1 << half_ulp);
+                bits = bits.wrapping_add_signed(nudge);
+            }
+            floats.push(f64::from_bits(bits));
+            let width = 25 + (pick >> 40) % 39;
+            let mut int = r >> (64 - width);
+            let int_half_ulp =
+                [width - 25, width.saturating_sub(12), width - 9][(pick % 3) as usize];
+            if pick & (1 << 21) != 0 {
+                int = (int & !((2 << int_half_ulp) - 1)) | (1 << int_half_ulp);
+                int = int.wrapping_add_signed(nudge);
+            }
+            ints.push(if pick & (1 << 22) != 0 {
+                int as i64
+            } else {
+                (int as i64).wrapping_neg()
+            });
+        }
+        (floats, ints)
+    }
+
+    #[test]
+    fn contiguous_and_strided_casts_round_as_scalar_casts_do() {
+        // More than two chunks of the stack-buffered half conversions, so
+        // that chunk boundaries are crossed.
+        let n = 2 * super::CHUNK + 37;
+        let (floats, ints) = rounding_cases(n);
+        let sources = [
+            Tensor::from_vec(floats.clone(), &[n]).unwrap(),
+            Tensor::from_vec(floats.iter().map(|&v| v as f32).collect(), &[n]).unwrap(),
+            Tensor::from_vec(ints.clone(), &[n]).unwrap(),
+            Tensor::from_vec(ints.iter().map(|&v| v as u64).collect(), &[n]).unwrap(),
+            Tensor::from_vec(ints.iter().map(|&v| v as u16).collect(), &[n])
+                .unwrap()
+                .reinterpret(DType::Float16)
+                .unwrap(),
+            Tensor::from_vec(ints.iter().map(|&v| v as u16).collect(), &[n])
+                .unwrap()
+                .reinterpret(DType::BFloat16)
+                .unwrap(),
+            Tensor::from_vec(
+                floats
+                    .iter()
+                    .zip(floats.iter().rev())
+                    .map(|(&re, &im)| num_complex::Complex::new(re, im))
+                    .collect(),
+                &[n],
+            )
+            .unwrap(),
+        ];
+        for source in &sources {
+            let reversed = source.index(&[step(-1)]).unwrap();
+            for view in [source, &reversed] {
+                let expected_src = view.to_scalars().unwrap();
+                for dst_type in DType::ALL {
+                    let got = view.to_dtype(dst_type).unwrap().to_scalars().unwrap();
+                    for (g, s) in got.iter().zip(&expected_src) {
+                        let e = s.cast_to(dst_type);
+                        assert!(
+                            same(g, &e),
+                            "{} -> {dst_type}: {s:?} gave {g:?}, expected {e:?}",
+                            view.dtype()
+                        );
+                    }
                 }
             }
         }
