@@ -90,10 +90,15 @@ fn i64_to_f32_odd(value: i64) -> f32 {
     if value < 0 { -magnitude } else { magnitude }
 }
 
+// Single values go through `half`'s software float32 -> float16 conversion
+// (`from_f32_const`, correct to nearest even): it inlines into the copy
+// loops, where `from_f32` makes a call per element to reach F16C, which
+// measured slower. Slices use F16C (`crate::copy`).
+
 /// A float64 rounded once, to nearest even, to float16.
 #[inline]
 pub(crate) fn f64_to_f16(value: f64) -> f16 {
-    f16::from_f32(f64_to_f32_odd(value))
+    f16::from_f32_const(f64_to_f32_odd(value))
 }
 
 /// A float64 rounded once, to nearest even, to bfloat16.
@@ -105,7 +110,7 @@ pub(crate) fn f64_to_bf16(value: f64) -> bf16 {
 /// A signed integer rounded once, to nearest even, to float16.
 #[inline]
 pub(crate) fn i64_to_f16(value: i64) -> f16 {
-    f16::from_f32(i64_to_f32_odd(value))
+    f16::from_f32_const(i64_to_f32_odd(value))
 }
 
 /// A signed integer rounded once, to nearest even, to bfloat16.
@@ -118,7 +123,7 @@ pub(crate) fn i64_to_bf16(value: i64) -> bf16 {
 /// from 65520 up is infinity).
 #[inline]
 pub(crate) fn u64_to_f16(value: u64) -> f16 {
-    f16::from_f32(u64_to_24_bits_odd(value) as f32)
+    f16::from_f32_const(u64_to_24_bits_odd(value) as f32)
 }
 
 /// An unsigned integer rounded once, to nearest even, to bfloat16.
