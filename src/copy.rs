@@ -1014,6 +1014,62 @@ mod tests {
     }
 
     #[test]
+    fn float16_fallback_and_f16c_kernels_agree_with_single_conversions() {
+        use half::f16;
+        use half::slice::HalfFloatSliceExt;
+        // Every float16 bit pattern, and float32 ties and near-ties of it.
+        let halves: Vec<u16> = (0..=u16::MAX).collect();
+        let singles: Vec<f32> = rounding_cases(1 << 16)
+            .0
+            .iter()
+            .map(|&v| crate::round::f64_to_f32_odd(v))
+            .collect();
+        let n = singles.len();
+        let (mut chunked, mut widened) = (vec![f16::ZERO; n], vec![0f32; 1 << 16]);
+        // SAFETY: the vectors hold `n` and 2^16 elements and do not overlap.
+        unsafe {
+            super::convert_in_chunks(
+                singles.as_ptr().cast(),
+                chunked.as_mut_ptr().cast(),
+                n,
+                2,
+                |i: &[f32], o: &mut [f16]| o.convert_from_f32_slice(i),
+            );
+            super::convert_in_chunks(
+                halves.as_ptr().cast(),
+                widened.as_mut_ptr().cast(),
+                1 << 16,
+                1,
+                |i: &[f16], o: &mut [f32]| i.convert_to_f32_slice(o),
+            );
+        }
+        for (i, &v) in singles.iter().enumerate() {
+            let one = f16::from_f32_const(v);
+            assert!(chunked[i].to_bits() == one.to_bits() || (one.is_nan() && chunked[i].is_nan()));
+        }
+        for (&h, &w) in halves.iter().zip(&widened) {
+            let one = f16::from_bits(h).to_f32_const();
+            assert!(one.to_bits() == w.to_bits() || (one.is_nan() && w.is_nan()));
+        }
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        if super::f16c::available() {
+            let (mut direct, mut back) = (vec![0u16; n], vec![0f32; 1 << 16]);
+            // SAFETY: F16C is available; sizes as above.
+            unsafe {
+                super::f16c::from_f32(singles.as_ptr(), direct.as_mut_ptr(), n);
+                super::f16c::to_f32(halves.as_ptr(), back.as_mut_ptr(), 1 << 16);
+            }
+            for (i, &bits) in direct.iter().enumerate() {
+                let (got, want) = (f16::from_bits(bits), chunked[i]);
+                assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()));
+            }
+            for (&b, &w) in back.iter().zip(&widened) {
+                assert!(b.to_bits() == w.to_bits() || (b.is_nan() && w.is_nan()));
+            }
+        }
+    }
+
+    #[test]
     fn blocked_transpose_copies_large_planes_exactly() {
         let n = 100usize;
         let t = Tensor::from_vec((0..(n * n) as i64).collect::<Vec<_>>(), &[n, n]).unwrap();
