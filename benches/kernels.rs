@@ -73,4 +73,32 @@ fn main() {
     report("cast transposed f32 -> i32", &transposed, || {
         black_box(transposed.to_dtype(DType::Int32).unwrap());
     });
+    report("cast strided (step 2) f32 -> f16", &every_other, || {
+        black_box(every_other.to_dtype(DType::Float16).unwrap());
+    });
+    let halves = flat.to_dtype(DType::Float16).unwrap();
+    report("cast f16 -> f32 (F16C), 50 MB", &halves, || {
+        black_box(halves.to_dtype(DType::Float32).unwrap());
+    });
+    let doubles = flat.to_dtype(DType::Float64).unwrap();
+    report("cast f64 -> f32, 200 MB", &doubles, || {
+        black_box(doubles.to_dtype(DType::Float32).unwrap());
+    });
+    report(
+        "cast f64 -> f16 (round to odd, F16C), 200 MB",
+        &doubles,
+        || {
+            black_box(doubles.to_dtype(DType::Float16).unwrap());
+        },
+    );
+    report("cast f64 -> bf16 (round to odd), 200 MB", &doubles, || {
+        black_box(doubles.to_dtype(DType::BFloat16).unwrap());
+    });
+    let longs = flat.to_dtype(DType::Int64).unwrap();
+    report("cast i64 -> f64, 200 MB", &longs, || {
+        black_box(longs.to_dtype(DType::Float64).unwrap());
+    });
+    report("cast i64 -> f32, 200 MB", &longs, || {
+        black_box(longs.to_dtype(DType::Float32).unwrap());
+    });
 }

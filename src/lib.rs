@@ -29,6 +29,7 @@ pub mod error;
 mod foreign;
 pub mod format;
 pub mod layout;
+mod round;
 pub mod scalar;
 pub mod storage;
 pub mod tensor;

@@ -4,9 +4,16 @@
 //! integers and truncates floats like NumPy's `astype` and PyTorch's `.to()`;
 //! [`Scalar::checked_for`] refuses integers that do not fit, as PyTorch does for
 //! Python ints (`torch.tensor([300], dtype=torch.uint8)` raises).
+//!
+//! Conversions to float dtypes round once, to nearest even, from the exact
+//! value (IEEE 754, as NumPy's `astype`): each target has its own conversion
+//! (`as_f64`, `as_f32`, `as_f16`, `as_bf16`) rather than narrowing a float64,
+//! which would round twice. Those that Rust's `as` cannot do in one step live
+//! in `crate::round`.
 
 use crate::dtype::{DType, Kind};
 use crate::error::{Error, Result};
+use crate::round;
 use half::{bf16, f16};
 
 /// One value, wide enough to hold an element of any dtype exactly.
@@ -40,14 +47,54 @@ impl Scalar {
         i64::try_from(value).map_or(Scalar::UInt(value), Scalar::Int)
     }
 
-    /// The value as a real float (the real part of a complex value).
+    /// The value as a real float64, rounded once (the real part of a complex
+    /// value).
     #[inline(always)]
     pub(crate) fn as_f64(self) -> f64 {
         match self {
             Scalar::Bool(b) => f64::from(u8::from(b)),
+            // `as` rounds integers to nearest even in one step.
             Scalar::Int(v) => v as f64,
             Scalar::UInt(v) => v as f64,
             Scalar::Float(v) | Scalar::Complex(v, _) => v,
+        }
+    }
+
+    /// The value as a real float32, rounded once from the exact value (the
+    /// real part of a complex value).
+    #[inline(always)]
+    pub(crate) fn as_f32(self) -> f32 {
+        match self {
+            Scalar::Bool(b) => f32::from(u8::from(b)),
+            // Directly, not through float64: `(2^60 + 2^36 + 1) as f64` is
+            // the tie `2^60 + 2^36`, which float32 then rounds to `2^60`.
+            Scalar::Int(v) => v as f32,
+            Scalar::UInt(v) => v as f32,
+            Scalar::Float(v) | Scalar::Complex(v, _) => v as f32,
+        }
+    }
+
+    /// The value as a real float16, rounded once from the exact value (the
+    /// real part of a complex value).
+    #[inline(always)]
+    pub(crate) fn as_f16(self) -> f16 {
+        match self {
+            Scalar::Bool(b) => f16::from(u8::from(b)),
+            Scalar::Int(v) => round::i64_to_f16(v),
+            Scalar::UInt(v) => round::u64_to_f16(v),
+            Scalar::Float(v) | Scalar::Complex(v, _) => round::f64_to_f16(v),
+        }
+    }
+
+    /// The value as a real bfloat16, rounded once from the exact value (the
+    /// real part of a complex value).
+    #[inline(always)]
+    pub(crate) fn as_bf16(self) -> bf16 {
+        match self {
+            Scalar::Bool(b) => bf16::from(u8::from(b)),
+            Scalar::Int(v) => round::i64_to_bf16(v),
+            Scalar::UInt(v) => round::u64_to_bf16(v),
+            Scalar::Float(v) | Scalar::Complex(v, _) => round::f64_to_bf16(v),
         }
     }
 
@@ -81,7 +128,9 @@ impl Scalar {
     }
 
     /// Converts to a value of `dtype` as a cast does: integers wrap, floats
-    /// truncate toward zero, anything non-zero becomes `true`.
+    /// truncate toward zero, anything non-zero becomes `true`, complex numbers
+    /// keep their real part for real dtypes, and conversions to float dtypes
+    /// round once, to nearest even.
     pub fn cast_to(self, dtype: DType) -> Scalar {
         let bits = || self.as_wrapped_bits();
         match dtype {
@@ -94,21 +143,20 @@ impl Scalar {
             DType::UInt16 => Scalar::Int(i64::from(bits() as u16)),
             DType::UInt32 => Scalar::Int(i64::from(bits() as u32)),
             DType::UInt64 => Scalar::from_u64(bits()),
-            DType::Float16 => Scalar::Float(f64::from(f16::from_f64(self.as_f64()))),
-            DType::BFloat16 => Scalar::Float(f64::from(bf16::from_f64(self.as_f64()))),
-            DType::Float32 => Scalar::Float(f64::from(self.as_f64() as f32)),
+            DType::Float16 => Scalar::Float(f64::from(self.as_f16())),
+            DType::BFloat16 => Scalar::Float(f64::from(self.as_bf16())),
+            DType::Float32 => Scalar::Float(f64::from(self.as_f32())),
             DType::Float64 => Scalar::Float(self.as_f64()),
-            DType::Complex64 | DType::Complex128 => {
-                let (re, im) = match self {
-                    Scalar::Complex(re, im) => (re, im),
-                    other => (other.as_f64(), 0.0),
-                };
-                if dtype == DType::Complex64 {
+            DType::Complex64 => match self {
+                Scalar::Complex(re, im) => {
                     Scalar::Complex(f64::from(re as f32), f64::from(im as f32))
-                } else {
-                    Scalar::Complex(re, im)
                 }
-            }
+                other => Scalar::Complex(f64::from(other.as_f32()), 0.0),
+            },
+            DType::Complex128 => match self {
+                Scalar::Complex(re, im) => Scalar::Complex(re, im),
+                other => Scalar::Complex(other.as_f64(), 0.0),
+            },
         }
     }
 
@@ -196,9 +244,9 @@ impl Scalar {
     /// `ptr` must point to `dtype.itemsize()` writable bytes that nothing else
     /// reads or writes during the call. It need not be aligned.
     pub unsafe fn write(self, ptr: *mut u8, dtype: DType) {
+        // After `cast_to`, every conversion below is exact.
         let value = self.cast_to(dtype);
         let bits = value.as_wrapped_bits();
-        let float = value.as_f64();
         // SAFETY: for every write below, the caller guarantees `itemsize`
         // writable, unaliased bytes; `write_unaligned` imposes no alignment.
         unsafe {
@@ -208,10 +256,10 @@ impl Scalar {
                 DType::Int16 | DType::UInt16 => ptr.cast::<u16>().write_unaligned(bits as u16),
                 DType::Int32 | DType::UInt32 => ptr.cast::<u32>().write_unaligned(bits as u32),
                 DType::Int64 | DType::UInt64 => ptr.cast::<u64>().write_unaligned(bits),
-                DType::Float16 => ptr.cast::<f16>().write_unaligned(f16::from_f64(float)),
-                DType::BFloat16 => ptr.cast::<bf16>().write_unaligned(bf16::from_f64(float)),
-                DType::Float32 => ptr.cast::<f32>().write_unaligned(float as f32),
-                DType::Float64 => ptr.cast::<f64>().write_unaligned(float),
+                DType::Float16 => ptr.cast::<f16>().write_unaligned(value.as_f16()),
+                DType::BFloat16 => ptr.cast::<bf16>().write_unaligned(value.as_bf16()),
+                DType::Float32 => ptr.cast::<f32>().write_unaligned(value.as_f32()),
+                DType::Float64 => ptr.cast::<f64>().write_unaligned(value.as_f64()),
                 DType::Complex64 | DType::Complex128 => {
                     let Scalar::Complex(re, im) = value else {
                         unreachable!("cast_to a complex dtype yields a complex value")
@@ -302,8 +350,47 @@ mod tests {
         );
         assert_eq!(
             Scalar::Float(1.0 / 3.0).cast_to(DType::Float16),
-            Scalar::Float(f64::from(f16::from_f64(1.0 / 3.0)))
+            Scalar::Float(0.333251953125)
         );
+    }
+
+    #[test]
+    fn casts_to_floats_round_once_from_the_exact_value() {
+        let p2 = |e: i32| 2f64.powi(e);
+        // Through float64 these would round twice (see `crate::round`).
+        let wide = (1i64 << 60) + (1 << 36) + 1;
+        let nearest = Scalar::Float(p2(60) + p2(37));
+        assert_eq!(Scalar::Int(wide).cast_to(DType::Float32), nearest);
+        assert_eq!(Scalar::UInt(wide as u64).cast_to(DType::Float32), nearest);
+        assert_eq!(
+            Scalar::Int(wide).cast_to(DType::Complex64),
+            Scalar::Complex(p2(60) + p2(37), 0.0)
+        );
+        assert_eq!(
+            Scalar::Float(1.0 + p2(-11) + p2(-40)).cast_to(DType::Float16),
+            Scalar::Float(1.0 + p2(-10))
+        );
+        assert_eq!(
+            Scalar::Complex(1.0 + p2(-11) + p2(-40), 5.0).cast_to(DType::Float16),
+            Scalar::Float(1.0 + p2(-10))
+        );
+        assert_eq!(
+            Scalar::Float(8.057544676790317e22).cast_to(DType::BFloat16),
+            Scalar::Float(8.087052601914267e22)
+        );
+        assert_eq!(
+            Scalar::Int((1 << 60) + (1 << 52) + 1).cast_to(DType::BFloat16),
+            Scalar::Float(p2(60) + p2(53))
+        );
+        assert_eq!(
+            Scalar::Bool(true).cast_to(DType::BFloat16),
+            Scalar::Float(1.0)
+        );
+        // What is written to memory is what `cast_to` gives.
+        let written = round_trip(Scalar::Int(wide), DType::Float32);
+        assert_eq!(written, nearest);
+        let written = round_trip(Scalar::Float(1.0 + p2(-11) + p2(-40)), DType::Float16);
+        assert_eq!(written, Scalar::Float(1.0 + p2(-10)));
     }
 
     #[test]
