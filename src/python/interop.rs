@@ -18,6 +18,7 @@ use numpy::PyUntypedArray;
 use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::type_object::PyTypeInfo;
 use pyo3::types::{PyBool, PyCapsule, PyDict, PyFloat, PyInt, PyList, PyTuple};
 
@@ -61,13 +62,16 @@ pub fn import_copy(value: &Bound<'_, PyAny>) -> PyResult<Tensor> {
 
 /// Why a tensor's memory cannot stand for its values: torch's lazy
 /// negation and conjugation flip signs on read (`y = x.conj().imag` holds
-/// `+2.0` in memory and means `-2.0`), and DLPack carries no such bit.
-fn lazy_bit(value: &Bound<'_, PyAny>) -> PyResult<Option<&'static str>> {
+/// `+2.0` in memory and means `-2.0`), and DLPack carries no such bit. The
+/// conjugate bit is only looked at when `complex` (torch sets it on complex
+/// tensors alone).
+fn lazy_bit(value: &Bound<'_, PyAny>, complex: bool) -> PyResult<Option<&'static str>> {
     let py = value.py();
-    for (method, what) in [
+    let flags = [
         (intern!(py, "is_neg"), "negative"),
         (intern!(py, "is_conj"), "conjugate"),
-    ] {
+    ];
+    for (method, what) in &flags[..if complex { 2 } else { 1 }] {
         if let Ok(flag) = value.call_method0(method)
             && flag.is_truthy()?
         {
@@ -78,8 +82,8 @@ fn lazy_bit(value: &Bound<'_, PyAny>) -> PyResult<Option<&'static str>> {
 }
 
 /// Refuses to share a tensor whose memory does not hold its values.
-fn refuse_lazy_bits(value: &Bound<'_, PyAny>) -> PyResult<()> {
-    match lazy_bit(value)? {
+fn refuse_lazy_bits(value: &Bound<'_, PyAny>, complex: bool) -> PyResult<()> {
+    match lazy_bit(value, complex)? {
         Some(bit) => Err(PyBufferError::new_err(format!(
             "cannot share a tensor with its {bit} bit set: its memory does not hold its \
              values; call resolve_neg() / resolve_conj() first, or copy with dlbridge.tensor()"
@@ -104,7 +108,7 @@ fn resolve_for_copy<'py>(value: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py
     let requires_grad = value
         .getattr(intern!(py, "requires_grad"))
         .is_ok_and(|flag| flag.is_truthy().unwrap_or(false));
-    if !requires_grad && lazy_bit(value)?.is_none() {
+    if !requires_grad && lazy_bit(value, true)?.is_none() {
         return Ok(None);
     }
     let mut resolved = value.clone();
@@ -146,7 +150,7 @@ pub fn import(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<Tensor> 
     let capsule = if value.is_instance_of::<PyCapsule>() {
         value.clone()
     } else {
-        refuse_lazy_bits(value)?;
+        refuse_lazy_bits(value, true)?;
         request_capsule(value, copy)?
     };
     let imported = consume(&capsule)?;
@@ -202,22 +206,31 @@ fn overrides_dlpack(value: &Bound<'_, PyAny>) -> PyResult<bool> {
 /// published the C exchange API it inherits (a `torch.Tensor` subclass with
 /// its own `__dlpack__`, say): that method decides what is exported, so the
 /// C table, which knows nothing of it, must not bypass it.
+///
+/// The answer depends on the class alone and is kept per class.
 fn overrides_exchange_owner_dlpack(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    static ANSWERS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
     let py = value.py();
     let kind = value.get_type();
-    let api = intern!(py, "__dlpack_c_exchange_api__");
-    if kind.getattr(intern!(py, "__dict__"))?.contains(api)? {
-        return Ok(false);
+    let answers = ANSWERS
+        .get_or_init(py, || PyDict::new(py).unbind())
+        .bind(py);
+    if let Some(answer) = answers.get_item(&kind)? {
+        return answer.is_truthy();
     }
+    let api = intern!(py, "__dlpack_c_exchange_api__");
     let dlpack = intern!(py, "__dlpack__");
     let own = kind.getattr(dlpack)?;
+    let mut overrides = false;
     for base in kind.getattr(intern!(py, "__mro__"))?.try_iter()? {
         let base = base?;
         if base.getattr(intern!(py, "__dict__"))?.contains(api)? {
-            return Ok(!base.getattr(dlpack)?.is(&own));
+            overrides = !base.getattr(dlpack)?.is(&own);
+            break;
         }
     }
-    Ok(false)
+    answers.set_item(&kind, overrides)?;
+    Ok(overrides)
 }
 
 /// Imports through the DLPack 1.3 C exchange API (`__dlpack_c_exchange_api__`
@@ -246,37 +259,42 @@ fn import_through_exchange_api(value: &Bound<'_, PyAny>) -> PyResult<Option<Tens
     {
         return Ok(None);
     }
-    refuse_lazy_bits(value)?;
-    if !is_plain_strided(value)? {
+    if !is_strided(value)? {
         return Ok(None);
     }
     let Ok(managed) = api.import_managed_no_sync(value.as_borrowed()) else {
-        // The callback refuses what torch's `__dlpack__` refuses too, but
-        // with a C++ error; that way gives torch's own `BufferError`.
+        // The callback refuses what torch's `__dlpack__` refuses too
+        // (quantized and meta tensors, say), but with a C++ error; that way
+        // gives torch's own `BufferError`.
         return Ok(None);
     };
     let (managed, _stream) = managed.into_parts();
-    Ok(Some(dlpack::import(managed)?))
+    let tensor = dlpack::import(managed)?;
+    // Checked on the import, whose dtype tells whether the conjugate bit can
+    // be set at all (a refused import's deleter runs when it is dropped).
+    refuse_lazy_bits(value, tensor.dtype().is_complex())?;
+    Ok(Some(tensor))
 }
 
-/// Whether a torch tensor is a plain strided dense one: sparse, mkldnn,
-/// quantized and meta tensors have no memory DLPack can describe, and torch's
-/// exchange callback skips the checks its `__dlpack__` makes for them.
-/// Objects without these attributes (other producers) pass.
-fn is_plain_strided(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+/// Whether a torch tensor is strided: sparse and mkldnn tensors have no
+/// memory DLPack can describe, and torch's exchange callback skips the check
+/// its `__dlpack__` makes. Objects without a `layout` (other producers) pass.
+///
+/// `torch.strided` is recognised by name once, then by identity, which
+/// keeps the check off the fast path's profile without importing torch.
+fn is_strided(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    static STRIDED: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let py = value.py();
-    if let Ok(layout) = value.getattr(intern!(py, "layout"))
-        && layout.str()?.to_str()? != "torch.strided"
-    {
+    let Ok(layout) = value.getattr(intern!(py, "layout")) else {
+        return Ok(true);
+    };
+    if STRIDED.get(py).is_some_and(|strided| layout.is(strided)) {
+        return Ok(true);
+    }
+    if layout.str()?.to_str()? != "torch.strided" {
         return Ok(false);
     }
-    for flag in [intern!(py, "is_quantized"), intern!(py, "is_meta")] {
-        if let Ok(set) = value.getattr(flag)
-            && set.is_truthy()?
-        {
-            return Ok(false);
-        }
-    }
+    let _ = STRIDED.set(py, layout.unbind());
     Ok(true)
 }
 
