@@ -99,7 +99,7 @@ def test_frombuffer_of_array_and_mmap():
         ({"offset": 40}, "offset"),
         ({"count": 100}, "do not fit"),
         ({"offset": 1}, "multiple"),
-        ({"offset": 32}, "no element"),
+        ({"offset": 32}, "32 bytes holds no float32 element after offset 32"),
     ],
 )
 def test_frombuffer_errors(kwargs, match):

@@ -391,3 +391,149 @@ def test_broadcast_views_export_read_only_buffers():
     with pytest.raises((BufferError, TypeError), match="overlap|not writable"):
         (ctypes.c_float * 6).from_buffer(wide)
     assert not memoryview(t).readonly
+
+
+# --- found by an adversarial review of the above ---------------------------------------
+
+
+def test_uint64_compares_exactly_with_signed_integers():
+    # int64 is where torch promotes uint64 and int8 to; it would wrap 2**64-1
+    # onto -1. NumPy answers False.
+    big = db.tensor([2**64 - 1, 2**63, 1], dtype=db.uint64)
+    signed = db.tensor([-1, -(2**63), 1], dtype=db.int64)
+    assert (big == signed).tolist() == [False, False, True]
+    assert (big == db.tensor([-1], dtype=db.int8)).tolist() == [False, False, False]
+    assert db.tensor([2**63], dtype=db.uint64) not in db.tensor([-(2**63)])
+    assert (big == np.array(-1, dtype=np.int8)).tolist() == [False, False, False]
+
+
+def test_integers_past_uint64_compare_unequal_and_give_tensors():
+    t = db.tensor([2.0**64, 1.0])
+    assert (t == 2**64).tolist() == [False, False]
+    assert (db.tensor([1]) != 2**64).tolist() == [True]
+    assert 2**64 not in db.tensor([1])
+
+
+def test_0d_tensors_are_weak_next_to_tensors_with_dimensions_as_in_torch():
+    f32 = db.tensor([0.1], dtype=db.float32)
+    zero_d = torch.tensor(0.1, dtype=torch.float64)
+    assert (f32 == zero_d).tolist() == (torch.tensor([0.1]) == zero_d).tolist() == [True]
+    assert (db.tensor([1, 2]) == torch.tensor(1.5, dtype=torch.float64)).tolist() == [False, False]
+    # Two 0-d tensors promote as usual.
+    assert (db.tensor(0.1, dtype=db.float32) == db.tensor(0.1, dtype=db.float64)).item() is False
+
+
+def test_comparison_with_what_cannot_be_imported_falls_back_to_identity():
+    t = db.tensor([1, 2])
+    # NumPy, asked in turn, answers for its own arrays.
+    assert (t == np.array(["a"])).tolist() == [False, False]
+
+    class Refusing:
+        def __dlpack__(self, **kwargs):
+            raise BufferError("not today")
+
+    assert (t == Refusing()) is False
+    assert (t != Refusing()) is True
+
+
+def test_comparison_memory_stays_near_the_result_size():
+    # Once both sides were copied at the broadcast shape, and `in` built a
+    # list of every element: 1.6 GiB for a 256 MiB tensor.
+    import resource
+
+    t = db.from_numpy(np.broadcast_to(np.zeros(1, dtype=np.float64), (1 << 26,)))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert 1.0 not in t
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 3 * 64 + 32  # the 64 MiB bool result, not 1 GiB of copies
+
+
+def test_pickles_with_dimensions_past_isize_are_refused():
+    from dlbridge import _dlbridge
+
+    for shape in ([2**63, 0], [0, 2**63], [2**63]):
+        with pytest.raises(ValueError, match="cannot hold"):
+            _dlbridge._from_pickle(b"", "int64", shape, False)
+    with pytest.raises(ValueError, match="negative dimension"):
+        _dlbridge._from_pickle(b"", "int64", [-1], False)
+
+
+def test_to_none_changes_nothing_as_in_torch():
+    t = db.tensor([1, 2])
+    assert t.to(None) is t
+    assert torch.tensor([1, 2]).to(None).dtype == torch.int64
+
+
+class OptedOut(torch.Tensor):
+    """A torch subclass that opts out of the C exchange API."""
+
+    __dlpack_c_exchange_api__ = None
+
+
+def test_a_class_that_opts_out_of_the_exchange_api_is_imported_through_dlpack():
+    x = torch.arange(3.0).as_subclass(OptedOut)
+    assert db.as_tensor(x).data_ptr() == x.data_ptr()
+    assert db.from_dlpack(x).tolist() == [0.0, 1.0, 2.0]
+
+
+class RaisingIndex:
+    def __index__(self):
+        raise ValueError("no index today")
+
+
+def test_index_errors_match_numpy_and_torch():
+    t = db.tensor([1, 2, 3])
+    for key in (1.0, {}, "a", RaisingIndex()):
+        with pytest.raises(IndexError):
+            t[key]
+        with pytest.raises(IndexError):
+            np.array([1, 2, 3])[key]
+    with pytest.raises(ValueError, match="no index today"):
+        t[RaisingIndex() : 2]
+    with pytest.raises(TypeError, match="slice indices"):
+        t[1.5:2]
+
+    class WeirdNdim:
+        ndim = np.array([1, 2])
+
+        def __index__(self):
+            return 1
+
+    assert t[WeirdNdim()].item() == 2
+    with pytest.raises(TypeError, match="item deletion"):
+        del t[0]
+
+
+def test_copies_accept_unaligned_and_byte_swapped_numpy_arrays():
+    unaligned = np.ndarray((3,), np.int64, buffer=bytearray(25), offset=1)
+    unaligned[:] = [1, 2, 3]
+    assert not unaligned.flags.aligned
+    assert db.tensor(unaligned).tolist() == [1, 2, 3]
+    swapped = np.array([1, 2, 3], dtype=">i4")
+    assert db.tensor(swapped).tolist() == np.array(swapped).tolist() == [1, 2, 3]
+    t = db.tensor([0, 0, 0])
+    t[...] = unaligned
+    assert t.tolist() == [1, 2, 3]
+    # Sharing still refuses: the memory itself cannot be a dlbridge tensor.
+    with pytest.raises(BufferError, match="aligned"):
+        db.from_dlpack(unaligned)
+
+
+def test_dlpack_argument_types_match_torch_and_numpy():
+    t = db.tensor([1.0])
+    with pytest.raises(TypeError, match="stream must be an int"):
+        t.__dlpack__(stream=True)
+    for version in ([1, 0], (1, 0), (-1, 0)):
+        assert torch.from_dlpack(t.__dlpack__(max_version=version)).tolist() == [1.0]
+    with pytest.raises(TypeError, match="max_version"):
+        t.__dlpack__(max_version=(1,))
+
+
+def test_tensors_take_weak_references_as_torch_tensors_do():
+    import weakref
+
+    t = db.tensor([1])
+    ref = weakref.ref(t)
+    assert ref() is t
+    del t
+    assert ref() is None

@@ -3,7 +3,7 @@
 //! is a `bool` tensor.
 
 use crate::borrow::Participation;
-use crate::dtype::DType;
+use crate::dtype::{DType, Kind};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::scalar::Scalar;
@@ -51,32 +51,42 @@ impl Tensor {
                 to: self.shape().to_vec(),
             }
         })?;
+        // uint64 and a signed type meet at int64 (torch's promotion), which
+        // would wrap uint64 values past 2**63 onto negative ones; integers
+        // are compared exactly instead, each read in its own dtype.
+        let exact_integers = self.dtype().kind() == Kind::Int
+            && other.dtype().kind() == Kind::Int
+            && (self.dtype() == DType::UInt64) != (other.dtype() == DType::UInt64);
         let common = self.dtype().promote(other.dtype());
-        // Fresh, contiguous copies in the common dtype: every pair of
-        // elements is then read at the same index of two plain buffers.
-        let left = self
-            .broadcast_to(&shape)?
-            .to_dtype_with(common, participation)?;
-        let right = other
-            .broadcast_to(&shape)?
-            .to_dtype_with(common, participation)?;
-        let result = Tensor::zeros(DType::Bool, &shape)?;
-        let itemsize = common.itemsize();
-        let (l, r, out) = (
-            left.data_ptr(),
-            right.data_ptr(),
-            result.data_ptr().cast_mut(),
+        let as_common = |tensor: &Tensor| -> Result<Tensor> {
+            if exact_integers || tensor.dtype() == common {
+                Ok(tensor.clone())
+            } else {
+                // A copy of the operand's own size, never of the broadcast
+                // shape: `t == 1.0` converts one value.
+                tensor.to_dtype_with(common, participation)
+            }
+        };
+        let (left, right) = (as_common(self)?, as_common(other)?);
+        let _reading = (
+            participation.hold(left.byte_range(), false)?,
+            participation.hold(right.byte_range(), false)?,
         );
-        for i in 0..result.numel() {
-            // SAFETY: `left`, `right` and `result` are fresh contiguous
-            // tensors of `numel` elements that nothing else references, so
-            // element `i` of each is in bounds and unaliased.
+        let (left, right) = (left.broadcast_to(&shape)?, right.broadcast_to(&shape)?);
+        let result = Tensor::zeros(DType::Bool, &shape)?;
+        let out = result.data_ptr().cast_mut();
+        let mut i = 0;
+        crate::copy::for_each_offset_pair(left.layout(), right.layout(), |l, r| {
+            // SAFETY: `l` and `r` are elements of the two validated layouts,
+            // read through raw pointers; `result` is fresh, contiguous and
+            // unaliased, and the walk visits its `numel` elements in order.
             unsafe {
-                let equal = Scalar::read(l.add(i * itemsize), common)
-                    == Scalar::read(r.add(i * itemsize), common);
+                let equal = Scalar::read(left.element_ptr(l), left.dtype())
+                    == Scalar::read(right.element_ptr(r), right.dtype());
                 out.add(i).write(u8::from(equal == want_equal));
             }
-        }
+            i += 1;
+        });
         Ok(result)
     }
 
@@ -88,10 +98,15 @@ impl Tensor {
 
     /// [`Tensor::any`], registering its borrow or only checking for one.
     pub(crate) fn any_with(&self, participation: Participation) -> Result<bool> {
-        Ok(self
-            .to_scalars_with(participation)?
-            .iter()
-            .any(|value| value.cast_to(DType::Bool) == Scalar::Bool(true)))
+        let _reading = participation.hold(self.byte_range(), false)?;
+        let mut any = false;
+        crate::copy::for_each_offset(self.layout(), |offset| {
+            // SAFETY: `offset` is an element of this tensor's validated
+            // layout, read through a raw pointer.
+            any =
+                any || unsafe { Scalar::read(self.element_ptr(offset), self.dtype()) }.is_nonzero();
+        });
+        Ok(any)
     }
 }
 
@@ -116,6 +131,13 @@ mod tests {
         let u = Tensor::from_vec(vec![255u8], &[1]).unwrap();
         let i = Tensor::from_vec(vec![-1i8], &[1]).unwrap();
         assert!(!u.eq_elementwise(&i).unwrap().any().unwrap());
+        // uint64 past 2**63 is not a negative int64.
+        let big = Tensor::from_vec(vec![u64::MAX, 1 << 63], &[2]).unwrap();
+        let signed = Tensor::from_vec(vec![-1i64, i64::MIN], &[2]).unwrap();
+        assert!(!big.eq_elementwise(&signed).unwrap().any().unwrap());
+        let one = Tensor::from_vec(vec![1i8], &[1]).unwrap();
+        let small = Tensor::from_vec(vec![1u64], &[1]).unwrap();
+        assert!(small.eq_elementwise(&one).unwrap().any().unwrap());
         let wrong = Tensor::from_vec(vec![1i32, 2, 3], &[3]).unwrap();
         assert!(matches!(
             a.eq_elementwise(&wrong),

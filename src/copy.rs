@@ -36,7 +36,7 @@ pub fn for_each_offset(layout: &Layout, mut visit: impl FnMut(isize)) {
 
 /// Walks two layouts of the same shape together, calling `visit` with the
 /// offsets of corresponding elements, in row-major order of the shape.
-fn for_each_offset_pair(a: &Layout, b: &Layout, mut visit: impl FnMut(isize, isize)) {
+pub(crate) fn for_each_offset_pair(a: &Layout, b: &Layout, mut visit: impl FnMut(isize, isize)) {
     debug_assert_eq!(a.shape(), b.shape());
     let shape = a.shape();
     if shape.contains(&0) {

@@ -66,9 +66,13 @@ pub fn contiguous_strides(shape: &[usize]) -> Vec<isize> {
     strides
 }
 
-/// The number of elements of `shape`, or `None` when it overflows `isize`
-/// (a limit that keeps every element offset representable).
+/// The number of elements of `shape`, or `None` when it or any one
+/// dimension overflows `isize` (a limit that keeps every element offset and
+/// every stride representable; a 0 elsewhere in the shape does not lift it).
 pub fn numel(shape: &[usize]) -> Option<usize> {
+    if shape.iter().any(|&size| isize::try_from(size).is_err()) {
+        return None;
+    }
     shape
         .iter()
         .try_fold(1usize, |acc, &size| acc.checked_mul(size))

@@ -220,9 +220,9 @@ pub fn frombuffer(
         count
     };
     if count == 0 {
-        return Err(PyValueError::new_err(
-            "the buffer holds no element after the offset",
-        ));
+        return Err(PyValueError::new_err(format!(
+            "the buffer of {length} bytes holds no {dtype} element after offset {offset}"
+        )));
     }
     // The same gate as every other way memory enters: a buffer gives a data
     // pointer and length but no promise of alignment, which `offset` can

@@ -7,9 +7,9 @@ use crate::borrow::Participation;
 use crate::dtype::{DType, Kind};
 use crate::scalar::Scalar;
 use crate::tensor::Tensor;
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyBufferError, PyOverflowError, PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString, PyTuple};
+use pyo3::types::{PyInt, PyList, PyString, PyTuple};
 
 /// The right-hand side of a comparison with `tensor`, as a tensor, or
 /// `None` when the comparison is not defined here (Python then falls back to
@@ -21,6 +21,7 @@ use pyo3::types::{PyList, PyString, PyTuple};
 /// higher kind takes the default dtype of its kind (int64, float32,
 /// complex64), promoted with the tensor's.
 pub fn operand(tensor: &Tensor, other: &Bound<'_, PyAny>) -> PyResult<Option<Operand>> {
+    let py = other.py();
     if other.is_instance_of::<PyList>()
         || other.is_instance_of::<PyTuple>()
         || other.is_instance_of::<PyString>()
@@ -28,21 +29,53 @@ pub fn operand(tensor: &Tensor, other: &Bound<'_, PyAny>) -> PyResult<Option<Ope
         return Ok(None);
     }
     if interop::is_dlpack_source(other)? {
-        return Ok(Some(Operand::Tensor(interop::import_copy(other)?)));
+        let right = match interop::import_copy(other) {
+            Ok(right) => right,
+            // What cannot be imported (a str array, a producer that refuses)
+            // is not comparable here; Python falls back to identity, as
+            // torch answers `False`.
+            Err(error)
+                if error.is_instance_of::<PyBufferError>(py)
+                    || error.is_instance_of::<PyTypeError>(py) =>
+            {
+                return Ok(None);
+            }
+            Err(error) => return Err(error),
+        };
+        // A 0-d tensor next to a tensor with dimensions is weak like a
+        // number, as in torch: it does not lift the dtype within its kind.
+        if right.ndim() == 0 && tensor.ndim() > 0 {
+            return weak(tensor, right.item()?, Some(right.dtype()));
+        }
+        return Ok(Some(Operand::Tensor(right)));
     }
-    let Ok(value) = convert::extract_scalar(other) else {
-        return Ok(None);
-    };
+    match convert::extract_scalar(other) {
+        Ok(value) => weak(tensor, value, None),
+        // A Python int past uint64 equals no element of any dtype.
+        Err(error)
+            if error.is_instance_of::<PyOverflowError>(py) && other.is_instance_of::<PyInt>() =>
+        {
+            Ok(Some(Operand::Unequal))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// A weak operand: a number, or the value of a 0-d tensor of `own` dtype.
+/// Of the tensor's kind or a lower one, it takes the tensor's dtype; of a
+/// higher kind, its own dtype (a Python number: the default of its kind,
+/// int64, float32 or complex64), promoted with the tensor's.
+fn weak(tensor: &Tensor, value: Scalar, own: Option<DType>) -> PyResult<Option<Operand>> {
     let dtype = if value.kind() <= tensor.dtype().kind() {
         tensor.dtype()
     } else {
-        let default = match value.kind() {
+        let own = own.unwrap_or(match value.kind() {
             Kind::Bool => DType::Bool,
             Kind::Int => DType::Int64,
             Kind::Float => DType::Float32,
             Kind::Complex => DType::Complex64,
-        };
-        default.promote(tensor.dtype())
+        });
+        own.promote(tensor.dtype())
     };
     // An integer the dtype cannot hold equals none of its elements (NumPy 2
     // compares such values exactly; torch would wrap them).

@@ -3,7 +3,7 @@
 use crate::layout::IndexItem;
 use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyEllipsis, PyInt, PyNone, PySlice, PyTuple};
+use pyo3::types::{PyBool, PyEllipsis, PyInt, PyList, PyNone, PySlice, PyTuple};
 
 /// Parses a `__getitem__`/`__setitem__` key.
 ///
@@ -43,33 +43,56 @@ fn parse_item(item: &Bound<'_, PyAny>) -> PyResult<IndexItem> {
     // when 0-d and of an integer dtype, as in NumPy: anything else is
     // advanced indexing (a torch `tensor([1])` or boolean mask would answer
     // `__index__` and silently act as an integer), which would copy.
-    if let Ok(ndim) = item.getattr(pyo3::intern!(item.py(), "ndim")) {
+    if let Some(ndim) = item
+        .getattr(pyo3::intern!(item.py(), "ndim"))
+        .ok()
+        .and_then(|ndim| ndim.extract::<usize>().ok())
+    {
         let is_bool = item
             .getattr(pyo3::intern!(item.py(), "dtype"))
             .and_then(|dtype| dtype.str().map(|name| name.to_string()))
             .is_ok_and(|name| name.ends_with("bool"));
-        if !ndim.eq(0)? || is_bool {
+        if ndim != 0 || is_bool {
             return Err(PyTypeError::new_err(format!(
                 "only integers, slices (`:`), ellipsis (`...`) and None are valid indices, got \
-                 a {} of {} dimensions{}; advanced indexing would copy, use t.numpy() for it",
+                 a {} of {ndim} dimensions{}; advanced indexing would copy, use t.numpy() for it",
                 item.get_type().name()?,
-                ndim,
                 if is_bool { " holding booleans" } else { "" }
             )));
         }
     }
-    // NumPy integer scalars and 0-d integer arrays are integers too; arrays
-    // with dimensions refuse `__index__` with a TypeError.
-    if item.hasattr("__index__")?
-        && let Ok(index) = item.call_method0("__index__")
-    {
-        return Ok(IndexItem::Int(index_value(&index)?));
+    let valid = || {
+        format!(
+            "only integers, slices (`:`), ellipsis (`...`) and None are valid indices, got {}",
+            item.get_type()
+                .name()
+                .map_or_else(|_| "?".into(), |name| name.to_string())
+        )
+    };
+    // NumPy integer scalars and 0-d integer arrays are integers too. An
+    // `__index__` that fails (a float array's, or one that raises) makes the
+    // object no integer: `IndexError`, as NumPy and torch say, with the
+    // method's own error as the cause.
+    if item.hasattr("__index__")? {
+        return match item.call_method0("__index__") {
+            Ok(index) => Ok(IndexItem::Int(index_value(&index)?)),
+            Err(error) => {
+                let refused = PyIndexError::new_err(valid());
+                refused.set_cause(item.py(), Some(error));
+                Err(refused)
+            }
+        };
     }
-    Err(PyTypeError::new_err(format!(
-        "only integers, slices (`:`), ellipsis (`...`) and None are valid indices, got {}; \
-         advanced indexing would copy, use t.numpy() for it",
-        item.get_type().name()?
-    )))
+    // Sequences would be advanced indexing (`TypeError`, the refusal of a
+    // copying index); anything else is no index at all, as NumPy and torch
+    // answer `t[1.0]` and `t[{}]`.
+    if item.is_instance_of::<PyList>() || item.is_instance_of::<PyTuple>() {
+        return Err(PyTypeError::new_err(format!(
+            "{}; advanced indexing would copy, use t.numpy() for it",
+            valid()
+        )));
+    }
+    Err(PyIndexError::new_err(valid()))
 }
 
 fn index_value(item: &Bound<'_, PyAny>) -> PyResult<isize> {
@@ -85,9 +108,14 @@ fn slice_bound(value: &Bound<'_, PyAny>) -> PyResult<Option<isize>> {
     if value.is_none() {
         return Ok(None);
     }
-    let index = value.call_method0("__index__").map_err(|_| {
-        PyTypeError::new_err("slice indices must be integers or None or have an __index__ method")
-    })?;
+    if !value.hasattr("__index__")? {
+        return Err(PyTypeError::new_err(format!(
+            "slice indices must be integers or None or have an __index__ method, got {}",
+            value.get_type().name()?
+        )));
+    }
+    // An `__index__` that raises: its own error, as CPython's slices give.
+    let index = value.call_method0("__index__")?;
     Ok(Some(index.extract::<isize>().unwrap_or_else(|_| {
         if index.lt(0).unwrap_or(false) {
             isize::MIN

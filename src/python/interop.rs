@@ -14,7 +14,7 @@ use dlpark::python::{
     DlpackExchangeProducer, DlpackExporter, ExportAbi, ExportRequest, ImportedDlpack, export_dlpack,
 };
 use dlpark::{DlpackFlags, Managed};
-use numpy::PyUntypedArray;
+use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -53,11 +53,31 @@ pub fn import_any(value: &Bound<'_, PyAny>) -> PyResult<Tensor> {
 /// (`tensor()`, assignment, nested lists): a torch tensor whose memory does
 /// not hold its values (negative or conjugate bit) or that requires grad is
 /// resolved by torch first, as `torch.tensor(y)` would, instead of refused.
+///
+/// Likewise a NumPy array that cannot be shared only because of how its
+/// memory is laid out (unaligned, or byte-swapped) is first copied by NumPy
+/// into an aligned, native one, as `torch.tensor` and `np.array` accept it.
 pub fn import_copy(value: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    if let Ok(array) = value.cast::<PyUntypedArray>()
+        && needs_native_copy(array)
+    {
+        let native = array
+            .dtype()
+            .call_method1(intern!(value.py(), "newbyteorder"), ("=",))?;
+        return import_any(&array.call_method1(intern!(value.py(), "astype"), (native,))?);
+    }
     match resolve_for_copy(value)? {
         Some(resolved) => import_any(&resolved),
         None => import_any(value),
     }
+}
+
+/// Whether an array's memory is unaligned or byte-swapped.
+fn needs_native_copy(array: &Bound<'_, PyUntypedArray>) -> bool {
+    // SAFETY: `array` is a live ndarray, so its flags field is readable.
+    let flags = unsafe { (*array.as_array_ptr()).fields.flags };
+    flags & numpy::npyffi::NPY_ARRAY_ALIGNED == 0
+        || array.dtype().is_native_byteorder() == Some(false)
 }
 
 /// Why a tensor's memory cannot stand for its values: torch's lazy
@@ -248,7 +268,10 @@ fn import_through_exchange_api(value: &Bound<'_, PyAny>) -> PyResult<Option<Tens
     if value.is_instance_of::<PyCapsule>() {
         return Ok(None);
     }
-    let Some(api) = ExchangeApi::from_object(value.as_borrowed())? else {
+    // A class may opt out by setting the attribute to None (or to anything
+    // that is not the API's capsule): then there is no API, and `__dlpack__`
+    // decides, as torch's and NumPy's consumers fall back.
+    let Ok(Some(api)) = ExchangeApi::from_object(value.as_borrowed()) else {
         return Ok(None);
     };
     if overrides_exchange_owner_dlpack(value)? {
@@ -386,6 +409,28 @@ pub fn check_device(device: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
     }
 }
 
+/// Reads `__dlpack__`'s `max_version`: any sequence of two ints, as NumPy
+/// and torch accept (`[1, 0]` too). A negative major asks for no versioned
+/// capsule, like 0; numbers past `u32` are clamped, since only their order
+/// against dlbridge's version matters.
+pub fn parse_max_version(version: &Bound<'_, PyAny>) -> PyResult<(u32, u32)> {
+    let parts: Vec<i64> = version.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "max_version must be a (major, minor) pair of ints, got {}",
+            version
+                .repr()
+                .map_or_else(|_| "?".into(), |r| r.to_string())
+        ))
+    })?;
+    let [major, minor] = parts[..] else {
+        return Err(PyTypeError::new_err(format!(
+            "max_version must be a (major, minor) pair of ints, got {parts:?}"
+        )));
+    };
+    let clamp = |v: i64| v.clamp(0, i64::from(u32::MAX)) as u32;
+    Ok((clamp(major), clamp(minor)))
+}
+
 /// Answers `__dlpack__` for a dlbridge tensor.
 pub fn export(
     tensor: &Tensor,
@@ -396,7 +441,7 @@ pub fn export(
     copy: Option<bool>,
 ) -> PyResult<Py<PyAny>> {
     if let Some(stream) = stream.filter(|s| !s.is_none()) {
-        if !stream.is_instance_of::<PyInt>() {
+        if !stream.is_instance_of::<PyInt>() || stream.is_instance_of::<PyBool>() {
             // The array API types `stream` as `int | None`; torch raises
             // TypeError for anything else.
             return Err(PyTypeError::new_err(format!(
@@ -499,7 +544,11 @@ unsafe impl DlpackExchangeProducer for PyTensor {
     fn tensor_view_no_sync(&self, _py: Python<'_>) -> PyResult<DLTensor> {
         let tensor = &self.inner;
         if tensor.is_readonly() {
-            return Err(crate::Error::ReadOnlyLegacyExport.into());
+            return Err(PyBufferError::new_err(
+                "a borrowed DLTensor carries no read-only flag, so a read-only tensor is not \
+                 lent as one; use managed_tensor_from_py_object_no_sync, whose versioned \
+                 tensor is flagged READ_ONLY",
+            ));
         }
         // `usize` and `isize` have `i64`'s size and alignment here, and every
         // shape and stride fits `isize`, so the vectors read as `i64` arrays.

@@ -15,7 +15,7 @@ use pyo3::types::{PyComplex, PyTuple};
 
 /// An n-dimensional tensor that shares memory with NumPy and PyTorch through
 /// DLPack.
-#[pyclass(frozen, module = "dlbridge", name = "Tensor")]
+#[pyclass(frozen, weakref, module = "dlbridge", name = "Tensor")]
 pub struct PyTensor {
     /// The core tensor.
     pub inner: Tensor,
@@ -203,8 +203,10 @@ impl PyTensor {
 
     /// `self` when the dtype already matches, else a converted copy.
     fn to(slf: &Bound<'_, Self>, dtype: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
-        let dtype = dtype::extract_dtype(dtype)?;
         let inner = &slf.get().inner;
+        // `t.to(None)` changes nothing, as in torch (NumPy would read None
+        // as float64).
+        let dtype = optional_dtype(Some(dtype))?.unwrap_or(inner.dtype());
         if inner.dtype() == dtype {
             return Ok(slf.clone().unbind());
         }
@@ -425,6 +427,13 @@ impl PyTensor {
         Ok(())
     }
 
+    /// Tensors have a fixed shape: `del t[i]` is a `TypeError`, as in torch.
+    fn __delitem__(&self, _key: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(PyTypeError::new_err(
+            "dlbridge.Tensor does not support item deletion",
+        ))
+    }
+
     fn __repr__(&self) -> String {
         crate::format::render(&self.inner, Participation::CheckOnly)
     }
@@ -440,10 +449,14 @@ impl PyTensor {
         &self,
         py: Python<'_>,
         stream: Option<&Bound<'_, PyAny>>,
-        max_version: Option<(u32, u32)>,
+        max_version: Option<&Bound<'_, PyAny>>,
         dl_device: Option<(u32, i32)>,
         copy: Option<bool>,
     ) -> PyResult<Py<PyAny>> {
+        let max_version = max_version
+            .filter(|version| !version.is_none())
+            .map(interop::parse_max_version)
+            .transpose()?;
         interop::export(&self.inner, py, stream, max_version, dl_device, copy)
     }
 
@@ -665,10 +678,25 @@ pub fn from_pickle(
     py: Python<'_>,
     data: &[u8],
     dtype: &str,
-    shape: Vec<usize>,
+    shape: Vec<i128>,
     readonly: bool,
 ) -> PyResult<Py<PyTensor>> {
     let dtype = DType::from_name(dtype)?;
+    if let Some(&size) = shape.iter().find(|&&size| size < 0) {
+        return Err(PyValueError::new_err(format!(
+            "negative dimension {size} in shape {shape:?}"
+        )));
+    }
+    let Ok(shape) = shape
+        .iter()
+        .map(|&size| usize::try_from(size))
+        .collect::<Result<Vec<usize>, _>>()
+    else {
+        return Err(PyValueError::new_err(format!(
+            "{} bytes cannot hold a {dtype} tensor of shape {shape:?}",
+            data.len()
+        )));
+    };
     // A pickle is untrusted input: its shape is checked against the bytes it
     // carries before anything is allocated.
     crate::layout::check_ndim(shape.len())?;
