@@ -95,23 +95,23 @@ pub(crate) fn validate(memory: ForeignMemory) -> Result<Validated> {
                     shape.len()
                 )));
             }
-            let natural = layout::contiguous_strides(&shape);
-            bytes
-                .iter()
-                .zip(&shape)
-                .zip(natural)
-                .map(|((&stride, &size), natural)| match size {
-                    _ if stride % itemsize == 0 => Ok(stride / itemsize),
+            let mut strides = Vec::with_capacity(bytes.len());
+            for (axis, (&stride, &size)) in bytes.iter().zip(&shape).enumerate() {
+                strides.push(match size {
+                    _ if stride % itemsize == 0 => stride / itemsize,
                     // A length-1 dimension never moves; NumPy allows any
                     // stride there (numpy/_core/tests/test_dlpack.py,
                     // test_size1dims_arrays), and its `__dlpack__` exports
                     // the row-major one instead.
-                    0 | 1 => Ok(natural),
-                    _ => Err(invalid(format!(
-                        "strides {bytes:?} (in bytes) are not a multiple of the item size {itemsize}"
-                    ))),
-                })
-                .collect::<Result<Vec<isize>>>()?
+                    0 | 1 => layout::contiguous_strides(&shape)[axis],
+                    _ => {
+                        return Err(invalid(format!(
+                            "strides {bytes:?} (in bytes) are not a multiple of the item size {itemsize}"
+                        )));
+                    }
+                });
+            }
+            strides
         }
     };
     if strides.len() != shape.len() {

@@ -414,6 +414,11 @@ pub fn check_device(device: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
 /// capsule, like 0; numbers past `u32` are clamped, since only their order
 /// against dlbridge's version matters.
 pub fn parse_max_version(version: &Bound<'_, PyAny>) -> PyResult<(u32, u32)> {
+    let clamp = |v: i64| v.clamp(0, i64::from(u32::MAX)) as u32;
+    // The tuple every consumer passes, without building a list.
+    if let Ok((major, minor)) = version.extract::<(i64, i64)>() {
+        return Ok((clamp(major), clamp(minor)));
+    }
     let parts: Vec<i64> = version.extract().map_err(|_| {
         PyTypeError::new_err(format!(
             "max_version must be a (major, minor) pair of ints, got {}",
@@ -427,7 +432,6 @@ pub fn parse_max_version(version: &Bound<'_, PyAny>) -> PyResult<(u32, u32)> {
             "max_version must be a (major, minor) pair of ints, got {parts:?}"
         )));
     };
-    let clamp = |v: i64| v.clamp(0, i64::from(u32::MAX)) as u32;
     Ok((clamp(major), clamp(minor)))
 }
 
