@@ -80,15 +80,24 @@ def test_torch_refusals_are_kept():
         ([np.int32(1), np.int32(2)], db.int32),
         (np.float64(0.1), db.float64),
         (np.int32(3), db.int32),
-        ([np.float16(1.0), 2.5], db.float16),
-        ([np.array([1, 2], dtype=np.int16), [3, 4]], db.int16),
+        # Python numbers beside typed elements count as int64, float32 or
+        # complex64 and are promoted with them, as in torch.tensor.
+        ([np.float16(1.0), 2.5], db.float32),
+        ([np.array([1, 2], dtype=np.int16), [3, 4]], db.int64),
         ([torch.tensor(1, dtype=torch.int8), 2.5], db.float32),
+        ([np.int8(1), 2], db.int64),
+        ([np.uint8(1), -1], db.int64),
+        ([True, np.int8(3)], db.int8),
+        ([np.float64(1.0), 1.0], db.float64),
     ],
 )
+@pytest.mark.filterwarnings("ignore:Creating a tensor from a list of numpy.ndarrays")
 def test_typed_elements_keep_their_dtype(value, dtype):
     t = db.tensor(value)
     assert t.dtype == dtype
     assert t.tolist() == np.asarray(value, dtype=dtype.name).tolist()
+    if dtype != db.uint64:  # torch.tensor has no uint64 from NumPy arrays
+        assert str(torch.tensor(value).dtype) == f"torch.{dtype.name}"
 
 
 def test_an_array_where_a_number_belongs_is_ragged():

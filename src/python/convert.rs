@@ -33,15 +33,15 @@ impl Gathered {
         });
     }
 
-    /// PyTorch's inference: typed elements keep their dtype; plain Python
-    /// numbers give bool, int64, float32 or complex64, and win only when of
-    /// a higher kind; an empty list is float32.
+    /// PyTorch's inference (`torch.tensor`'s `infer_scalar_type`): every
+    /// element has a dtype, typed elements their own and plain Python
+    /// numbers bool, int64, float32 or complex64, and the result is their
+    /// promotion, so `[np.int8(1), 2]` is int64 as in torch and NumPy; an
+    /// empty list is float32.
     fn inferred_dtype(&self) -> DType {
         match (self.element_dtype, self.python_kind) {
-            (Some(dtype), Some(kind)) if kind > dtype.kind() => {
-                dtype.promote(DType::default_for(kind))
-            }
-            (Some(dtype), _) => dtype,
+            (Some(dtype), Some(kind)) => dtype.promote(DType::default_for(kind)),
+            (Some(dtype), None) => dtype,
             (None, Some(kind)) => DType::default_for(kind),
             (None, None) => DType::Float32,
         }
