@@ -330,7 +330,7 @@ def test_ragged_nesting_raises_value_error(data):
 @pytest.mark.parametrize("data", [[[1, 2], 3], [1, [2, 3]]])
 def test_mixed_scalar_and_sequence_raises(data):
     # torch raises TypeError here; a ValueError (ragged) is also a fair answer.
-    with pytest.raises((ValueError, TypeError)):
+    with pytest.raises(ValueError):
         db.tensor(data)
 
 
@@ -378,9 +378,9 @@ def test_python_data_result_is_writable_and_contiguous():
 
 
 def test_unsupported_numpy_dtype_raises():
-    with pytest.raises((TypeError, BufferError)):
+    with pytest.raises(TypeError):
         db.as_tensor(np.array(["a", "b"]))
-    with pytest.raises((TypeError, BufferError)):
+    with pytest.raises(BufferError):
         db.tensor(np.array([object()], dtype=object))
 
 

@@ -113,12 +113,12 @@ def test_builtin_dtypes_follow_torch():
     ids=["float33", "empty", "np-str", "np-U3", "object", "number", "torch-complex32"],
 )
 def test_unknown_dtype_is_refused(spec):
-    with pytest.raises((TypeError, ValueError)):
+    with pytest.raises(TypeError):
         db.tensor([1], dtype=spec)
 
 
 def test_unknown_dtype_message_names_it():
-    with pytest.raises((TypeError, ValueError), match="float33"):
+    with pytest.raises(TypeError, match="float33"):
         db.tensor([1], dtype="float33")
 
 

@@ -388,7 +388,7 @@ def test_broadcast_views_export_read_only_buffers():
     t = db.from_numpy(np.broadcast_to(np.arange(3.0), (2, 3)).copy())[None]
     wide = db.from_dlpack(torch.zeros(1, 3).expand(2, 3))
     assert memoryview(wide).readonly
-    with pytest.raises((BufferError, TypeError), match="overlap|not writable"):
+    with pytest.raises(TypeError, match="overlap|not writable"):
         (ctypes.c_float * 6).from_buffer(wide)
     assert not memoryview(t).readonly
 

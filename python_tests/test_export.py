@@ -181,7 +181,7 @@ def test_copy_false_and_none_share():
 @pytest.mark.parametrize("stream", [0, 1, -1, 2])
 def test_non_none_stream_is_refused_on_cpu(stream):
     t = db.tensor([1, 2])
-    with pytest.raises((ValueError, BufferError)):
+    with pytest.raises(ValueError):
         t.__dlpack__(stream=stream)
 
 
@@ -386,5 +386,5 @@ def test_numpy_ufunc_on_tensor():
 
 
 def test_stream_error_message_mentions_stream():
-    with pytest.raises((ValueError, BufferError), match="stream"):
+    with pytest.raises(ValueError, match="stream"):
         db.tensor([1]).__dlpack__(stream=1)

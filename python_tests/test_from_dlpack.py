@@ -20,7 +20,8 @@ from conftest import (
 
 import dlbridge as db
 
-CONSUMED_ERRORS = (RuntimeError, ValueError, BufferError)
+# A consumed capsule is a ValueError in dlbridge (as in dlpark and CuPy).
+CONSUMED_ERROR = ValueError
 
 
 class OldProducer:
@@ -207,7 +208,7 @@ def test_capsule_consumed_twice_raises():
     a = np.arange(4)
     cap = a.__dlpack__(max_version=(1, 0))
     t = db.from_dlpack(cap)
-    with pytest.raises(CONSUMED_ERRORS):
+    with pytest.raises(CONSUMED_ERROR):
         db.from_dlpack(cap)
     assert t.tolist() == [0, 1, 2, 3]  # the first import is unharmed
 
@@ -216,14 +217,14 @@ def test_capsule_consumed_by_torch_then_dlbridge_raises():
     a = np.arange(4)
     cap = a.__dlpack__()
     x = torch.from_dlpack(cap)
-    with pytest.raises(CONSUMED_ERRORS):
+    with pytest.raises(CONSUMED_ERROR):
         db.from_dlpack(cap)
     assert x.tolist() == [0, 1, 2, 3]
 
 
 def test_foreign_capsule_is_refused_and_left_alone():
     cap = datetime.datetime_CAPI
-    with pytest.raises((ValueError, TypeError, BufferError)):
+    with pytest.raises(TypeError):
         db.from_dlpack(cap)
     assert capsule_name(cap) == "datetime.datetime_CAPI"
     assert datetime.datetime(2020, 1, 2).day == 2
@@ -357,7 +358,7 @@ def test_cpu_device_is_accepted(device):
 
 @pytest.mark.parametrize("device", ["cuda", "cuda:0", (2, 0), (13, 0), "gpu"])
 def test_other_device_is_refused(device):
-    with pytest.raises((BufferError, ValueError)):
+    with pytest.raises(BufferError):
         db.from_dlpack(np.arange(3), device=device)
 
 
@@ -408,7 +409,7 @@ def test_producer_type_error_is_not_swallowed_when_retry_fails():
 
 
 def test_producer_buffer_error_propagates():
-    with pytest.raises((BufferError, TypeError)):
+    with pytest.raises(BufferError):
         db.from_dlpack(np.array(["x", "y"]))
 
 
@@ -500,7 +501,7 @@ def test_empty_tensor_with_null_data_is_accepted():
 def test_invalid_descriptor_is_refused(kwargs):
     c = CraftedCapsule([1, 2, 3, 4], **kwargs)
     cap = c.take()
-    with pytest.raises((BufferError, ValueError, TypeError)):
+    with pytest.raises(BufferError):
         db.from_dlpack(cap)
     del cap
     collect()
@@ -511,7 +512,7 @@ def test_crafted_capsule_consumed_twice_raises():
     c = CraftedCapsule([1, 2, 3])
     cap = c.take()
     t = db.from_dlpack(cap)
-    with pytest.raises(CONSUMED_ERRORS):
+    with pytest.raises(CONSUMED_ERROR):
         db.from_dlpack(cap)
     assert c.deleted == 0
     assert t.tolist() == [1, 2, 3]

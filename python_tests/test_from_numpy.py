@@ -238,7 +238,7 @@ def test_stride_not_multiple_of_itemsize_is_refused():
     rec = np.zeros(3, dtype=[("a", "<i4"), ("b", "<i2")])
     field = rec["a"]
     assert field.strides == (6,)
-    with pytest.raises((ValueError, BufferError, TypeError)):
+    with pytest.raises(BufferError):
         db.from_numpy(field)
 
 
@@ -270,7 +270,7 @@ def test_stride_not_multiple_of_itemsize_is_refused():
 )
 def test_unsupported_dtype_raises_naming_the_dtype(make, accepted):
     a = make()
-    with pytest.raises((TypeError, BufferError)) as info:
+    with pytest.raises(TypeError) as info:
         db.from_numpy(a)
     message = str(info.value)
     assert any(s in message for s in accepted), message

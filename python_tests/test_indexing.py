@@ -148,28 +148,29 @@ def test_zero_step_raises_value_error():
 
 
 @pytest.mark.parametrize(
-    "key",
+    ("key", "error"),
     [
-        [0, 1],
-        np.array([0, 1]),
-        np.array([True, False, True]),
-        [True, False, True],
-        "a",
-        1.5,
-        (0, [1]),
+        # Advanced indexing would copy: refused with TypeError.
+        ([0, 1], TypeError),
+        (np.array([0, 1]), TypeError),
+        (np.array([True, False, True]), TypeError),
+        ([True, False, True], TypeError),
+        ((0, [1]), TypeError),
+        # No index at all: IndexError, as NumPy and torch say.
+        ("a", IndexError),
+        (1.5, IndexError),
     ],
-    ids=["list", "int-array", "bool-array", "bool-list", "str", "float", "tuple-with-list"],
+    ids=["list", "int-array", "bool-array", "bool-list", "tuple-with-list", "str", "float"],
 )
-def test_unsupported_key_raises(key):
+def test_unsupported_key_raises(key, error):
     t = db.tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
-    with pytest.raises((TypeError, IndexError)) as info:
+    with pytest.raises(error, match="valid indices"):
         t[key]
-    assert str(info.value)
 
 
 def test_unsupported_key_in_setitem_raises_and_changes_nothing():
     t = db.tensor([1, 2, 3])
-    with pytest.raises((TypeError, IndexError)):
+    with pytest.raises(TypeError):
         t[[0, 1]] = 9
     assert t.tolist() == [1, 2, 3]
 
@@ -310,9 +311,9 @@ def test_setitem_readonly_raises_and_changes_nothing():
 
 def test_setitem_shape_mismatch_raises_and_changes_nothing():
     t = db.tensor([[1, 2, 3], [4, 5, 6]])
-    with pytest.raises((ValueError, RuntimeError)):
+    with pytest.raises(ValueError):
         t[:] = [1, 2]
-    with pytest.raises((ValueError, RuntimeError)):
+    with pytest.raises(ValueError):
         t[0] = np.array([[1, 2, 3], [4, 5, 6]])
     assert t.tolist() == [[1, 2, 3], [4, 5, 6]]
 

@@ -235,7 +235,7 @@ def test_to_of_strided_source():
 
 
 def test_to_unknown_dtype_raises():
-    with pytest.raises((TypeError, ValueError)):
+    with pytest.raises(TypeError):
         db.tensor([1]).to("float33")
 
 
@@ -272,5 +272,5 @@ def test_item_of_one_element_tensors():
 
 @pytest.mark.parametrize("data", [[1, 2], [], [[1, 2]]])
 def test_item_of_other_sizes_raises(data):
-    with pytest.raises((ValueError, RuntimeError)):
+    with pytest.raises(ValueError):
         db.tensor(data).item()
