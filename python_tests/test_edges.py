@@ -537,3 +537,10 @@ def test_tensors_take_weak_references_as_torch_tensors_do():
     assert ref() is t
     del t
     assert ref() is None
+
+
+def test_device_hash_agrees_with_its_equality():
+    device = db.tensor([1]).device
+    assert device == "cpu"
+    assert hash(device) == hash("cpu")
+    assert {device: 1}["cpu"] == 1

@@ -49,6 +49,9 @@ enum Owner {
     },
     /// A Rust value (a `Vec<T>`) whose heap buffer `base` points into.
     Value(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
+    /// Memory owned by another object (a NumPy array, a Python buffer),
+    /// which this storage keeps alive.
+    KeptAlive(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
     /// An imported DLPack managed tensor; dropping the deleter releases it.
     Imported(#[allow(dead_code)] AllocationDeleter),
 }
@@ -130,7 +133,7 @@ impl Storage {
     pub unsafe fn kept_alive_by(base: NonNull<u8>, owner: Box<dyn Any + Send + Sync>) -> Storage {
         Storage {
             base,
-            owner: Owner::Value(owner),
+            owner: Owner::KeptAlive(owner),
         }
     }
 
@@ -191,6 +194,7 @@ impl std::fmt::Debug for Storage {
         let owner = match self.owner {
             Owner::Allocated { .. } => "allocated",
             Owner::Value(_) => "rust value",
+            Owner::KeptAlive(_) => "kept alive by its owner",
             Owner::Imported(_) => "imported",
         };
         f.debug_struct("Storage")

@@ -19,10 +19,11 @@ impl From<Error> for PyErr {
             | Error::InvalidDLPack { .. }
             | Error::InvalidMemory { .. }
             | Error::ReadOnlyLegacyExport => PyBufferError::new_err(message),
-            // torch.tensor(..., dtype="nope") raises TypeError.
+            // NumPy raises MemoryError for an allocation it cannot make.
             Error::OutOfMemory { .. } => PyMemoryError::new_err(message),
             // Python's own `float(1j)` raises TypeError.
             Error::ComplexToReal { .. } => PyTypeError::new_err(message),
+            // torch.tensor(..., dtype="nope") raises TypeError.
             Error::UnknownDType { .. } | Error::DTypeMismatch { .. } => {
                 PyTypeError::new_err(message)
             }

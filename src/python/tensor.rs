@@ -52,8 +52,10 @@ impl PyDevice {
         }
     }
 
-    fn __hash__(&self) -> u64 {
-        0
+    /// Consistent with `__eq__`, which also accepts the device's name:
+    /// `hash(t.device) == hash("cpu")`.
+    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
+        pyo3::types::PyString::new(py, &self.device.to_string()).hash()
     }
 }
 
