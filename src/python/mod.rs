@@ -30,14 +30,19 @@ pub use tensor::{PyDevice, PyTensor};
 /// GIL is taken here and the release happens at once. After finalization
 /// nothing may touch Python, and the resource is leaked, as NumPy does for
 /// its DLPack deleters (numpy#22507).
+///
+/// PyO3's `Python::try_attach` makes the checks (the interpreter initialised,
+/// not finalizing where CPython can tell, not inside a GC traversal); when it
+/// refuses, what `release` captures is forgotten rather than dropped.
 pub(crate) fn release_with_gil(release: impl FnOnce()) {
-    // SAFETY: `Py_IsInitialized` may be called at any time, with or without
-    // the GIL.
-    if unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
-        std::mem::forget(release);
-        return;
-    }
-    Python::attach(|_py| release());
+    let mut pending = Some(release);
+    Python::try_attach(|_py| {
+        if let Some(release) = pending.take() {
+            release();
+        }
+    });
+    // Not attached: nothing may touch Python, so nothing is released.
+    std::mem::forget(pending);
 }
 
 /// Builds the `dlbridge._dlbridge` module.
