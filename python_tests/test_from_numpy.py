@@ -4,7 +4,6 @@ import gc
 
 import numpy as np
 import pytest
-import torch
 from conftest import NUMPY_DTYPE_NAMES, TrackedArray, sample_values
 
 import dlbridge as db
@@ -91,6 +90,7 @@ def test_non_ndarray_raises_type_error_naming_the_type(obj, type_name):
 
 
 def test_torch_tensor_is_rejected_by_from_numpy():
+    torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match="Tensor"):
         db.from_numpy(torch.arange(3))
 

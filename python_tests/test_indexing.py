@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 import dlbridge as db
 
@@ -73,13 +72,14 @@ def test_write_through_view_reaches_source(key):
     assert a.tolist() == expected.tolist()
 
 
-def test_integer_index_down_to_zero_d():
+def test_integer_index_down_to_zero_d_as_torch_does():
+    torch = pytest.importorskip("torch")
+    assert torch.tensor([[1, 2], [3, 4]])[1, 0].shape == ()
     t = db.tensor([[1, 2], [3, 4]])
     s = t[1, 0]
     assert s.shape == ()
     assert s.ndim == 0
     assert s.item() == 3
-    assert torch.tensor([[1, 2], [3, 4]])[1, 0].shape == ()  # as torch does
     s[...] = 30
     assert t.tolist() == [[1, 2], [30, 4]]
 
@@ -216,6 +216,7 @@ def test_setitem_nested_list():
 
 
 def test_setitem_from_torch_tensor():
+    torch = pytest.importorskip("torch")
     a = np.zeros(3, dtype=np.float64)
     t = db.from_numpy(a)
     t[:] = torch.tensor([1.5, 2.5, 3.5], dtype=torch.float64)
