@@ -332,10 +332,9 @@ impl PyTensor {
                 self.inner.dtype()
             )));
         }
-        let builtins = py.import(pyo3::intern!(py, "builtins"))?;
-        builtins
-            .getattr(pyo3::intern!(py, "int"))?
-            .call1((convert::scalar_to_py(py, value)?,))
+        // Python's own `__int__` truncates floats and refuses NaN
+        // (ValueError) and infinities (OverflowError), as `int(x)` does.
+        convert::scalar_to_py(py, value)?.call_method0(pyo3::intern!(py, "__int__"))
     }
 
     /// The value of a one-element tensor as a Python `float`.
