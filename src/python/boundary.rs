@@ -9,7 +9,7 @@
 //! `dlbridge.from_dlpack`. In the dlbridge module itself the two classes are
 //! one, and the tensor is wrapped directly.
 
-use super::interop;
+use super::dlpack_import;
 use super::registry;
 use super::tensor::PyTensor;
 use crate::dlpack;
@@ -29,7 +29,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Tensor {
         // must use the process-wide registry, or its borrows and those of
         // other extensions would not see each other.
         registry::ensure_shared(obj.py())?;
-        interop::import_any(&obj.to_owned())
+        dlpack_import::import_any(&obj.to_owned())
     }
 }
 
@@ -47,7 +47,7 @@ impl<'py> IntoPyObject<'py> for Tensor {
         registry::ensure_shared(py)?;
         let installed = installed_tensor_class(py)?;
         if installed.is(py.get_type::<PyTensor>()) {
-            return Ok(Bound::new(py, PyTensor { inner: self })?.into_any());
+            return Ok(PyTensor::wrap(py, self)?.into_bound(py).into_any());
         }
         let capsule = dlpack::export::<DLManagedTensorVersioned>(&self)?.into_pyobject(py)?;
         py.import("dlbridge")?

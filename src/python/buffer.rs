@@ -6,6 +6,7 @@ use crate::dtype::DType;
 use crate::foreign::{self, ForeignMemory, Strides};
 use crate::storage::Storage;
 use crate::tensor::Tensor;
+use pyo3::buffer::PyUntypedBuffer;
 use pyo3::exceptions::{PyBufferError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -142,58 +143,29 @@ pub unsafe fn release_buffer(view: *mut ffi::Py_buffer) {
     }
 }
 
-/// A buffer obtained from another object, released through
-/// [`super::release_with_gil`] when the last tensor using its memory is gone.
-struct HeldBuffer(Box<ffi::Py_buffer>);
-
-// SAFETY: the buffer is only released, in `Drop`, with the GIL held; until
-// then its memory is plain bytes the tensors address.
-unsafe impl Send for HeldBuffer {}
-// SAFETY: see `Send`; shared references expose nothing.
-unsafe impl Sync for HeldBuffer {}
-
-impl Drop for HeldBuffer {
-    fn drop(&mut self) {
-        let view = &mut *self.0;
-        super::release_with_gil(move || {
-            // SAFETY: the buffer was filled by `PyObject_GetBuffer` and is
-            // released once, with the GIL held.
-            unsafe { ffi::PyBuffer_Release(view) };
-        });
-    }
-}
-
-/// `dlbridge.frombuffer`: a 1-d tensor sharing the memory of any object with
-/// the buffer protocol (bytes, bytearray, array.array, mmap, memoryview), as
-/// `torch.frombuffer` does. Read-only buffers give read-only tensors.
-#[pyfunction]
-#[pyo3(signature = (buffer, dtype, count=-1, offset=0))]
-#[pyo3(text_signature = "(buffer, dtype, count=-1, offset=0)")]
-pub fn frombuffer(
-    py: Python<'_>,
+/// A 1-d tensor sharing the memory of any object with the buffer protocol
+/// (bytes, bytearray, array.array, mmap, memoryview), as `torch.frombuffer`
+/// does: `count` elements of `dtype` from byte `offset` (all that fit when
+/// `count` is negative). Read-only buffers give read-only tensors.
+///
+/// The buffer is held through PyO3's `PyUntypedBuffer`, which releases it
+/// with the GIL when the storage's last user lets go (and not at all once
+/// the interpreter is gone).
+pub(crate) fn import_buffer(
     buffer: &Bound<'_, PyAny>,
-    dtype: &Bound<'_, PyAny>,
+    dtype: DType,
     count: isize,
     offset: isize,
-) -> PyResult<Py<PyTensor>> {
-    let dtype = super::dtype::extract_dtype(dtype)?;
-    let mut view: Box<ffi::Py_buffer> = Box::new(
-        // SAFETY: Py_buffer is a plain C struct; all-zero is its empty state,
-        // which `PyObject_GetBuffer` fills.
-        unsafe { std::mem::zeroed() },
-    );
-    let mut readonly = false;
-    // SAFETY: `buffer` is a live object and `view` a writable Py_buffer.
-    if unsafe { ffi::PyObject_GetBuffer(buffer.as_ptr(), &mut *view, ffi::PyBUF_WRITABLE) } != 0 {
-        PyErr::take(py);
-        readonly = true;
-        // SAFETY: as above; a plain (read-only, contiguous) request.
-        if unsafe { ffi::PyObject_GetBuffer(buffer.as_ptr(), &mut *view, ffi::PyBUF_SIMPLE) } != 0 {
-            return Err(PyErr::fetch(py));
-        }
+) -> PyResult<Tensor> {
+    let held = PyUntypedBuffer::get(buffer)?;
+    if !held.is_c_contiguous() {
+        return Err(PyBufferError::new_err(format!(
+            "frombuffer needs a C-contiguous buffer; this {} is not",
+            buffer.get_type().name()?
+        )));
     }
-    let held = HeldBuffer(view);
-    let length = held.0.len;
+    let readonly = held.readonly();
+    let length = held.len_bytes() as isize;
     let itemsize = dtype.itemsize() as isize;
     if offset < 0 || offset > length {
         return Err(PyValueError::new_err(format!(
@@ -230,17 +202,20 @@ pub fn frombuffer(
     // as it refuses an unaligned DLPack tensor).
     let validated = foreign::validate(ForeignMemory {
         origin: "buffer",
-        data: held.0.buf as usize,
+        data: held.buf_ptr() as usize,
         byte_offset: offset as u64,
         shape: vec![count as usize],
         strides: Strides::RowMajor,
         dtype,
     })?;
-    // SAFETY: the exporter keeps `buf[..len]` valid until the buffer is
+    // SAFETY: the exporter keeps the buffer's bytes valid until the buffer is
     // released, which the storage does when its last user is gone; the tensor
     // addresses `count * itemsize <= len - offset` bytes from `buf + offset`.
     let storage = unsafe { Storage::kept_alive_by(validated.base, Box::new(held)) };
-    let layout = validated.layout;
-    let tensor = Tensor::from_parts(Arc::new(storage), layout, dtype, readonly);
-    Py::new(py, PyTensor { inner: tensor })
+    Ok(Tensor::from_parts(
+        Arc::new(storage),
+        validated.layout,
+        dtype,
+        readonly,
+    ))
 }

@@ -1,8 +1,8 @@
 //! `==`, `!=` and `in` for `dlbridge.Tensor`, with PyTorch's meaning:
 //! element-wise, broadcasting, giving a `bool` tensor.
 
-use super::convert;
-use super::interop;
+use super::dlpack_import;
+use super::scalar;
 use crate::borrow::Participation;
 use crate::dtype::{DType, Kind};
 use crate::scalar::Scalar;
@@ -28,8 +28,8 @@ pub fn operand(tensor: &Tensor, other: &Bound<'_, PyAny>) -> PyResult<Option<Ope
     {
         return Ok(None);
     }
-    if interop::is_dlpack_source(other)? {
-        let right = match interop::import_copy(other) {
+    if dlpack_import::is_dlpack_source(other)? {
+        let right = match dlpack_import::import_copy(other) {
             Ok(right) => right,
             // What cannot be imported (a str array, a producer that refuses)
             // is not comparable here; Python falls back to identity, as
@@ -49,7 +49,7 @@ pub fn operand(tensor: &Tensor, other: &Bound<'_, PyAny>) -> PyResult<Option<Ope
         }
         return Ok(Some(Operand::Tensor(right)));
     }
-    match convert::extract_scalar(other) {
+    match scalar::extract_scalar(other) {
         Ok(value) => weak(tensor, value, None),
         // A Python int past uint64 equals no element of any dtype.
         Err(error)

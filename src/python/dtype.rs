@@ -1,7 +1,8 @@
 //! `dlbridge.DType` and the dtype arguments every function accepts.
 
 use crate::dtype::DType;
-use crate::error::Error;
+use dlpark::ffi::{DLDataType, DLDataTypeCode};
+use numpy::{PyArrayDescr, PyArrayDescrMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pyclass::CompareOp;
@@ -127,42 +128,64 @@ pub fn extract_dtype(value: &Bound<'_, PyAny>) -> PyResult<DType> {
     numpy_dtype(value)
 }
 
+/// An optional dtype argument: None (or absent) is `None`, anything else as
+/// [`extract_dtype`] reads it.
+pub(crate) fn optional_dtype(dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Option<DType>> {
+    dtype
+        .filter(|d| !d.is_none())
+        .map(extract_dtype)
+        .transpose()
+}
+
 /// NumPy's reading of a dtype argument (`np.float32`, `"f4"`, `"float"`).
 fn numpy_dtype(value: &Bound<'_, PyAny>) -> PyResult<DType> {
-    let py = value.py();
-    let descr = py
-        .import("numpy")?
-        .getattr("dtype")?
-        .call1((value,))
-        .map_err(|_| {
-            PyTypeError::new_err(format!(
-                "cannot interpret {} as a dlbridge dtype",
-                value
-                    .repr()
-                    .map_or_else(|_| "<object>".into(), |r| r.to_string())
-            ))
-        })?;
+    let not_a_dtype = || {
+        PyTypeError::new_err(format!(
+            "cannot interpret {} as a dlbridge dtype",
+            value
+                .repr()
+                .map_or_else(|_| "<object>".into(), |r| r.to_string())
+        ))
+    };
+    let descr = PyArrayDescr::new(value.py(), value).map_err(|_| not_a_dtype())?;
     descr_to_dtype(&descr)
 }
 
-/// Maps a NumPy dtype object to a dlbridge dtype, refusing what DLPack cannot
-/// carry (object, strings, datetimes, structured, non-native byte order).
-pub fn descr_to_dtype(descr: &Bound<'_, PyAny>) -> PyResult<DType> {
-    let unsupported = || -> PyResult<PyErr> {
-        Ok(PyTypeError::new_err(format!(
-            "dtype {} cannot be shared through DLPack; supported dtypes are bool, \
-             int8..int64, uint8..uint64, float16, float32, float64, complex64 and complex128 \
-             in native byte order",
-            descr.str()?
-        )))
+/// Maps a NumPy dtype to a dlbridge dtype, refusing what DLPack cannot carry
+/// (object, strings, datetimes, structured, non-native byte order).
+///
+/// The dtype's kind character and size name a DLPack type code and width,
+/// which the core maps; only dtypes NumPy does not define itself (such as
+/// `ml_dtypes.bfloat16`) are looked up by name.
+pub(crate) fn descr_to_dtype(descr: &Bound<'_, PyArrayDescr>) -> PyResult<DType> {
+    if descr.is_native_byteorder() == Some(false) || descr.has_fields() {
+        return Err(unsupported(descr));
+    }
+    let code = match descr.kind() {
+        b'b' => Some(DLDataTypeCode::BOOL),
+        b'i' => Some(DLDataTypeCode::INT),
+        b'u' => Some(DLDataTypeCode::UINT),
+        b'f' => Some(DLDataTypeCode::FLOAT),
+        b'c' => Some(DLDataTypeCode::COMPLEX),
+        _ => None,
     };
-    if !descr.getattr("isnative")?.is_truthy()? {
-        return Err(unsupported()?);
+    if let Some(code) = code {
+        let bits = u8::try_from(descr.itemsize() * 8).map_err(|_| unsupported(descr))?;
+        return DType::from_dlpack(DLDataType::new(code, bits, 1)).map_err(|_| unsupported(descr));
     }
-    let name = descr.getattr("name")?;
-    match DType::from_name(name.cast::<PyString>()?.to_str()?) {
-        Ok(dtype) => Ok(dtype),
-        Err(Error::UnknownDType { .. }) => Err(unsupported()?),
-        Err(other) => Err(other.into()),
-    }
+    // Not a NumPy number: a dtype registered by another package, if its name
+    // is one of ours.
+    let name = descr.getattr(pyo3::intern!(descr.py(), "name"))?;
+    DType::from_name(name.cast::<PyString>()?.to_str()?).map_err(|_| unsupported(descr))
+}
+
+fn unsupported(descr: &Bound<'_, PyArrayDescr>) -> PyErr {
+    PyTypeError::new_err(format!(
+        "dtype {} cannot be shared through DLPack; supported dtypes are bool, int8..int64, \
+         uint8..uint64, float16, bfloat16, float32, float64, complex64 and complex128 in \
+         native byte order",
+        descr
+            .str()
+            .map_or_else(|_| "<unprintable>".into(), |s| s.to_string())
+    ))
 }

@@ -1,49 +1,37 @@
 //! The Python extension module `dlbridge._dlbridge`: the only place PyO3
 //! appears. `python/dlbridge/__init__.py` re-exports everything defined here.
 
-mod boundary;
-mod buffer;
-mod compare;
-mod convert;
-mod dtype;
-mod error;
-mod fastlist;
-mod index;
-mod interop;
-mod ndarray;
-mod registry;
-mod tensor;
+// The modules form layers: each uses only modules listed above it, so
+// there is no import cycle; `tests/layers.rs` checks it.
+//
+// 1. The classes and what every module builds on:
+mod device; // `dlbridge.Device` and device arguments
+mod dtype; // `dlbridge.DType` and dtype arguments (NumPy dtypes too)
+mod error; // core errors to Python exceptions
+mod gil; // releasing Python resources; copies without the GIL
+mod index; // `t[...]` keys to core index items
+mod registry; // the process-wide borrow registry capsule
+mod scalar; // one Python number to a core scalar and back
+mod tensor; // the `dlbridge.Tensor` class itself
+// 2. Memory in and out:
+mod buffer; // the buffer protocol, both directions
+mod dlpack_export; // `__dlpack__` and the C exchange API producer
+mod ndarray; // NumPy arrays read field by field
+// 3. On those:
+mod dlpack_import; // every DLPack import route (uses `ndarray`)
+// 4. Built from imports:
+mod boundary; // `Tensor` as an extension's argument and result
+mod compare; // `==`, `!=`, `in`
+mod nested; // nested lists to tensors and back
+// 5. The Python-facing surface:
+mod constructors; // `tensor`, `as_tensor`, `from_numpy`, ...
+mod tensor_methods; // `dlbridge.Tensor`'s methods
 
 use pyo3::prelude::*;
 
+pub use device::PyDevice;
 pub use dtype::PyDType;
-pub use tensor::{PyDevice, PyTensor};
-
-/// Runs `release` with the GIL held, or leaks what it captures if the
-/// interpreter is already gone.
-///
-/// Storage that holds a Python resource (a NumPy array, a buffer) is
-/// released wherever its last user lets go: in a DLPack capsule's destructor
-/// or a consumer's deleter, which CPython or another library calls, maybe on
-/// another thread. PyO3 would only queue a decref there (it cannot see that
-/// the GIL is held), keeping the resource alive until PyO3 next runs, so the
-/// GIL is taken here and the release happens at once. After finalization
-/// nothing may touch Python, and the resource is leaked, as NumPy does for
-/// its DLPack deleters (numpy#22507).
-///
-/// PyO3's `Python::try_attach` makes the checks (the interpreter initialised,
-/// not finalizing where CPython can tell, not inside a GC traversal); when it
-/// refuses, what `release` captures is forgotten rather than dropped.
-pub(crate) fn release_with_gil(release: impl FnOnce()) {
-    let mut pending = Some(release);
-    Python::try_attach(|_py| {
-        if let Some(release) = pending.take() {
-            release();
-        }
-    });
-    // Not attached: nothing may touch Python, so nothing is released.
-    std::mem::forget(pending);
-}
+pub use tensor::PyTensor;
 
 /// Builds the `dlbridge._dlbridge` module.
 ///
@@ -69,13 +57,13 @@ pub fn dlbridge_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     for dtype in crate::DType::ALL {
         m.add(dtype.name(), dtype::instance(m.py(), dtype))?;
     }
-    m.add_function(wrap_pyfunction!(tensor::from_numpy, m)?)?;
-    m.add_function(wrap_pyfunction!(tensor::as_tensor, m)?)?;
-    m.add_function(wrap_pyfunction!(tensor::tensor, m)?)?;
-    m.add_function(wrap_pyfunction!(tensor::from_dlpack, m)?)?;
-    m.add_function(wrap_pyfunction!(tensor::clone, m)?)?;
-    m.add_function(wrap_pyfunction!(buffer::frombuffer, m)?)?;
-    m.add_function(wrap_pyfunction!(tensor::from_pickle, m)?)?;
+    m.add_function(wrap_pyfunction!(constructors::from_numpy, m)?)?;
+    m.add_function(wrap_pyfunction!(constructors::as_tensor, m)?)?;
+    m.add_function(wrap_pyfunction!(constructors::tensor, m)?)?;
+    m.add_function(wrap_pyfunction!(constructors::from_dlpack, m)?)?;
+    m.add_function(wrap_pyfunction!(constructors::clone, m)?)?;
+    m.add_function(wrap_pyfunction!(constructors::frombuffer, m)?)?;
+    m.add_function(wrap_pyfunction!(constructors::from_pickle, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

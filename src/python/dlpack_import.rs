@@ -1,21 +1,19 @@
-//! DLPack at the Python boundary: consuming producers and capsules through
-//! dlpark, and the parts of `__dlpack__` that dlpark leaves to producers.
+//! DLPack into dlbridge: every way another framework's tensor becomes a
+//! dlbridge tensor without copying. dlbridge tensors and NumPy arrays are
+//! read directly, producers with the DLPack C exchange API (torch) are called
+//! from C, and everything else is asked for a capsule through `__dlpack__`
+//! and consumed with dlpark.
 
+use super::ndarray;
 use super::tensor::PyTensor;
-use crate::borrow::Participation;
 use crate::dlpack;
 use crate::tensor::Tensor;
-use dlpark::ffi::{
-    DLDevice, DLManagedTensor, DLManagedTensorVersioned, DLPACK_MAJOR_VERSION,
-    DLPACK_MINOR_VERSION, DLTensor,
-};
+use dlpark::DlpackFlags;
+use dlpark::ffi::{DLPACK_MAJOR_VERSION, DLPACK_MINOR_VERSION};
+use dlpark::python::ImportedDlpack;
 use dlpark::python::consumer::exchange::ExchangeApi;
-use dlpark::python::{
-    DlpackExchangeProducer, DlpackExporter, ExportAbi, ExportRequest, ImportedDlpack, export_dlpack,
-};
-use dlpark::{DlpackFlags, Managed};
 use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -199,7 +197,7 @@ pub fn try_import_fast(value: &Bound<'_, PyAny>) -> PyResult<Option<Tensor>> {
         && !overrides_dlpack(value)?
     {
         // What NumPy's `__dlpack__` would give, without the capsule.
-        return super::ndarray::import_ndarray(array).map(Some);
+        return ndarray::import_ndarray(array).map(Some);
     }
     if is_plain_python(value) {
         return Ok(None);
@@ -381,234 +379,4 @@ fn consume(capsule: &Bound<'_, PyAny>) -> PyResult<ImportedDlpack> {
             error
         }
     })
-}
-
-/// Parses the `device` argument of `from_dlpack`: None, `"cpu"` (also
-/// `"cpu:0"` and `torch.device("cpu")`) or `(1, 0)`. Any other device is a
-/// `BufferError`, the array API's error for a device the consumer cannot use.
-pub fn check_device(device: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-    let Some(device) = device.filter(|d| !d.is_none()) else {
-        return Ok(());
-    };
-    if let Ok((device_type, device_id)) = device.extract::<(i64, i64)>() {
-        return if (device_type, device_id) == (1, 0) {
-            Ok(())
-        } else {
-            Err(PyBufferError::new_err(format!(
-                "unsupported device ({device_type}, {device_id}): dlbridge tensors live on the \
-                 CPU, (1, 0)"
-            )))
-        };
-    }
-    let name = device.str()?;
-    match name.to_str()? {
-        "cpu" | "cpu:0" => Ok(()),
-        other => Err(PyBufferError::new_err(format!(
-            "unsupported device {other:?}: dlbridge tensors live on the CPU"
-        ))),
-    }
-}
-
-/// Reads `__dlpack__`'s `max_version`: any sequence of two ints, as NumPy
-/// and torch accept (`[1, 0]` too). A negative major asks for no versioned
-/// capsule, like 0; numbers past `u32` are clamped, since only their order
-/// against dlbridge's version matters.
-pub fn parse_max_version(version: &Bound<'_, PyAny>) -> PyResult<(u32, u32)> {
-    let clamp = |v: i64| v.clamp(0, i64::from(u32::MAX)) as u32;
-    // The tuple every consumer passes, without building a list.
-    if let Ok((major, minor)) = version.extract::<(i64, i64)>() {
-        return Ok((clamp(major), clamp(minor)));
-    }
-    let parts: Vec<i64> = version.extract().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "max_version must be a (major, minor) pair of ints, got {}",
-            version
-                .repr()
-                .map_or_else(|_| "?".into(), |r| r.to_string())
-        ))
-    })?;
-    let [major, minor] = parts[..] else {
-        return Err(PyTypeError::new_err(format!(
-            "max_version must be a (major, minor) pair of ints, got {parts:?}"
-        )));
-    };
-    Ok((clamp(major), clamp(minor)))
-}
-
-/// Answers `__dlpack__` for a dlbridge tensor.
-pub fn export(
-    tensor: &Tensor,
-    py: Python<'_>,
-    stream: Option<&Bound<'_, PyAny>>,
-    max_version: Option<(u32, u32)>,
-    dl_device: Option<(u32, i32)>,
-    copy: Option<bool>,
-) -> PyResult<Py<PyAny>> {
-    if let Some(stream) = stream.filter(|s| !s.is_none()) {
-        if !stream.is_instance_of::<PyInt>() || stream.is_instance_of::<PyBool>() {
-            // The array API types `stream` as `int | None`; torch raises
-            // TypeError for anything else.
-            return Err(PyTypeError::new_err(format!(
-                "stream must be an int or None, got {}",
-                stream.get_type().name()?
-            )));
-        }
-        // The array API: on CPU the only valid stream is None.
-        return Err(PyValueError::new_err(format!(
-            "stream must be None for a CPU tensor, got {}",
-            stream.repr()?
-        )));
-    }
-    let legacy = max_version.is_none_or(|(major, _)| major < 1);
-    if legacy && tensor.is_readonly() && copy != Some(true) {
-        // Checked before dlpark's request validation, whose message for this
-        // case does not say what to do; `dlpack::export` refuses it too.
-        return Err(crate::Error::ReadOnlyLegacyExport.into());
-    }
-    let exporter = Exporter { tensor };
-    if copy == Some(true) {
-        // dlpark's exporter only shares; a requested copy is made here and
-        // flagged IS_COPIED where the ABI can say so.
-        let request = ExportRequest::parse(None, max_version, dl_device, None)?;
-        request.validate_zero_copy(exporter.device(), DlpackFlags::empty())?;
-        return match request.abi() {
-            // Started from Python: the copies only check for Rust borrows.
-            ExportAbi::Versioned => Ok(dlpack::export_copy_with::<DLManagedTensorVersioned>(
-                tensor,
-                Participation::CheckOnly,
-            )?
-            .into_pyobject(py)?
-            .into_any()
-            .unbind()),
-            ExportAbi::Legacy => Ok(dlpack::export::<DLManagedTensor>(
-                &tensor.to_dtype_with(tensor.dtype(), Participation::CheckOnly)?,
-            )?
-            .into_pyobject(py)?
-            .into_any()
-            .unbind()),
-        };
-    }
-    let request = ExportRequest::parse(None, max_version, dl_device, copy)?;
-    export_dlpack(&exporter, py, request)
-}
-
-/// A tensor seen through dlpark's reusable-producer interface.
-struct Exporter<'a> {
-    tensor: &'a Tensor,
-}
-
-impl DlpackExporter for Exporter<'_> {
-    fn device(&self) -> dlpark::ffi::DLDevice {
-        self.tensor.device().to_dlpack()
-    }
-
-    fn flags(&self) -> DlpackFlags {
-        if self.tensor.is_readonly() {
-            DlpackFlags::READ_ONLY
-        } else {
-            DlpackFlags::empty()
-        }
-    }
-
-    fn prepare_export(&self, _py: Python<'_>, _request: &ExportRequest<'_>) -> PyResult<()> {
-        // CPU memory needs no stream synchronisation.
-        Ok(())
-    }
-
-    fn export_legacy(&self, _py: Python<'_>) -> PyResult<Managed<DLManagedTensor>> {
-        Ok(dlpack::export(self.tensor)?)
-    }
-
-    fn export_versioned(&self, _py: Python<'_>) -> PyResult<Managed<DLManagedTensorVersioned>> {
-        Ok(dlpack::export(self.tensor)?)
-    }
-}
-
-// SAFETY: the borrowed view (`HAS_DLTENSOR_VIEW`) points into the frozen
-// `PyTensor`'s own layout vectors and storage, which never change and live
-// as long as the object, so they stay valid until the producer next regains
-// control and beyond; managed tensors come from `dlpack::export`, which
-// follows DLPack's ownership contract (the storage stays alive until the
-// deleter runs); a CPU tensor has no stream, so the null stream is the live
-// one.
-unsafe impl DlpackExchangeProducer for PyTensor {
-    const HAS_DLTENSOR_VIEW: bool = true;
-
-    fn managed_tensor_no_sync(
-        &self,
-        _py: Python<'_>,
-    ) -> PyResult<Managed<DLManagedTensorVersioned>> {
-        Ok(dlpack::export(&self.inner)?)
-    }
-
-    /// A `DLTensor` borrowing this tensor's shape and strides, for consumers
-    /// that only look at the tensor while the caller holds it (torch fills
-    /// the same slot). It has no flags, so a read-only tensor is refused, as
-    /// the legacy export refuses it.
-    fn tensor_view_no_sync(&self, _py: Python<'_>) -> PyResult<DLTensor> {
-        let tensor = &self.inner;
-        if tensor.is_readonly() {
-            return Err(PyBufferError::new_err(
-                "a borrowed DLTensor carries no read-only flag, so a read-only tensor is not \
-                 lent as one; use managed_tensor_from_py_object_no_sync, whose versioned \
-                 tensor is flagged READ_ONLY",
-            ));
-        }
-        // `usize` and `isize` have `i64`'s size and alignment here, and every
-        // shape and stride fits `isize`, so the vectors read as `i64` arrays.
-        const _: () = assert!(size_of::<usize>() == size_of::<i64>());
-        Ok(DLTensor {
-            data: tensor.data_ptr().cast_mut().cast(),
-            device: tensor.device().to_dlpack(),
-            ndim: tensor.ndim() as i32,
-            dtype: tensor.dtype().to_dlpack(),
-            shape: tensor.shape().as_ptr().cast_mut().cast(),
-            strides: tensor.strides().as_ptr().cast_mut().cast(),
-            byte_offset: 0,
-        })
-    }
-
-    fn current_work_stream(_py: Python<'_>, device: DLDevice) -> PyResult<*mut std::ffi::c_void> {
-        crate::Device::from_dlpack(device)?;
-        Ok(std::ptr::null_mut())
-    }
-
-    /// A fresh zeroed CPU tensor shaped like `prototype` (its data, strides
-    /// and offset are ignored, as the DLPack exchange API specifies).
-    fn allocate(prototype: &DLTensor) -> Result<Managed<DLManagedTensorVersioned>, String> {
-        let refuse = |error: crate::Error| error.to_string();
-        crate::Device::from_dlpack(prototype.device).map_err(refuse)?;
-        let dtype = crate::DType::from_dlpack(prototype.dtype).map_err(refuse)?;
-        let ndim = usize::try_from(prototype.ndim)
-            .map_err(|_| format!("negative ndim {} in the prototype", prototype.ndim))?;
-        crate::layout::check_ndim(ndim).map_err(refuse)?;
-        let shape: &[i64] = match ndim {
-            0 => &[],
-            _ if prototype.shape.is_null() => {
-                return Err(format!("NULL shape for a prototype of {ndim} dimensions"));
-            }
-            // SAFETY: the caller passes a valid prototype, whose `shape`
-            // points to `ndim` sizes (checked non-NULL above).
-            _ => unsafe { std::slice::from_raw_parts(prototype.shape, ndim) },
-        };
-        let shape = shape
-            .iter()
-            .map(|&size| usize::try_from(size))
-            .collect::<Result<Vec<usize>, _>>()
-            .map_err(|_| format!("negative shape {shape:?} in the prototype"))?;
-        let tensor = Tensor::zeros(dtype, &shape).map_err(refuse)?;
-        dlpack::export(&tensor).map_err(refuse)
-    }
-
-    fn from_managed_tensor_no_sync(
-        py: Python<'_>,
-        tensor: Managed<DLManagedTensorVersioned>,
-    ) -> PyResult<Py<PyTensor>> {
-        Py::new(
-            py,
-            PyTensor {
-                inner: dlpack::import(tensor)?,
-            },
-        )
-    }
 }

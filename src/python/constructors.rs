@@ -1,0 +1,181 @@
+//! The module-level functions that make tensors: `from_numpy`,
+//! `as_tensor`, `tensor`, `from_dlpack`, `frombuffer`, `clone`, and the
+//! rebuilding of pickled tensors.
+//!
+//! They follow PyTorch's zero-copy contract: `from_numpy`, `as_tensor`,
+//! `from_dlpack` and `frombuffer` share their source's memory; `tensor` and
+//! `clone` always copy.
+
+use super::buffer;
+use super::device;
+use super::dlpack_import;
+use super::dtype::{extract_dtype, optional_dtype};
+use super::gil::copy_to;
+use super::ndarray;
+use super::nested;
+use super::tensor::PyTensor;
+use crate::dtype::DType;
+use crate::tensor::Tensor;
+use numpy::PyUntypedArray;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+/// Shares a NumPy array's memory (any `numpy.ndarray`, subclasses included).
+#[pyfunction]
+pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+    let Ok(array) = array.cast::<PyUntypedArray>() else {
+        return Err(PyTypeError::new_err(format!(
+            "expected np.ndarray (got {})",
+            array.get_type().name()?
+        )));
+    };
+    PyTensor::wrap(py, ndarray::import_ndarray(array)?)
+}
+
+/// Shares memory with any DLPack producer when `dtype` is None or already
+/// matches; otherwise (Python scalars and lists, dtype changes) copies.
+#[pyfunction]
+#[pyo3(signature = (obj, dtype=None))]
+pub fn as_tensor(
+    obj: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyTensor>> {
+    let py = obj.py();
+    let dtype = optional_dtype(dtype)?;
+    if let Ok(tensor) = obj.cast::<PyTensor>()
+        && dtype.is_none_or(|d| d == tensor.get().inner.dtype())
+    {
+        return Ok(tensor.clone().unbind());
+    }
+    let fast = dlpack_import::try_import_fast(obj)?;
+    let tensor = if fast.is_some() || dlpack_import::is_dlpack_source(obj)? {
+        let shared = match fast {
+            Some(tensor) => tensor,
+            None => dlpack_import::import_any(obj)?,
+        };
+        match dtype {
+            Some(dtype) if dtype != shared.dtype() => copy_to(py, &shared, dtype)?,
+            _ => shared,
+        }
+    } else {
+        nested::tensor_from_nested(obj, dtype)?
+    };
+    PyTensor::wrap(py, tensor)
+}
+
+/// Always copies into fresh, writable, C-contiguous memory.
+#[pyfunction]
+#[pyo3(signature = (obj, dtype=None))]
+pub fn tensor(obj: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyTensor>> {
+    let py = obj.py();
+    let dtype = optional_dtype(dtype)?;
+    let tensor = if dlpack_import::is_dlpack_source(obj)? {
+        let shared = dlpack_import::import_copy(obj)?;
+        copy_to(py, &shared, dtype.unwrap_or(shared.dtype()))?
+    } else {
+        nested::tensor_from_nested(obj, dtype)?
+    };
+    PyTensor::wrap(py, tensor)
+}
+
+/// Imports a DLPack producer or capsule (array API `from_dlpack`).
+#[pyfunction]
+#[pyo3(signature = (obj, *, device=None, copy=None))]
+pub fn from_dlpack(
+    obj: &Bound<'_, PyAny>,
+    device: Option<&Bound<'_, PyAny>>,
+    copy: Option<bool>,
+) -> PyResult<Py<PyTensor>> {
+    device::check_device(device)?;
+    let shared = dlpack_import::import(obj, copy)?;
+    let tensor = if copy == Some(true) {
+        copy_to(obj.py(), &shared, shared.dtype())?
+    } else {
+        shared
+    };
+    PyTensor::wrap(obj.py(), tensor)
+}
+
+/// `dlbridge.frombuffer`: a 1-d tensor sharing the memory of any object with
+/// the buffer protocol (bytes, bytearray, array.array, mmap, memoryview), as
+/// `torch.frombuffer` does. Read-only buffers give read-only tensors.
+#[pyfunction]
+#[pyo3(signature = (buffer, dtype, count=-1, offset=0))]
+#[pyo3(text_signature = "(buffer, dtype, count=-1, offset=0)")]
+pub fn frombuffer(
+    buffer: &Bound<'_, PyAny>,
+    dtype: &Bound<'_, PyAny>,
+    count: isize,
+    offset: isize,
+) -> PyResult<Py<PyTensor>> {
+    let dtype = extract_dtype(dtype)?;
+    PyTensor::wrap(
+        buffer.py(),
+        buffer::import_buffer(buffer, dtype, count, offset)?,
+    )
+}
+
+/// A deep copy of a tensor (`t.clone()`).
+#[pyfunction]
+pub fn clone(py: Python<'_>, tensor: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+    let Ok(tensor) = tensor.cast::<PyTensor>() else {
+        return Err(PyTypeError::new_err(format!(
+            "clone() expects a dlbridge.Tensor, got {}",
+            tensor.get_type().name()?
+        )));
+    };
+    let inner = &tensor.get().inner;
+    PyTensor::wrap(py, copy_to(py, inner, inner.dtype())?)
+}
+
+/// Rebuilds a pickled tensor from its row-major bytes (see `__reduce__`).
+#[pyfunction]
+#[pyo3(name = "_from_pickle")]
+pub fn from_pickle(
+    py: Python<'_>,
+    data: &[u8],
+    dtype: &str,
+    shape: Vec<i128>,
+    readonly: bool,
+) -> PyResult<Py<PyTensor>> {
+    let dtype = DType::from_name(dtype)?;
+    if let Some(&size) = shape.iter().find(|&&size| size < 0) {
+        return Err(PyValueError::new_err(format!(
+            "negative dimension {size} in shape {shape:?}"
+        )));
+    }
+    let Ok(shape) = shape
+        .iter()
+        .map(|&size| usize::try_from(size))
+        .collect::<Result<Vec<usize>, _>>()
+    else {
+        return Err(PyValueError::new_err(format!(
+            "{} bytes cannot hold a {dtype} tensor of shape {shape:?}",
+            data.len()
+        )));
+    };
+    // A pickle is untrusted input: its shape is checked against the bytes it
+    // carries before anything is allocated.
+    crate::layout::check_ndim(shape.len())?;
+    let nbytes = crate::layout::numel(&shape).and_then(|n| n.checked_mul(dtype.itemsize()));
+    if nbytes != Some(data.len()) {
+        return Err(PyValueError::new_err(format!(
+            "{} bytes cannot hold a {dtype} tensor of shape {shape:?}",
+            data.len()
+        )));
+    }
+    let tensor = Tensor::uninit(dtype, &shape)?;
+    // SAFETY: the tensor is fresh and contiguous with exactly `data.len()`
+    // bytes, and no one else can reach it.
+    unsafe {
+        std::ptr::copy_nonoverlapping(data.as_ptr(), tensor.data_ptr().cast_mut(), data.len())
+    };
+    PyTensor::wrap(
+        py,
+        if readonly {
+            tensor.to_readonly()
+        } else {
+            tensor
+        },
+    )
+}

@@ -1,0 +1,450 @@
+//! Nested Python sequences to tensors and back: `tensor([[1, 2], [3, 4]])`
+//! and `t.tolist()`.
+//!
+//! One way through, in two walks over the Python objects:
+//!
+//! 1. the survey checks that the nesting is rectangular (its shape is set by
+//!    the first element at every depth, as in PyTorch's `tensor_new.cpp`),
+//!    infers the dtype, and converts every element that is not a plain
+//!    Python number (NumPy scalars, arrays and tensors, objects with
+//!    `__index__` or `__float__`) exactly once, keeping the results in order;
+//! 2. the write walk converts each element straight into the fresh tensor:
+//!    plain numbers read again (cheaper than keeping them), the others taken
+//!    from the survey's results.
+//!
+//! Nothing is written anywhere but the new tensor, which no one else can see
+//! until it is returned, so an error at any point leaves nothing half-done.
+
+use super::dlpack_import;
+use super::dtype;
+use super::scalar::{extract_scalar, scalar_to_py};
+use crate::borrow::Participation;
+use crate::dtype::{DType, Kind};
+use crate::error::Error;
+use crate::layout::MAX_NDIM;
+use crate::scalar::Scalar;
+use crate::tensor::Tensor;
+use numpy::PyArrayDescr;
+use numpy::npyffi::{NpyTypes, PY_ARRAY_API, get_type_object};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyComplex, PyFloat, PyInt, PyList, PyTuple};
+
+/// Builds a fresh tensor from a Python number or nested list/tuple, which
+/// may hold NumPy scalars, arrays and tensors anywhere a number or a
+/// sub-list could be.
+///
+/// With `dtype` None the dtype is inferred as PyTorch does (see
+/// [`Survey::inferred_dtype`]). Values that do not fit the dtype raise
+/// `OverflowError`; ragged nesting raises `ValueError`.
+pub(crate) fn tensor_from_nested(
+    value: &Bound<'_, PyAny>,
+    dtype: Option<DType>,
+) -> PyResult<Tensor> {
+    let mut survey = Survey::default();
+    survey.visit(value, 0)?;
+    let dtype = dtype.unwrap_or_else(|| survey.inferred_dtype());
+    let tensor = Tensor::uninit(dtype, &survey.shape)?;
+    let mut writer = Writer {
+        shape: &survey.shape,
+        dtype,
+        base: tensor.data_ptr().cast_mut(),
+        numel: tensor.numel(),
+        written: 0,
+        converted: survey.converted.into_iter(),
+    };
+    writer.visit(value, 0)?;
+    if writer.written != writer.numel || writer.converted.next().is_some() {
+        return Err(changed_during_conversion());
+    }
+    Ok(tensor)
+}
+
+/// The tensor as nested Python lists (a plain number for a 0-d tensor).
+pub(crate) fn to_nested_list<'py>(py: Python<'py>, tensor: &Tensor) -> PyResult<Bound<'py, PyAny>> {
+    let values = tensor.to_scalars_with(Participation::CheckOnly)?;
+    let mut values = values.into_iter();
+    build_list(py, tensor.shape(), &mut values)
+}
+
+fn build_list<'py>(
+    py: Python<'py>,
+    shape: &[usize],
+    values: &mut std::vec::IntoIter<Scalar>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let Some((&len, inner)) = shape.split_first() else {
+        let value = values.next().expect("a tensor has one value per element");
+        return scalar_to_py(py, value);
+    };
+    let items = (0..len)
+        .map(|_| build_list(py, inner, values))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(PyList::new(py, items)?.into_any())
+}
+
+/// An element the survey converted, kept for the write walk.
+enum Converted {
+    /// One number (a NumPy scalar, or an object with `__index__`,
+    /// `__float__` or `__complex__`).
+    Number(Scalar),
+    /// An array or tensor standing for the dimensions below its depth.
+    Block(Tensor),
+}
+
+/// What the first walk learns.
+#[derive(Default)]
+struct Survey {
+    /// The shape, grown along the first descent.
+    shape: Vec<usize>,
+    /// Whether the first descent is over (it reached a number, an array or an
+    /// empty sequence), so that `shape` is final and everything after is
+    /// checked against it.
+    complete: bool,
+    /// The widest kind among plain Python numbers.
+    python_kind: Option<Kind>,
+    /// The promoted dtype of the typed elements (NumPy scalars, arrays,
+    /// tensors).
+    typed: Option<DType>,
+    /// Every element that is not a plain number, converted, in order.
+    converted: Vec<Converted>,
+}
+
+impl Survey {
+    /// PyTorch's inference (`torch.tensor`'s `infer_scalar_type`): typed
+    /// elements have their own dtype, plain Python numbers bool, int64,
+    /// float32 or complex64, and the result is their promotion, so
+    /// `[np.int8(1), 2]` is int64 as in torch and NumPy; an empty list is
+    /// float32.
+    fn inferred_dtype(&self) -> DType {
+        let python = self.python_kind.map(DType::default_for);
+        match (self.typed, python) {
+            (Some(typed), Some(python)) => typed.promote(python),
+            (Some(dtype), None) | (None, Some(dtype)) => dtype,
+            (None, None) => DType::Float32,
+        }
+    }
+
+    fn visit(&mut self, value: &Bound<'_, PyAny>, depth: usize) -> PyResult<()> {
+        let Some(sequence) = Sequence::of(value) else {
+            return self.element(value, depth);
+        };
+        let len = sequence.len();
+        if !self.complete {
+            // Still on the first descent: this sequence sets dimension `depth`.
+            if self.shape.len() >= MAX_NDIM {
+                return Err(Error::TooManyDimensions { limit: MAX_NDIM }.into());
+            }
+            self.shape.push(len);
+            self.complete = len == 0;
+        } else if depth >= self.shape.len() {
+            return Err(Error::ArrayWhereNumberExpected {
+                axis: depth,
+                shape: vec![len],
+            }
+            .into());
+        } else if len != self.shape[depth] {
+            return Err(ragged(&self.shape, depth, len));
+        }
+        if self.complete && depth + 1 == self.shape.len() {
+            // The innermost sequence once the shape is known: its items are
+            // elements, with no further descent to try.
+            sequence.each(|item| self.element(item, depth + 1))
+        } else {
+            sequence.each(|item| self.visit(item, depth + 1))
+        }
+    }
+
+    /// An element that is not a list or tuple at `depth`.
+    fn element(&mut self, value: &Bound<'_, PyAny>, depth: usize) -> PyResult<()> {
+        if let Some(kind) = plain_kind(value) {
+            self.number_at(depth)?;
+            self.python_kind = self.python_kind.max(Some(kind));
+            return Ok(());
+        }
+        if let Some(sequence) = Sequence::of(value) {
+            return Err(Error::ArrayWhereNumberExpected {
+                axis: depth,
+                shape: vec![sequence.len()],
+            }
+            .into());
+        }
+        if let Some(dtype) = numpy_scalar_dtype(value)? {
+            self.number_at(depth)?;
+            self.saw(dtype);
+            let number = extract_scalar(&value.call_method0(pyo3::intern!(value.py(), "item"))?)?;
+            self.converted.push(Converted::Number(number));
+            return Ok(());
+        }
+        if dlpack_import::is_dlpack_source(value)? {
+            let block = dlpack_import::import_copy(value)?;
+            self.block_at(&block, depth)?;
+            self.saw(block.dtype());
+            self.converted.push(Converted::Block(block));
+            return Ok(());
+        }
+        let number = extract_scalar(value)?;
+        self.number_at(depth)?;
+        self.python_kind = self.python_kind.max(Some(number.kind()));
+        self.converted.push(Converted::Number(number));
+        Ok(())
+    }
+
+    /// Checks that a number may stand at `depth`, ending the first descent.
+    fn number_at(&mut self, depth: usize) -> PyResult<()> {
+        if !self.complete {
+            self.complete = true;
+        } else if depth != self.shape.len() {
+            // A number where a sequence belongs.
+            return Err(ragged(&self.shape, depth, 0));
+        }
+        Ok(())
+    }
+
+    /// Checks that an array may stand for the dimensions below `depth`,
+    /// ending the first descent (a 0-d array is one number).
+    fn block_at(&mut self, block: &Tensor, depth: usize) -> PyResult<()> {
+        if !self.complete {
+            if self.shape.len() + block.ndim() > MAX_NDIM {
+                return Err(Error::TooManyDimensions { limit: MAX_NDIM }.into());
+            }
+            self.shape.extend_from_slice(block.shape());
+            self.complete = true;
+            return Ok(());
+        }
+        if depth == self.shape.len() && block.ndim() > 0 {
+            return Err(Error::ArrayWhereNumberExpected {
+                axis: depth,
+                shape: block.shape().to_vec(),
+            }
+            .into());
+        }
+        if block.shape() != &self.shape[depth..] {
+            let got = block.shape().first().copied().unwrap_or(0);
+            return Err(ragged(&self.shape, depth, got));
+        }
+        Ok(())
+    }
+
+    fn saw(&mut self, dtype: DType) {
+        self.typed = Some(match self.typed {
+            Some(seen) => seen.promote(dtype),
+            None => dtype,
+        });
+    }
+}
+
+/// The second walk: writes every element into the fresh tensor.
+struct Writer<'a> {
+    shape: &'a [usize],
+    dtype: DType,
+    /// The fresh, C-contiguous tensor's first element.
+    base: *mut u8,
+    numel: usize,
+    /// Elements written so far.
+    written: usize,
+    /// The survey's conversions, consumed in the same order.
+    converted: std::vec::IntoIter<Converted>,
+}
+
+impl Writer<'_> {
+    fn visit(&mut self, value: &Bound<'_, PyAny>, depth: usize) -> PyResult<()> {
+        let Some(sequence) = Sequence::of(value) else {
+            return self.element(value, depth);
+        };
+        if self.shape.get(depth) != Some(&sequence.len()) {
+            return Err(changed_during_conversion());
+        }
+        if depth + 1 == self.shape.len() {
+            // Innermost: the items are elements (a sequence among them finds
+            // no conversion to match and is refused).
+            sequence.each(|item| self.element(item, depth + 1))
+        } else {
+            sequence.each(|item| self.visit(item, depth + 1))
+        }
+    }
+
+    fn element(&mut self, value: &Bound<'_, PyAny>, depth: usize) -> PyResult<()> {
+        let below = &self.shape[depth.min(self.shape.len())..];
+        if plain_kind(value).is_some() {
+            if !below.is_empty() {
+                return Err(changed_during_conversion());
+            }
+            let at = self.reserve(1)?;
+            // SAFETY: `reserve` returned room for one element of the fresh
+            // tensor, which no one else can reach yet.
+            return unsafe { write_plain(value, self.dtype, at) };
+        }
+        match self.converted.next() {
+            Some(Converted::Number(number)) if below.is_empty() => {
+                let at = self.reserve(1)?;
+                // SAFETY: as above.
+                unsafe { number.checked_for(self.dtype)?.write(at, self.dtype) };
+                Ok(())
+            }
+            Some(Converted::Block(block)) if block.shape() == below => {
+                let values = block.to_scalars_with(Participation::CheckOnly)?;
+                let at = self.reserve(values.len())?;
+                let itemsize = self.dtype.itemsize();
+                for (i, value) in values.into_iter().enumerate() {
+                    let value = value.checked_for(self.dtype)?;
+                    // SAFETY: `reserve` returned room for `values.len()`
+                    // elements from `at`, so element `i` is in bounds.
+                    unsafe { value.write(at.add(i * itemsize), self.dtype) };
+                }
+                Ok(())
+            }
+            _ => Err(changed_during_conversion()),
+        }
+    }
+
+    /// The address of the next `count` elements, which are in bounds.
+    fn reserve(&mut self, count: usize) -> PyResult<*mut u8> {
+        if count > self.numel - self.written {
+            return Err(changed_during_conversion());
+        }
+        // SAFETY: `written + count <= numel`, so the offset stays inside the
+        // tensor's allocation.
+        let at = unsafe { self.base.add(self.written * self.dtype.itemsize()) };
+        self.written += count;
+        Ok(at)
+    }
+}
+
+/// Python code run by the survey (an element's `__dlpack__`, `__index__` or
+/// `item`) changed a list the walks read; what was surveyed is not what
+/// would be written.
+fn changed_during_conversion() -> PyErr {
+    PyRuntimeError::new_err("a list or tuple changed size or contents while it was converted")
+}
+
+fn ragged(shape: &[usize], axis: usize, got: usize) -> PyErr {
+    Error::Ragged {
+        axis,
+        expected: shape.get(axis).copied().unwrap_or(0),
+        got,
+    }
+    .into()
+}
+
+/// The kind of a plain Python number (`bool`, `int`, `float`, `complex`
+/// exactly, not subclasses such as `np.float64`), or `None`.
+fn plain_kind(value: &Bound<'_, PyAny>) -> Option<Kind> {
+    if value.is_exact_instance_of::<PyFloat>() {
+        Some(Kind::Float)
+    } else if value.is_exact_instance_of::<PyInt>() {
+        Some(Kind::Int)
+    } else if value.is_exact_instance_of::<PyBool>() {
+        Some(Kind::Bool)
+    } else if value.is_exact_instance_of::<PyComplex>() {
+        Some(Kind::Complex)
+    } else {
+        None
+    }
+}
+
+/// Converts one plain number and writes it as `dtype`.
+///
+/// # Safety
+///
+/// `at` must be valid for writing one element of `dtype`.
+unsafe fn write_plain(value: &Bound<'_, PyAny>, dtype: DType, at: *mut u8) -> PyResult<()> {
+    // The common pairs are written directly; they cannot fail.
+    if let Ok(float) = value.cast_exact::<PyFloat>() {
+        match dtype {
+            DType::Float32 => {
+                // SAFETY: the caller guarantees room for one element.
+                unsafe { at.cast::<f32>().write_unaligned(float.value() as f32) };
+                return Ok(());
+            }
+            DType::Float64 => {
+                // SAFETY: as above.
+                unsafe { at.cast::<f64>().write_unaligned(float.value()) };
+                return Ok(());
+            }
+            _ => {}
+        }
+    }
+    let number = extract_scalar(value)?;
+    if let (Scalar::Int(v), DType::Int64) = (number, dtype) {
+        // SAFETY: as above.
+        unsafe { at.cast::<i64>().write_unaligned(v) };
+        return Ok(());
+    }
+    let number = number.checked_for(dtype)?;
+    // SAFETY: as above.
+    unsafe { number.write(at, dtype) };
+    Ok(())
+}
+
+/// The dtype of a NumPy scalar (`np.float64(1.0)`, `np.int32(3)`), which has
+/// a dtype but no `__dlpack__`; `None` for anything else, and for NumPy
+/// scalars of dtypes dlbridge lacks (`np.longdouble`), which are read as
+/// Python numbers. Found through NumPy's C API, with no attribute lookup.
+fn numpy_scalar_dtype(value: &Bound<'_, PyAny>) -> PyResult<Option<DType>> {
+    let py = value.py();
+    // SAFETY: `get_type_object` reads NumPy's C API table, which rust-numpy
+    // imports on first use (the GIL is held: `value` is bound to `py`).
+    let generic = unsafe { get_type_object(py, NpyTypes::PyGenericArrType_Type) };
+    // SAFETY: `value` is a live object and `generic` a type object.
+    if unsafe { pyo3::ffi::PyObject_TypeCheck(value.as_ptr(), generic) } == 0 {
+        return Ok(None);
+    }
+    // SAFETY: `value` is a NumPy scalar (checked above); the call returns a
+    // new reference to its dtype, or NULL with an exception set.
+    let descr = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            PY_ARRAY_API
+                .PyArray_DescrFromScalar(py, value.as_ptr())
+                .cast(),
+        )?
+    };
+    Ok(dtype::descr_to_dtype(descr.cast::<PyArrayDescr>()?).ok())
+}
+
+/// A list or tuple (subclasses too), walked without copying out its items.
+enum Sequence<'py> {
+    List(Bound<'py, PyList>),
+    Tuple(Bound<'py, PyTuple>),
+}
+
+impl<'py> Sequence<'py> {
+    fn of(value: &Bound<'py, PyAny>) -> Option<Sequence<'py>> {
+        if let Ok(list) = value.cast::<PyList>() {
+            Some(Sequence::List(list.clone()))
+        } else if let Ok(tuple) = value.cast::<PyTuple>() {
+            Some(Sequence::Tuple(tuple.clone()))
+        } else {
+            None
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Sequence::List(list) => list.len(),
+            Sequence::Tuple(tuple) => tuple.len(),
+        }
+    }
+
+    /// Calls `f` on each item in order.
+    fn each(&self, mut f: impl FnMut(&Bound<'py, PyAny>) -> PyResult<()>) -> PyResult<()> {
+        match self {
+            Sequence::List(list) => {
+                // Indexing against the current length (not an iterator over
+                // a snapshot) so that a list the callback shrinks is never
+                // read past its end; the walks then notice the change.
+                let mut i = 0;
+                while i < list.len() {
+                    f(&list.get_item(i)?)?;
+                    i += 1;
+                }
+            }
+            Sequence::Tuple(tuple) => {
+                for item in tuple.iter() {
+                    f(&item)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

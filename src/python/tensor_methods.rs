@@ -1,0 +1,510 @@
+//! The Python methods of `dlbridge.Tensor`: attributes, conversions, the
+//! number, sequence and mapping protocols, `__dlpack__`, the buffer protocol
+//! and pickling. Each is a thin call into the module that does the work.
+
+use super::buffer;
+use super::compare;
+use super::device::PyDevice;
+use super::dlpack_export;
+use super::dlpack_import;
+use super::dtype::{self, PyDType};
+use super::gil::copy_to;
+use super::index;
+use super::nested;
+use super::scalar;
+use super::tensor::PyTensor;
+use crate::borrow::Participation;
+use crate::dtype::DType;
+use crate::layout::IndexItem;
+use crate::tensor::Tensor;
+use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyComplex, PyTuple};
+
+#[pymethods]
+impl PyTensor {
+    /// The size of each dimension.
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.inner.shape())
+    }
+
+    /// The number of dimensions.
+    #[getter]
+    fn ndim(&self) -> usize {
+        self.inner.ndim()
+    }
+
+    /// The element type.
+    #[getter]
+    fn dtype(&self, py: Python<'_>) -> Py<PyDType> {
+        dtype::instance(py, self.inner.dtype())
+    }
+
+    /// The device holding the memory.
+    #[getter]
+    fn device(&self) -> PyDevice {
+        PyDevice::from(self.inner.device())
+    }
+
+    /// Strides in elements, as torch's `stride()` (negative for reversed
+    /// views, 0 for broadcast dimensions).
+    #[getter]
+    fn strides<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.inner.strides())
+    }
+
+    /// A view with the dimensions reversed (shares memory).
+    #[getter(T)]
+    fn transposed(&self, py: Python<'_>) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.inner.transpose_all())
+    }
+
+    /// A view with dimensions reordered: `t.permute(2, 0, 1)`.
+    #[pyo3(signature = (*dims))]
+    fn permute(&self, py: Python<'_>, dims: Vec<isize>) -> PyResult<Py<PyTensor>> {
+        let ndim = self.inner.ndim() as isize;
+        let order = dims
+            .iter()
+            .map(|&axis| {
+                let resolved = if axis < 0 { axis + ndim } else { axis };
+                usize::try_from(resolved)
+                    .ok()
+                    .filter(|&a| (a as isize) < ndim)
+                    .ok_or_else(|| {
+                        PyIndexError::new_err(format!(
+                            "dimension {axis} is out of range for a tensor of dimension {ndim}"
+                        ))
+                    })
+            })
+            .collect::<PyResult<Vec<usize>>>()?;
+        PyTensor::wrap(py, self.inner.permute(&order)?)
+    }
+
+    /// Bytes per element.
+    #[getter]
+    fn itemsize(&self) -> usize {
+        self.inner.itemsize()
+    }
+
+    /// Bytes the elements occupy (`numel() * itemsize`).
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.inner.nbytes()
+    }
+
+    /// Whether writes are refused (the source was read-only).
+    #[getter]
+    fn readonly(&self) -> bool {
+        self.inner.is_readonly()
+    }
+
+    /// The number of elements.
+    fn numel(&self) -> usize {
+        self.inner.numel()
+    }
+
+    /// The address of the first element, offset included.
+    fn data_ptr(&self) -> usize {
+        self.inner.data_ptr() as usize
+    }
+
+    /// Whether the elements are row-major with no gaps.
+    fn is_contiguous(&self) -> bool {
+        self.inner.is_contiguous()
+    }
+
+    /// `self` when already contiguous, else a contiguous copy.
+    fn contiguous(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
+        let inner = &slf.get().inner;
+        if inner.is_contiguous() {
+            return Ok(slf.clone().unbind());
+        }
+        PyTensor::wrap(slf.py(), copy_to(slf.py(), inner, inner.dtype())?)
+    }
+
+    /// A deep copy in fresh, writable, C-contiguous memory.
+    fn clone(&self, py: Python<'_>) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, copy_to(py, &self.inner, self.inner.dtype())?)
+    }
+
+    /// `self` when the dtype already matches, else a converted copy.
+    fn to(slf: &Bound<'_, Self>, dtype: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        let inner = &slf.get().inner;
+        // `t.to(None)` changes nothing, as in torch (NumPy would read None
+        // as float64).
+        let dtype = dtype::optional_dtype(Some(dtype))?.unwrap_or(inner.dtype());
+        if inner.dtype() == dtype {
+            return Ok(slf.clone().unbind());
+        }
+        PyTensor::wrap(slf.py(), copy_to(slf.py(), inner, dtype)?)
+    }
+
+    /// A NumPy array sharing this tensor's memory (read-only if the tensor
+    /// is).
+    ///
+    /// NumPy has no bfloat16 of its own: with `ml_dtypes` installed a
+    /// bfloat16 tensor gives an `ml_dtypes.bfloat16` array over the same
+    /// memory, and without it a `TypeError`.
+    fn numpy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let numpy = py.import("numpy")?;
+        let inner = &slf.get().inner;
+        if inner.dtype() != DType::BFloat16 {
+            return numpy.call_method1("from_dlpack", (slf,));
+        }
+        let Ok(ml_dtypes) = py.import("ml_dtypes") else {
+            return Err(PyTypeError::new_err(
+                "NumPy has no bfloat16 dtype; install ml_dtypes to share bfloat16 memory with \
+                 NumPy, or convert first, e.g. t.to(dlbridge.float32).numpy()",
+            ));
+        };
+        // DLPack cannot hand NumPy a bfloat16, so the same bits cross as
+        // uint16 and NumPy reinterprets them, as ml_dtypes does itself.
+        let bits = PyTensor::wrap(py, inner.reinterpret(DType::UInt16)?)?;
+        numpy
+            .call_method1("from_dlpack", (bits,))?
+            .call_method1("view", (ml_dtypes.getattr("bfloat16")?,))
+    }
+
+    /// NumPy 2's array protocol: shares memory unless `dtype` differs or
+    /// `copy=True`; `copy=False` refuses to convert.
+    #[pyo3(signature = (dtype=None, copy=None))]
+    fn __array__<'py>(
+        slf: &Bound<'py, Self>,
+        dtype: Option<&Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let dtype = dtype.filter(|d| !d.is_none());
+        if dtype.is_some() && slf.get().inner.dtype() == DType::BFloat16 {
+            // NumPy cannot view bfloat16, but a conversion was asked for
+            // anyway: go through float32, which holds every bfloat16 exactly.
+            if copy == Some(false) {
+                return Err(PyValueError::new_err(
+                    "converting bfloat16 for NumPy requires a copy, but copy=False",
+                ));
+            }
+            let widened = PyTensor::wrap(
+                slf.py(),
+                copy_to(slf.py(), &slf.get().inner, DType::Float32)?,
+            )?;
+            return Self::__array__(widened.bind(slf.py()), dtype, None);
+        }
+        let array = Self::numpy(slf)?;
+        if let Some(dtype) = dtype {
+            let numpy = slf.py().import("numpy")?;
+            let wanted = numpy.getattr("dtype")?.call1((dtype,))?;
+            if !array.getattr("dtype")?.eq(&wanted)? {
+                if copy == Some(false) {
+                    return Err(PyValueError::new_err(format!(
+                        "converting {} to {} requires a copy, but copy=False",
+                        slf.get().inner.dtype(),
+                        wanted.str()?
+                    )));
+                }
+                return array.call_method1("astype", (wanted,));
+            }
+        }
+        if copy == Some(true) {
+            return array.call_method0("copy");
+        }
+        Ok(array)
+    }
+
+    /// The elements as nested Python lists (a scalar for a 0-d tensor).
+    fn tolist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        nested::to_nested_list(py, &self.inner)
+    }
+
+    /// The value of a one-element tensor as a Python number.
+    fn item<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        scalar::scalar_to_py(py, self.inner.item_with(Participation::CheckOnly)?)
+    }
+
+    /// The truth value of a one-element tensor; ambiguous otherwise, as in
+    /// NumPy and PyTorch.
+    fn __bool__(&self) -> PyResult<bool> {
+        if self.inner.numel() != 1 {
+            return Err(PyValueError::new_err(format!(
+                "the truth value of a tensor with {} elements is ambiguous",
+                self.inner.numel()
+            )));
+        }
+        let value = self.inner.item_with(Participation::CheckOnly)?;
+        Ok(value.cast_to(DType::Bool) == crate::Scalar::Bool(true))
+    }
+
+    /// Iterates over the first dimension, giving views, one at a time (a
+    /// broadcast tensor of 2**40 rows gives its first row at once).
+    fn __iter__(&self) -> PyResult<TensorIterator> {
+        let Some(&len) = self.inner.shape().first() else {
+            return Err(PyTypeError::new_err("iteration over a 0-d tensor"));
+        };
+        Ok(TensorIterator {
+            tensor: self.inner.clone(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+            len,
+        })
+    }
+
+    /// The value of a one-element tensor as a Python `int` (floats truncate
+    /// toward zero), as `int(torch_tensor)`.
+    fn __int__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let value = self.number()?;
+        if let crate::Scalar::Complex(..) = value {
+            return Err(PyTypeError::new_err(format!(
+                "cannot convert a {} tensor to int",
+                self.inner.dtype()
+            )));
+        }
+        // Python's own `__int__` truncates floats and refuses NaN
+        // (ValueError) and infinities (OverflowError), as `int(x)` does.
+        scalar::scalar_to_py(py, value)?.call_method0(pyo3::intern!(py, "__int__"))
+    }
+
+    /// The value of a one-element tensor as a Python `float`.
+    fn __float__(&self) -> PyResult<f64> {
+        match self.number()? {
+            crate::Scalar::Complex(..) => Err(PyTypeError::new_err(format!(
+                "cannot convert a {} tensor to float",
+                self.inner.dtype()
+            ))),
+            value => Ok(value.cast_to(DType::Float64).as_f64()),
+        }
+    }
+
+    /// The value of a one-element tensor as a Python `complex`.
+    fn __complex__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyComplex>> {
+        Ok(match self.number()?.cast_to(DType::Complex128) {
+            crate::Scalar::Complex(re, im) => PyComplex::from_doubles(py, re, im),
+            _ => unreachable!("cast_to complex128 gives a complex value"),
+        })
+    }
+
+    /// A one-element integer (or bool) tensor as an index, as torch allows
+    /// (`[10, 20][t]`); floats and larger tensors raise `TypeError`.
+    fn __index__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let dtype = self.inner.dtype();
+        if self.inner.numel() != 1 || !matches!(dtype.kind(), crate::Kind::Int | crate::Kind::Bool)
+        {
+            return Err(PyTypeError::new_err(format!(
+                "only integer tensors of a single element can be converted to an index \
+                 (got a {dtype} tensor of shape {:?})",
+                self.inner.shape()
+            )));
+        }
+        let value = match self.inner.item()? {
+            crate::Scalar::Bool(b) => crate::Scalar::Int(i64::from(b)),
+            value => value,
+        };
+        scalar::scalar_to_py(py, value)
+    }
+
+    /// `self == other`, element-wise with broadcasting: a `bool` tensor, as
+    /// in torch. Numbers take the tensor's dtype when of its kind or lower.
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.compare(py, other, true)
+    }
+
+    /// `self != other`, element-wise: the negation of `==`.
+    fn __ne__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.compare(py, other, false)
+    }
+
+    /// Tensors hash by identity, as torch tensors do (`==` is element-wise,
+    /// so equal values cannot give equal hashes).
+    fn __hash__(slf: &Bound<'_, Self>) -> isize {
+        slf.as_ptr() as isize
+    }
+
+    /// `element in t`: whether any element equals `element` (a number or a
+    /// tensor, broadcast), as in torch.
+    fn __contains__(&self, element: &Bound<'_, PyAny>) -> PyResult<bool> {
+        compare::contains(&self.inner, element)
+    }
+
+    fn __len__(&self) -> PyResult<usize> {
+        self.inner
+            .shape()
+            .first()
+            .copied()
+            .ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
+    }
+
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        let items = index::parse_key(key)?;
+        PyTensor::wrap(py, self.inner.index(&items)?)
+    }
+
+    fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let items = index::parse_key(key)?;
+        let target = self.inner.index(&items)?;
+        if target.is_readonly() {
+            return Err(crate::Error::ReadOnly.into());
+        }
+        let source = if dlpack_import::is_dlpack_source(value)? {
+            dlpack_import::import_copy(value)?
+        } else {
+            nested::tensor_from_nested(value, Some(target.dtype()))?
+        };
+        // Checked, not registered: another Python thread must never see this
+        // write as a borrow; a Rust borrow of either side still refuses it.
+        target.assign_with(&source, Participation::CheckOnly)?;
+        Ok(())
+    }
+
+    /// Tensors have a fixed shape: `del t[i]` is a `TypeError`, as in torch.
+    fn __delitem__(&self, _key: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(PyTypeError::new_err(
+            "dlbridge.Tensor does not support item deletion",
+        ))
+    }
+
+    fn __repr__(&self) -> String {
+        crate::format::render(&self.inner, Participation::CheckOnly)
+    }
+
+    fn __str__(&self) -> String {
+        crate::format::render(&self.inner, Participation::CheckOnly)
+    }
+
+    /// Exports a DLPack capsule sharing this tensor's memory (array API
+    /// 2023.12 signature).
+    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
+    fn __dlpack__(
+        &self,
+        py: Python<'_>,
+        stream: Option<&Bound<'_, PyAny>>,
+        max_version: Option<&Bound<'_, PyAny>>,
+        dl_device: Option<(u32, i32)>,
+        copy: Option<bool>,
+    ) -> PyResult<Py<PyAny>> {
+        let max_version = max_version
+            .filter(|version| !version.is_none())
+            .map(dlpack_export::parse_max_version)
+            .transpose()?;
+        dlpack_export::export(&self.inner, py, stream, max_version, dl_device, copy)
+    }
+
+    /// The buffer protocol: `memoryview(t)` shares the tensor's memory, with
+    /// its format, shape and byte strides; read-only tensors give read-only
+    /// views.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut pyo3::ffi::Py_buffer,
+        flags: std::ffi::c_int,
+    ) -> PyResult<()> {
+        // SAFETY: CPython passes a valid Py_buffer to fill.
+        unsafe { buffer::get_buffer(slf, view, flags) }
+    }
+
+    unsafe fn __releasebuffer__(&self, view: *mut pyo3::ffi::Py_buffer) {
+        // SAFETY: `view` was filled by `__getbuffer__`.
+        unsafe { buffer::release_buffer(view) }
+    }
+
+    /// Pickles as the tensor's bytes (row-major), dtype, shape and read-only
+    /// flag; unpickling gives an equal, independent tensor.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let inner = &slf.get().inner;
+        let copy = copy_to(py, inner, inner.dtype())?;
+        // SAFETY: `copy` is fresh and contiguous, `nbytes` long, and no one
+        // else can reach it.
+        let bytes = unsafe { std::slice::from_raw_parts(copy.data_ptr(), copy.nbytes()) };
+        let rebuild = py.import("dlbridge")?.getattr("_rebuild_tensor")?;
+        let args = (
+            pyo3::types::PyBytes::new(py, bytes),
+            inner.dtype().name(),
+            PyTuple::new(py, inner.shape())?,
+            inner.is_readonly(),
+        );
+        Ok((rebuild, args.into_pyobject(py)?))
+    }
+
+    /// `copy.copy(t)`: another tensor over the same memory.
+    fn __copy__(&self, py: Python<'_>) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.inner.clone())
+    }
+
+    /// `copy.deepcopy(t)`: fresh memory, same dtype, shape, values and
+    /// read-only flag.
+    fn __deepcopy__(&self, py: Python<'_>, _memo: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        let copy = copy_to(py, &self.inner, self.inner.dtype())?;
+        PyTensor::wrap(
+            py,
+            if self.inner.is_readonly() {
+                copy.to_readonly()
+            } else {
+                copy
+            },
+        )
+    }
+
+    /// `(device_type, device_id)`: `(1, 0)`, the CPU.
+    fn __dlpack_device__(&self) -> (u32, i32) {
+        let device = self.inner.device().to_dlpack();
+        (device.device_type.0, device.device_id)
+    }
+}
+
+impl PyTensor {
+    /// The only element, for the number protocols; `ValueError` otherwise,
+    /// as in torch.
+    fn number(&self) -> PyResult<crate::Scalar> {
+        if self.inner.numel() != 1 {
+            return Err(PyValueError::new_err(format!(
+                "only one element tensors can be converted to Python scalars (got {} elements)",
+                self.inner.numel()
+            )));
+        }
+        Ok(self.inner.item()?)
+    }
+
+    fn compare(
+        &self,
+        py: Python<'_>,
+        other: &Bound<'_, PyAny>,
+        equal: bool,
+    ) -> PyResult<Py<PyAny>> {
+        match compare::compare(&self.inner, other, equal)? {
+            Some(result) => Ok(PyTensor::wrap(py, result)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+}
+
+/// Iterates over the first dimension of a tensor, one view at a time.
+#[pyclass(module = "dlbridge", name = "_TensorIterator")]
+pub struct TensorIterator {
+    tensor: Tensor,
+    next: std::sync::atomic::AtomicUsize,
+    len: usize,
+}
+
+#[pymethods]
+impl TensorIterator {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyTensor>>> {
+        use std::sync::atomic::Ordering;
+        let row = self.next.fetch_add(1, Ordering::Relaxed);
+        if row >= self.len {
+            self.next.store(self.len, Ordering::Relaxed);
+            return Ok(None);
+        }
+        Ok(Some(PyTensor::wrap(
+            py,
+            self.tensor.index(&[IndexItem::Int(row as isize)])?,
+        )?))
+    }
+
+    fn __length_hint__(&self) -> usize {
+        self.len
+            .saturating_sub(self.next.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
