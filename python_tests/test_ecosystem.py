@@ -3,6 +3,7 @@
 import array
 import copy
 import ctypes
+import gc
 import mmap
 import pickle
 
@@ -91,6 +92,18 @@ def test_frombuffer_of_array_and_mmap():
         m[3] = 7
         assert mapped[3] == 7
         del m
+
+
+def test_frombuffer_refuses_a_strided_buffer_and_releases_what_it_held():
+    strided = memoryview(np.zeros((4, 8), np.uint8)[:, ::2])
+    with pytest.raises(BufferError, match="C-contiguous"):
+        db.frombuffer(strided, dtype=db.uint8)
+    raw = bytearray(8)
+    t = db.frombuffer(raw, dtype=db.uint8)
+    del t
+    gc.collect()
+    raw.extend(b"1234")  # the buffer was released with the last tensor
+    assert len(raw) == 12
 
 
 @pytest.mark.parametrize(
