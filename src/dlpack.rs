@@ -234,4 +234,53 @@ mod tests {
         let copy = import(managed).unwrap();
         assert_ne!(copy.data_ptr(), t.data_ptr());
     }
+
+    // The storage's reference count is crate-private, so the tests that
+    // watch it drop live here rather than in `tests/`.
+
+    #[test]
+    fn rust_owned_tensors_round_trip_through_both_abis_for_every_dtype() {
+        for dtype in DType::ALL {
+            let source = Tensor::zeros(dtype, &[2, 2]).unwrap();
+            source.fill(Scalar::Int(1)).unwrap();
+            let storage = Arc::downgrade(source.storage());
+            let legacy = export::<DLManagedTensor>(&source).unwrap();
+            let versioned = export::<DLManagedTensorVersioned>(&source).unwrap();
+            let (a, b) = (import(legacy).unwrap(), import(versioned).unwrap());
+            assert_eq!((a.dtype(), b.dtype()), (dtype, dtype));
+            assert_eq!(a.data_ptr(), source.data_ptr());
+            assert_eq!(b.to_scalars().unwrap(), source.to_scalars().unwrap());
+            drop((source, a));
+            assert!(storage.upgrade().is_some());
+            drop(b);
+            assert!(storage.upgrade().is_none(), "{dtype}: storage freed once");
+        }
+    }
+
+    #[test]
+    fn from_vec_shares_its_buffer_with_an_exported_capsule() {
+        let values: Vec<i64> = (0..6).collect();
+        let address = values.as_ptr() as usize;
+        let t = Tensor::from_vec(values, &[2, 3]).unwrap();
+        assert_eq!(t.data_ptr() as usize, address, "from_vec does not copy");
+        let managed = t.to_dlpack::<DLManagedTensorVersioned>().unwrap();
+        assert_eq!(managed.validate().unwrap().data_ptr() as usize, address);
+        let storage = std::sync::Arc::downgrade(t.storage());
+
+        // The tensor goes first: the capsule keeps the Vec alive.
+        drop(t);
+        assert!(storage.upgrade().is_some());
+        let back = Tensor::from_dlpack(managed).unwrap();
+        assert_eq!(back.view::<i64>().unwrap()[[1, 2]], 5);
+        drop(back);
+        assert!(storage.upgrade().is_none(), "freed once, by the last user");
+
+        // The capsule goes first: the tensor still owns the Vec.
+        let t = Tensor::from_vec(vec![1u8, 2, 3], &[3]).unwrap();
+        let storage = std::sync::Arc::downgrade(t.storage());
+        drop(t.to_dlpack::<DLManagedTensor>().unwrap());
+        assert_eq!(&*t.as_slice::<u8>().unwrap(), &[1, 2, 3]);
+        drop(t);
+        assert!(storage.upgrade().is_none());
+    }
 }

@@ -207,7 +207,7 @@ impl Scalar {
     ///
     /// `ptr` must point to `dtype.itemsize()` readable bytes holding a value of
     /// `dtype`. It need not be aligned.
-    pub unsafe fn read(ptr: *const u8, dtype: DType) -> Scalar {
+    pub(crate) unsafe fn read(ptr: *const u8, dtype: DType) -> Scalar {
         // SAFETY: for every read below, the caller guarantees `itemsize`
         // readable bytes; `read_unaligned` imposes no alignment.
         unsafe {
@@ -243,7 +243,7 @@ impl Scalar {
     ///
     /// `ptr` must point to `dtype.itemsize()` writable bytes that nothing else
     /// reads or writes during the call. It need not be aligned.
-    pub unsafe fn write(self, ptr: *mut u8, dtype: DType) {
+    pub(crate) unsafe fn write(self, ptr: *mut u8, dtype: DType) {
         // After `cast_to`, every conversion below is exact.
         let value = self.cast_to(dtype);
         let bits = value.as_wrapped_bits();

@@ -141,7 +141,7 @@ impl Tensor {
     }
 
     /// The layout (shape, strides and offset into the storage).
-    pub fn layout(&self) -> &Layout {
+    pub(crate) fn layout(&self) -> &Layout {
         &self.layout
     }
 
@@ -168,8 +168,9 @@ impl Tensor {
         self.numel().saturating_mul(self.itemsize())
     }
 
-    /// Whether the elements are row-major with no gaps (see
-    /// [`Layout::is_contiguous`]).
+    /// Whether the elements are row-major with no gaps (C-contiguous), as
+    /// NumPy's `flags.c_contiguous`: size-1 dimensions may have any stride,
+    /// and empty tensors qualify.
     pub fn is_contiguous(&self) -> bool {
         self.layout.is_contiguous()
     }
@@ -185,7 +186,7 @@ impl Tensor {
     }
 
     /// The storage shared with other tensors and exported capsules.
-    pub fn storage(&self) -> &Arc<Storage> {
+    pub(crate) fn storage(&self) -> &Arc<Storage> {
         &self.storage
     }
 
