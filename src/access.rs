@@ -178,6 +178,15 @@ impl Tensor {
     /// let view = reversed.view::<i64>()?;
     /// assert_eq!(view[[0, 0]], 2);
     /// assert_eq!(view.iter().copied().collect::<Vec<_>>(), vec![2, 1, 0, 5, 4, 3]);
+    /// drop(view);
+    ///
+    /// // A live mutable borrow of any handle of the memory refuses the view.
+    /// let writing = t.as_slice_mut::<i64>()?;
+    /// assert_eq!(
+    ///     reversed.view::<i64>().unwrap_err(),
+    ///     dlbridge::Error::AlreadyBorrowed { exclusive: false }
+    /// );
+    /// drop(writing);
     /// # Ok::<(), dlbridge::Error>(())
     /// ```
     pub fn view<T: Element>(&self) -> Result<ViewRef<'_, T>> {

@@ -18,6 +18,22 @@
 //! assert_eq!(column.to_dtype(DType::Int64)?.to_string(), "tensor([2, 4])");
 //! # Ok::<(), dlbridge::Error>(())
 //! ```
+//!
+//! Where to look:
+//!
+//! - [`Tensor`]: constructors (`zeros`, `from_vec`, `from_scalars`), views
+//!   that never copy (`index`, `permute`, `broadcast_to`, `reinterpret`),
+//!   copies (`deep_copy`, `to_dtype`, `contiguous`), writes (`assign`, `fill`)
+//!   and element access. Its Rust `Clone` is another handle to the same
+//!   memory; Python's `clone()` is [`Tensor::deep_copy`].
+//! - The typed accessors `as_slice`, `as_slice_mut`, `view` and `view_mut`
+//!   return the guards [`SliceRef`], [`SliceMut`], [`ViewRef`] and
+//!   [`ViewMut`], which hold a borrow checked at run time across every handle
+//!   of the memory.
+//! - [`DType`], [`Kind`], [`Element`] and [`Scalar`]: element types and
+//!   values; [`Device`]: where the memory is.
+//! - [`dlpack`]: import and export of DLPack managed tensors.
+//! - [`Error`] and [`Result`]: every fallible function's error.
 
 // The modules are private: each public item has one path, the re-export
 // below (or the `dlpack` module's functions). Helpers the modules share
