@@ -101,9 +101,16 @@ impl Tensor {
     /// ```
     /// use dlbridge::{Error, Tensor};
     ///
-    /// let t = Tensor::from_vec(vec![1i32, 2, 3], &[3])?;
-    /// assert_eq!(&*t.as_slice::<i32>()?, &[1, 2, 3]);
+    /// let t = Tensor::from_vec(vec![1i32, 2, 3, 4], &[2, 2])?;
+    /// let values = t.as_slice::<i32>()?;
+    /// assert_eq!(&*values, &[1, 2, 3, 4]);
+    /// assert_eq!(values.as_ptr().cast(), t.data_ptr()); // the tensor's memory
+    /// // Shared borrows coexist.
+    /// assert_eq!(t.clone().as_slice::<i32>()?[0], 1);
+    ///
     /// assert!(matches!(t.as_slice::<f32>(), Err(Error::DTypeMismatch { .. })));
+    /// // A transposed view is not contiguous: use `view` for any layout.
+    /// assert!(matches!(t.transpose_all().as_slice::<i32>(), Err(Error::NotContiguous { .. })));
     /// # Ok::<(), Error>(())
     /// ```
     pub fn as_slice<T: Element>(&self) -> Result<SliceRef<'_, T>> {
@@ -171,6 +178,15 @@ impl Tensor {
     /// let view = reversed.view::<i64>()?;
     /// assert_eq!(view[[0, 0]], 2);
     /// assert_eq!(view.iter().copied().collect::<Vec<_>>(), vec![2, 1, 0, 5, 4, 3]);
+    /// drop(view);
+    ///
+    /// // A live mutable borrow of any handle of the memory refuses the view.
+    /// let writing = t.as_slice_mut::<i64>()?;
+    /// assert_eq!(
+    ///     reversed.view::<i64>().unwrap_err(),
+    ///     dlbridge::Error::AlreadyBorrowed { exclusive: false }
+    /// );
+    /// drop(writing);
     /// # Ok::<(), dlbridge::Error>(())
     /// ```
     pub fn view<T: Element>(&self) -> Result<ViewRef<'_, T>> {
@@ -194,6 +210,29 @@ impl Tensor {
 
     /// The elements of a writable tensor, in any layout whose indices reach
     /// distinct elements, as a mutable `ndarray` view.
+    ///
+    /// Fails like [`Tensor::view`], and also if the tensor is read-only
+    /// ([`Error::ReadOnly`]), if several indices reach one element (a
+    /// broadcast view: [`Error::OverlappingElements`]), or if any Rust borrow
+    /// of its memory is alive ([`Error::AlreadyBorrowed`]).
+    ///
+    /// ```
+    /// use dlbridge::{Error, Tensor};
+    ///
+    /// let t = Tensor::from_vec(vec![0i64; 6], &[2, 3])?;
+    /// let transposed = t.transpose_all();
+    /// {
+    ///     let mut view = transposed.view_mut::<i64>()?;
+    ///     view[[2, 0]] = 7; // t[0, 2]
+    ///     assert!(matches!(t.view::<i64>(), Err(Error::AlreadyBorrowed { .. })));
+    /// }
+    /// assert_eq!(&*t.as_slice::<i64>()?, &[0, 0, 7, 0, 0, 0]);
+    ///
+    /// let broadcast = t.broadcast_to(&[4, 2, 3])?;
+    /// assert!(matches!(broadcast.view_mut::<i64>(), Err(Error::OverlappingElements { .. })));
+    /// assert_eq!(t.to_readonly().view_mut::<i64>().unwrap_err(), Error::ReadOnly);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn view_mut<T: Element>(&self) -> Result<ViewMut<'_, T>> {
         self.check_writable()?;
         self.check_typed::<T>()?;
@@ -221,13 +260,30 @@ impl Tensor {
 
     /// The elements as a shared slice, without borrow checking.
     ///
-    /// Prefer [`Tensor::as_slice`].
+    /// Prefer [`Tensor::as_slice`]. The dtype, contiguity, alignment and
+    /// `bool` values are still checked, and fail as there; only the borrow
+    /// registry is skipped, so the slice neither sees nor blocks other
+    /// borrows.
     ///
     /// # Safety
     ///
     /// No one (Rust, Python or a DLPack consumer) may write to these elements
     /// while the slice is alive. The tensor must hold only valid values of
     /// `T` (0 or 1 for `bool`).
+    ///
+    /// ```
+    /// use dlbridge::{Error, Tensor};
+    ///
+    /// let t = Tensor::from_vec(vec![1u32, 2, 3], &[3])?;
+    /// // SAFETY: nothing writes to `t` while `values` lives.
+    /// let values = unsafe { t.as_slice_unchecked::<u32>()? };
+    /// assert_eq!(values, &[1, 2, 3]);
+    /// // The registry does not know of `values`: a checked borrow is granted.
+    /// assert!(t.as_slice_mut::<u32>().is_ok());
+    /// // SAFETY: the call fails before making a slice.
+    /// assert!(matches!(unsafe { t.as_slice_unchecked::<i32>() }, Err(Error::DTypeMismatch { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub unsafe fn as_slice_unchecked<T: Element>(&self) -> Result<&[T]> {
         self.check_slice::<T>()?;
         self.check_valid_values::<T>()?;
@@ -238,13 +294,30 @@ impl Tensor {
 
     /// The elements as a mutable slice, without borrow checking.
     ///
-    /// Prefer [`Tensor::as_slice_mut`].
+    /// Prefer [`Tensor::as_slice_mut`]. The read-only flag, dtype,
+    /// contiguity, alignment and `bool` values are still checked; only the
+    /// borrow registry is skipped.
     ///
     /// # Safety
     ///
     /// No one else may read or write these elements while the slice is alive,
-    /// and the caller must write only valid values of `T`. The read-only flag
-    /// is still checked.
+    /// and the caller must write only valid values of `T`.
+    ///
+    /// ```
+    /// use dlbridge::{Error, Tensor};
+    ///
+    /// let t = Tensor::from_vec(vec![1.0f32, 2.0], &[2])?;
+    /// {
+    ///     // SAFETY: no other access to `t`'s memory while `values` lives.
+    ///     let values = unsafe { t.as_slice_mut_unchecked::<f32>()? };
+    ///     values[1] = 5.0;
+    /// }
+    /// assert_eq!(&*t.as_slice::<f32>()?, &[1.0, 5.0]);
+    /// // SAFETY: the call fails before making a slice.
+    /// let refused = unsafe { t.to_readonly().as_slice_mut_unchecked::<f32>().map(|_| ()) };
+    /// assert_eq!(refused, Err(Error::ReadOnly));
+    /// # Ok::<(), Error>(())
+    /// ```
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn as_slice_mut_unchecked<T: Element>(&self) -> Result<&mut [T]> {
         self.check_writable()?;

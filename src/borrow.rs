@@ -65,15 +65,15 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 ///
 /// A version only ever adds fields at the end of the table, so a table of
 /// version `N` or newer has every field this copy uses.
-pub const REGISTRY_API_VERSION: u64 = 1;
+pub(crate) const REGISTRY_API_VERSION: u64 = 1;
 
 /// What `acquire` and `check` return when the borrow is (or would be) granted.
-pub const REGISTRY_GRANTED: c_int = 0;
+pub(crate) const REGISTRY_GRANTED: c_int = 0;
 
 /// What `acquire` and `check` return when the borrow conflicts with a live
 /// one. Callers treat every value other than [`REGISTRY_GRANTED`] as a
 /// conflict, so a newer table may add reasons without granting by mistake.
-pub const REGISTRY_CONFLICT: c_int = 1;
+pub(crate) const REGISTRY_CONFLICT: c_int = 1;
 
 /// The borrow registry as a C function table, shared between the copies of
 /// dlbridge that the extensions of one process compile.
@@ -88,18 +88,24 @@ pub const REGISTRY_CONFLICT: c_int = 1;
 /// exits (copies cache the pointer, and borrows may be released during or
 /// after interpreter finalization); ranges are byte addresses `[start, end)`
 /// with `start < end`.
+///
+/// Crate-private although it crosses between compiled extensions: each copy
+/// of dlbridge reaches another's table through the capsule, as a pointer to
+/// its own copy of this definition (`src/python/registry.rs`), so no other
+/// crate ever names the type. Its stability promise is the `repr(C)` layout
+/// and the version, not a Rust path.
 #[repr(C)]
 #[derive(Debug)]
-pub struct RegistryApi {
+pub(crate) struct RegistryApi {
     /// The table's version; see [`REGISTRY_API_VERSION`].
-    pub version: u64,
+    pub(crate) version: u64,
     /// Opaque state handed back to every function.
-    pub state: *mut c_void,
+    pub(crate) state: *mut c_void,
     /// Registers a borrow of `[start, end)`, exclusive or shared: writes its
     /// id to `id` and returns [`REGISTRY_GRANTED`], or returns
     /// [`REGISTRY_CONFLICT`] (and registers nothing) if a live borrow
     /// conflicts.
-    pub acquire: unsafe extern "C" fn(
+    pub(crate) acquire: unsafe extern "C" fn(
         state: *mut c_void,
         start: usize,
         end: usize,
@@ -107,10 +113,10 @@ pub struct RegistryApi {
         id: *mut u64,
     ) -> c_int,
     /// Releases the borrow `id` that `acquire` of this table granted.
-    pub release: unsafe extern "C" fn(state: *mut c_void, id: u64),
+    pub(crate) release: unsafe extern "C" fn(state: *mut c_void, id: u64),
     /// Whether `acquire` would grant the borrow now, registering nothing:
     /// [`REGISTRY_GRANTED`] or [`REGISTRY_CONFLICT`].
-    pub check: unsafe extern "C" fn(
+    pub(crate) check: unsafe extern "C" fn(
         state: *mut c_void,
         start: usize,
         end: usize,
@@ -128,7 +134,8 @@ unsafe impl Send for RegistryApi {}
 /// Why [`install_shared`] did not switch to a table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum InstallError {
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
+pub(crate) enum InstallError {
     /// The table is older than this copy of dlbridge needs.
     #[error(
         "the process-wide tensor borrow registry has version {found}; this copy of dlbridge needs version {needed} or newer (upgrade the dlbridge package)"
@@ -216,6 +223,7 @@ impl Registry {
 
     /// Starts forwarding to `shared`: registers every live borrow there, all
     /// or none, and every later one too.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
     fn join(&self, shared: &'static RegistryApi) -> std::result::Result<(), InstallError> {
         let mut entries = self.lock();
         if let Some(existing) = entries.forward_to {
@@ -363,7 +371,8 @@ fn current() -> &'static RegistryApi {
 ///
 /// The table and its state are leaked on purpose: other copies cache the
 /// pointer and may release borrows into it until the process exits.
-pub fn new_shared_table() -> &'static RegistryApi {
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
+pub(crate) fn new_shared_table() -> &'static RegistryApi {
     let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
     Box::leak(Box::new(Registry::table(registry)))
 }
@@ -382,7 +391,10 @@ pub fn new_shared_table() -> &'static RegistryApi {
 /// `table` must follow the contract of [`RegistryApi`]: its functions
 /// callable from any thread, and the table, its state and its code valid until
 /// the process exits.
-pub unsafe fn install_shared(table: &'static RegistryApi) -> std::result::Result<(), InstallError> {
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
+pub(crate) unsafe fn install_shared(
+    table: &'static RegistryApi,
+) -> std::result::Result<(), InstallError> {
     if table.version < REGISTRY_API_VERSION {
         return Err(InstallError::Version {
             found: table.version,
@@ -397,7 +409,8 @@ pub unsafe fn install_shared(table: &'static RegistryApi) -> std::result::Result
 }
 
 /// Whether this copy of dlbridge uses a shared table (see [`install_shared`]).
-pub fn is_shared() -> bool {
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
+pub(crate) fn is_shared() -> bool {
     !std::ptr::eq(current(), &LOCAL)
 }
 
@@ -405,7 +418,7 @@ pub fn is_shared() -> bool {
 /// into the table it was acquired from.
 #[derive(Debug)]
 #[must_use = "the borrow ends as soon as it is dropped"]
-pub struct Borrow {
+pub(crate) struct Borrow {
     /// The table holding the borrow and its id there; `None` for an empty
     /// range, which borrows nothing.
     held: Option<(&'static RegistryApi, u64)>,
@@ -414,7 +427,7 @@ pub struct Borrow {
 impl Borrow {
     /// Borrows `range` (None for an empty tensor, which borrows nothing),
     /// shared or exclusive, failing if it conflicts with a live borrow.
-    pub fn acquire(range: Option<(usize, usize)>, exclusive: bool) -> Result<Borrow> {
+    pub(crate) fn acquire(range: Option<(usize, usize)>, exclusive: bool) -> Result<Borrow> {
         let Some((start, end)) = range else {
             return Ok(Borrow { held: None });
         };
@@ -430,7 +443,7 @@ impl Borrow {
     /// Fails as [`Borrow::acquire`] would, but registers nothing: for
     /// operations that must not stand in anyone's way, only respect the
     /// borrows that exist.
-    pub fn check(range: Option<(usize, usize)>, exclusive: bool) -> Result<()> {
+    pub(crate) fn check(range: Option<(usize, usize)>, exclusive: bool) -> Result<()> {
         match range {
             Some((start, end)) if !table_check(current(), start, end, exclusive) => {
                 Err(Error::AlreadyBorrowed { exclusive })
@@ -592,5 +605,84 @@ mod tests {
         assert!(!table_check(own, 0, 10, false), "the live borrow stays");
         table_release(own, held);
         assert!(table_check(own, 0, 10, true));
+    }
+
+    // Moved from an integration test when `borrow` became crate-private. It
+    // switches this test binary's copy of dlbridge to a shared table for good,
+    // as the Python layer does in every process: the other tests here may then
+    // run across the switch, which must not change what they see (live
+    // borrows follow, each is released into the table it came from).
+    use crate::tensor::Tensor;
+
+    /// Whether `table` would grant a borrow of `t`'s whole memory: what another
+    /// copy of dlbridge sharing the table would see.
+    fn grants(table: &RegistryApi, t: &Tensor, exclusive: bool) -> bool {
+        let start = t.data_ptr() as usize;
+        let end = start + t.nbytes();
+        // SAFETY: `table` comes from `new_shared_table`, which follows the
+        // `RegistryApi` contract.
+        unsafe { (table.check)(table.state, start, end, exclusive) == REGISTRY_GRANTED }
+    }
+
+    #[test]
+    fn switching_to_a_shared_registry_carries_every_borrow_over() {
+        let t = Tensor::from_vec(vec![1.0f64; 8], &[8]).unwrap();
+        let early = t.as_slice_mut::<f64>().unwrap();
+        assert!(!is_shared());
+
+        // An older table is refused before anything changes.
+        let old = Box::leak(Box::new(RegistryApi {
+            version: 0,
+            ..*new_shared_table()
+        }));
+        // SAFETY: the fields other than `version` are a real leaked table's.
+        let refused = unsafe { install_shared(old) };
+        assert_eq!(
+            refused,
+            Err(InstallError::Version {
+                found: 0,
+                needed: REGISTRY_API_VERSION
+            })
+        );
+        assert!(!is_shared());
+
+        let shared = new_shared_table();
+        // SAFETY: a table built by dlbridge follows the contract.
+        unsafe { install_shared(shared) }.unwrap();
+        assert!(is_shared());
+        // SAFETY: as above; installing the same table again is a no-op.
+        unsafe { install_shared(shared) }.unwrap();
+        // SAFETY: as above.
+        let other = unsafe { install_shared(new_shared_table()) };
+        assert_eq!(other, Err(InstallError::AlreadyShared));
+
+        // The borrow taken before the switch is visible in the shared table, and
+        // still refuses local borrows.
+        assert!(!grants(shared, &t, false));
+        assert_eq!(
+            t.as_slice::<f64>().unwrap_err(),
+            Error::AlreadyBorrowed { exclusive: false }
+        );
+        drop(early);
+        assert!(grants(shared, &t, true), "released from both tables");
+
+        // New borrows land in the shared table, and leave it when dropped.
+        let reading = t.view::<f64>().unwrap();
+        assert!(grants(shared, &t, false));
+        assert!(!grants(shared, &t, true));
+        drop(reading);
+        assert!(grants(shared, &t, true));
+
+        // A borrow another copy registers in the shared table refuses ours.
+        let mut id = 0;
+        let start = t.data_ptr() as usize;
+        // SAFETY: as in `grants`; `id` is a valid place for the id.
+        let code = unsafe { (shared.acquire)(shared.state, start, start + 8, true, &mut id) };
+        assert_eq!(code, REGISTRY_GRANTED);
+        assert!(t.to_scalars().is_err());
+        assert!(format!("{t}").contains("mutably borrowed"));
+        // SAFETY: `id` was granted by this table.
+        unsafe { (shared.release)(shared.state, id) };
+        assert_eq!(t.to_scalars().unwrap().len(), 8);
     }
 }

@@ -32,7 +32,22 @@ impl Tensor {
     }
 
     /// `self != other`, element by element: the negation of
-    /// [`Tensor::eq_elementwise`] (so NaN differs from everything).
+    /// [`Tensor::eq_elementwise`] (so NaN differs from everything). Fails
+    /// with [`Error::NotBroadcastable`] when the shapes do not broadcast
+    /// together, or when Rust code holds a mutable borrow of either side.
+    ///
+    /// ```
+    /// use dlbridge::{Error, Tensor};
+    ///
+    /// let a = Tensor::from_vec(vec![f64::NAN, 0.0], &[2])?;
+    /// let b = Tensor::from_vec(vec![f64::NAN, -0.0], &[2])?;
+    /// let differ = a.ne_elementwise(&b)?;
+    /// assert_eq!(&*differ.as_slice::<bool>()?, &[true, false]);
+    ///
+    /// let three = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[3])?;
+    /// assert!(matches!(a.ne_elementwise(&three), Err(Error::NotBroadcastable { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn ne_elementwise(&self, other: &Tensor) -> Result<Tensor> {
         self.compare_with(other, false, Participation::Register)
     }
@@ -91,7 +106,24 @@ impl Tensor {
     }
 
     /// Whether any element is non-zero (`True` for `bool`), as torch's
-    /// `any()`; `false` for an empty tensor.
+    /// `any()`; `false` for an empty tensor. With
+    /// [`Tensor::eq_elementwise`] it answers "do these differ anywhere?".
+    /// Fails only when Rust code holds a mutable borrow of the memory.
+    ///
+    /// ```
+    /// use dlbridge::{DType, Error, Tensor};
+    ///
+    /// let a = Tensor::from_vec(vec![1i32, 2, 3], &[3])?;
+    /// let b = Tensor::from_vec(vec![1.0f32, 2.0, 3.5], &[3])?;
+    /// assert!(a.ne_elementwise(&b)?.any()?);
+    /// assert!(!a.ne_elementwise(&a)?.any()?);
+    /// assert!(!Tensor::zeros(DType::Float32, &[0])?.any()?);
+    ///
+    /// let writing = a.as_slice_mut::<i32>()?;
+    /// assert!(matches!(a.any(), Err(Error::AlreadyBorrowed { .. })));
+    /// drop(writing);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn any(&self) -> Result<bool> {
         self.any_with(Participation::Register)
     }

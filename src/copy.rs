@@ -30,7 +30,7 @@ use crate::tensor::Tensor;
 
 /// Calls `visit` with the storage offset of every element of `layout`, in
 /// row-major order.
-pub fn for_each_offset(layout: &Layout, mut visit: impl FnMut(isize)) {
+pub(crate) fn for_each_offset(layout: &Layout, mut visit: impl FnMut(isize)) {
     for_each_offset_pair(layout, layout, |offset, _| visit(offset));
 }
 

@@ -24,6 +24,19 @@ impl Device {
     /// DLPack numbers host memory `(1, 0)`; CUDA-pinned host memory (`kDLCUDAHost`)
     /// is also readable from the CPU, but its lifetime is tied to a CUDA
     /// context, so only plain host memory is accepted.
+    ///
+    /// ```
+    /// use dlbridge::{Device, Error};
+    /// use dlpark::ffi::DLDevice;
+    ///
+    /// assert_eq!(Device::from_dlpack(DLDevice::CPU)?, Device::Cpu);
+    /// assert_eq!(Device::Cpu.to_dlpack(), DLDevice::CPU);
+    /// assert_eq!(
+    ///     Device::from_dlpack(DLDevice::cuda(1)).unwrap_err(),
+    ///     Error::UnsupportedDevice { device_type: 2, device_id: 1 }
+    /// );
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn from_dlpack(device: DLDevice) -> Result<Device> {
         if device.device_type == DLDeviceType::CPU && device.device_id == 0 {
             Ok(Device::Cpu)

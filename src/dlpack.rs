@@ -1,6 +1,12 @@
 //! DLPack import (validating untrusted foreign descriptors) and export
 //! (fresh managed tensors that keep dlbridge storage alive).
 //!
+//! The managed tensors are [dlpark](https://crates.io/crates/dlpark)'s
+//! [`Managed<M>`](dlpark::Managed), generic over the ABI `M`: the versioned
+//! `DLManagedTensorVersioned` of DLPack 1.0 and later (with flags such as
+//! `READ_ONLY`), or the legacy `DLManagedTensor`. [`Tensor::from_dlpack`] and
+//! [`Tensor::to_dlpack`] are the same as [`import`] and [`export`], as methods.
+//!
 //! A foreign descriptor is untrusted until [`import`] has checked it: dlpark's
 //! `validate()` checks structure (non-negative shape, element-count overflow),
 //! this module the device and dtype, and the validator every way of entry
@@ -32,6 +38,30 @@ use std::sync::Arc;
 /// last tensor, view or re-exported capsule using that storage is dropped.
 /// On error `managed` is dropped here, so its deleter runs exactly once either
 /// way. A versioned tensor flagged `READ_ONLY` gives a read-only tensor.
+///
+/// ```
+/// use dlbridge::{Error, Tensor, dlpack};
+/// use dlpark::ffi::{DLManagedTensor, DLManagedTensorVersioned};
+///
+/// let t = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3])?.to_readonly();
+/// let managed = dlpack::export::<DLManagedTensorVersioned>(&t)?;
+/// let back = dlpack::import(managed)?;
+/// assert_eq!(back.data_ptr(), t.data_ptr()); // no copy
+/// assert!(back.is_readonly()); // the READ_ONLY flag came along
+///
+/// // A descriptor on another device is refused (and released).
+/// let mut other = dlpark::metadata::Dynamic::new(vec![1], vec![1])
+///     .initialize_as::<DLManagedTensor>(Box::new([0.0f32]))
+///     .unwrap();
+/// other
+///     .set_data(std::ptr::null_mut())
+///     .set_dtype(dlpark::ffi::DLDataType::F32)
+///     .set_device(dlpark::ffi::DLDevice::cuda(0));
+/// // SAFETY: the descriptor is never dereferenced: `import` refuses it first.
+/// let other = unsafe { other.finish() };
+/// assert!(matches!(dlpack::import(other), Err(Error::UnsupportedDevice { device_type: 2, .. })));
+/// # Ok::<(), Error>(())
+/// ```
 pub fn import<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
     let (validated, dtype, readonly) = {
         let view = managed.validate().map_err(|error| Error::InvalidDLPack {
@@ -110,7 +140,26 @@ impl Tensor {
     /// A fresh DLPack managed tensor sharing this tensor's memory, for another
     /// dlpark user; see [`export`]. Choose the ABI with `M`:
     /// `DLManagedTensorVersioned` (carries the read-only flag) or the legacy
-    /// `DLManagedTensor`.
+    /// `DLManagedTensor`, which cannot say "read-only" and so refuses a
+    /// read-only tensor ([`Error::ReadOnlyLegacyExport`]).
+    ///
+    /// ```
+    /// use dlbridge::{Error, Tensor};
+    /// use dlpark::ffi::{DLManagedTensor, DLManagedTensorVersioned};
+    ///
+    /// let t = Tensor::from_vec(vec![1i16, 2, 3, 4], &[2, 2])?;
+    /// let managed = t.transpose_all().to_dlpack::<DLManagedTensorVersioned>()?;
+    /// let described = managed.validate().unwrap();
+    /// assert_eq!(described.data_ptr().cast(), t.data_ptr());
+    /// assert_eq!((described.shape(), described.strides()), (&[2, 2][..], Some(&[1, 2][..])));
+    ///
+    /// let frozen = t.to_readonly();
+    /// assert!(matches!(
+    ///     frozen.to_dlpack::<DLManagedTensor>(),
+    ///     Err(Error::ReadOnlyLegacyExport)
+    /// ));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn to_dlpack<M: ManagedTensorBase>(&self) -> Result<Managed<M>> {
         export(self)
     }
@@ -127,6 +176,20 @@ fn invalid(reason: String) -> Error {
 /// uses it. `READ_ONLY` is set for read-only tensors; a read-only tensor asked
 /// for as a legacy (`DLManagedTensor`) export is refused with
 /// [`Error::ReadOnlyLegacyExport`], since that ABI cannot carry the flag.
+///
+/// ```
+/// use dlbridge::{Tensor, dlpack};
+/// use dlpark::ffi::DLManagedTensorVersioned;
+///
+/// let t = Tensor::from_vec(vec![7u8; 4], &[4])?;
+/// let address = t.data_ptr();
+/// let managed = dlpack::export::<DLManagedTensorVersioned>(&t)?;
+/// drop(t); // the managed tensor keeps the memory alive
+/// let back = dlpack::import(managed)?;
+/// assert_eq!(back.data_ptr(), address);
+/// assert_eq!(&*back.as_slice::<u8>()?, &[7; 4]);
+/// # Ok::<(), dlbridge::Error>(())
+/// ```
 pub fn export<M: ManagedTensorBase>(tensor: &Tensor) -> Result<Managed<M>> {
     let flags = if tensor.is_readonly() {
         DlpackFlags::READ_ONLY
@@ -137,7 +200,25 @@ pub fn export<M: ManagedTensorBase>(tensor: &Tensor) -> Result<Managed<M>> {
 }
 
 /// Exports a private copy of `tensor`, flagged `IS_COPIED` (DLPack 1.1) so the
-/// consumer knows nothing else aliases it.
+/// consumer knows nothing else aliases it: what `__dlpack__(copy=True)` asks
+/// for in the Python array API. The copy is C-contiguous and writable, and
+/// the legacy ABI gets it without the flag, which it cannot carry. Fails as
+/// [`Tensor::deep_copy`] does.
+///
+/// ```
+/// use dlbridge::{Tensor, dlpack};
+/// use dlpark::DlpackFlags;
+/// use dlpark::ffi::DLManagedTensorVersioned;
+///
+/// let t = Tensor::from_vec(vec![1.0f64, 2.0], &[2])?.to_readonly();
+/// let managed = dlpack::export_copy::<DLManagedTensorVersioned>(&t)?;
+/// assert!(managed.flags().contains(DlpackFlags::IS_COPIED));
+/// assert!(!managed.flags().contains(DlpackFlags::READ_ONLY));
+/// let copy = dlpack::import(managed)?;
+/// assert_ne!(copy.data_ptr(), t.data_ptr());
+/// assert_eq!(&*copy.as_slice::<f64>()?, &[1.0, 2.0]);
+/// # Ok::<(), dlbridge::Error>(())
+/// ```
 pub fn export_copy<M: ManagedTensorBase>(tensor: &Tensor) -> Result<Managed<M>> {
     export_copy_with(tensor, Participation::Register)
 }
@@ -233,5 +314,54 @@ mod tests {
         assert!(managed.flags().contains(DlpackFlags::IS_COPIED));
         let copy = import(managed).unwrap();
         assert_ne!(copy.data_ptr(), t.data_ptr());
+    }
+
+    // The storage's reference count is crate-private, so the tests that
+    // watch it drop live here rather than in `tests/`.
+
+    #[test]
+    fn rust_owned_tensors_round_trip_through_both_abis_for_every_dtype() {
+        for dtype in DType::ALL {
+            let source = Tensor::zeros(dtype, &[2, 2]).unwrap();
+            source.fill(Scalar::Int(1)).unwrap();
+            let storage = Arc::downgrade(source.storage());
+            let legacy = export::<DLManagedTensor>(&source).unwrap();
+            let versioned = export::<DLManagedTensorVersioned>(&source).unwrap();
+            let (a, b) = (import(legacy).unwrap(), import(versioned).unwrap());
+            assert_eq!((a.dtype(), b.dtype()), (dtype, dtype));
+            assert_eq!(a.data_ptr(), source.data_ptr());
+            assert_eq!(b.to_scalars().unwrap(), source.to_scalars().unwrap());
+            drop((source, a));
+            assert!(storage.upgrade().is_some());
+            drop(b);
+            assert!(storage.upgrade().is_none(), "{dtype}: storage freed once");
+        }
+    }
+
+    #[test]
+    fn from_vec_shares_its_buffer_with_an_exported_capsule() {
+        let values: Vec<i64> = (0..6).collect();
+        let address = values.as_ptr() as usize;
+        let t = Tensor::from_vec(values, &[2, 3]).unwrap();
+        assert_eq!(t.data_ptr() as usize, address, "from_vec does not copy");
+        let managed = t.to_dlpack::<DLManagedTensorVersioned>().unwrap();
+        assert_eq!(managed.validate().unwrap().data_ptr() as usize, address);
+        let storage = std::sync::Arc::downgrade(t.storage());
+
+        // The tensor goes first: the capsule keeps the Vec alive.
+        drop(t);
+        assert!(storage.upgrade().is_some());
+        let back = Tensor::from_dlpack(managed).unwrap();
+        assert_eq!(back.view::<i64>().unwrap()[[1, 2]], 5);
+        drop(back);
+        assert!(storage.upgrade().is_none(), "freed once, by the last user");
+
+        // The capsule goes first: the tensor still owns the Vec.
+        let t = Tensor::from_vec(vec![1u8, 2, 3], &[3]).unwrap();
+        let storage = std::sync::Arc::downgrade(t.storage());
+        drop(t.to_dlpack::<DLManagedTensor>().unwrap());
+        assert_eq!(&*t.as_slice::<u8>().unwrap(), &[1, 2, 3]);
+        drop(t);
+        assert!(storage.upgrade().is_none());
     }
 }

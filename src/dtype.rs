@@ -95,7 +95,21 @@ impl DType {
         }
     }
 
-    /// Looks a dtype up by its canonical name.
+    /// Looks a dtype up by its canonical name, the one [`DType::name`]
+    /// gives. Only canonical names: no aliases such as `"float"`, `"f4"` or
+    /// `"torch.float32"` (the Python layer maps those objects itself).
+    ///
+    /// ```
+    /// use dlbridge::{DType, Error};
+    ///
+    /// assert_eq!(DType::from_name("bfloat16")?, DType::BFloat16);
+    /// assert!(DType::ALL.iter().all(|&d| DType::from_name(d.name()) == Ok(d)));
+    /// assert_eq!(
+    ///     DType::from_name("float").unwrap_err(),
+    ///     Error::UnknownDType { name: "float".into() }
+    /// );
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn from_name(name: &str) -> Result<DType> {
         DType::ALL
             .into_iter()
@@ -178,7 +192,24 @@ impl DType {
     /// Maps a foreign DLPack descriptor to a dtype.
     ///
     /// Only single-lane types are accepted: DLPack's vector types (`lanes > 1`)
-    /// have no NumPy or PyTorch counterpart.
+    /// have no NumPy or PyTorch counterpart. Neither do float8 and sub-byte
+    /// types; all are refused with [`Error::UnsupportedDLPackDType`].
+    ///
+    /// ```
+    /// use dlbridge::{DType, Error};
+    /// use dlpark::ffi::{DLDataType, DLDataTypeCode};
+    ///
+    /// // DLPack's bool is code kDLBool, 8 bits, 1 lane.
+    /// assert_eq!(DType::from_dlpack(DLDataType::BOOL)?, DType::Bool);
+    /// assert_eq!(DType::from_dlpack(DType::Complex64.to_dlpack())?, DType::Complex64);
+    ///
+    /// let float4 = DLDataType { code: DLDataTypeCode::FLOAT, bits: 32, lanes: 4 };
+    /// assert_eq!(
+    ///     DType::from_dlpack(float4).unwrap_err(),
+    ///     Error::UnsupportedDLPackDType { code: 2, bits: 32, lanes: 4 }
+    /// );
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn from_dlpack(dtype: DLDataType) -> Result<DType> {
         DType::ALL
             .into_iter()
@@ -194,6 +225,22 @@ impl DType {
     /// kind, and within a kind the wider type (PyTorch's promotion; a signed
     /// and an unsigned integer meet at the next wider signed type, int64 at
     /// most, and a float meets a complex at the complex wide enough for it).
+    ///
+    /// These are `torch.promote_types`'s rules, not NumPy's
+    /// `np.promote_types`, which widens further: NumPy makes `int64` with
+    /// `float32` a `float64`, and `int64` with `uint64` a `float64`, where
+    /// this gives `float32` and `int64`.
+    ///
+    /// ```
+    /// use dlbridge::DType;
+    ///
+    /// assert_eq!(DType::Int8.promote(DType::UInt8), DType::Int16);
+    /// assert_eq!(DType::Int64.promote(DType::UInt64), DType::Int64);
+    /// assert_eq!(DType::Int64.promote(DType::Float32), DType::Float32);
+    /// assert_eq!(DType::Float16.promote(DType::BFloat16), DType::Float32);
+    /// assert_eq!(DType::Float64.promote(DType::Complex64), DType::Complex128);
+    /// assert_eq!(DType::Bool.promote(DType::UInt8), DType::UInt8);
+    /// ```
     pub fn promote(self, other: DType) -> DType {
         use DType::*;
         if self == other {

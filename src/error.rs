@@ -56,7 +56,7 @@ pub enum Error {
         reason: String,
     },
 
-    /// A shape with more dimensions than [`crate::layout::MAX_NDIM`].
+    /// A shape with more dimensions than [`MAX_NDIM`](crate::MAX_NDIM).
     #[error(
         "maximum supported dimension for a tensor is {}, found {ndim}",
         crate::layout::MAX_NDIM
@@ -67,7 +67,7 @@ pub enum Error {
     },
 
     /// An index expression whose result would have more dimensions than
-    /// [`crate::layout::MAX_NDIM`].
+    /// [`MAX_NDIM`](crate::MAX_NDIM).
     #[error(
         "number of dimensions must be within [0, {}], but is {ndim}",
         crate::layout::MAX_NDIM

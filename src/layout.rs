@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 
 /// Where the elements of a tensor sit relative to its storage's base pointer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layout {
+pub(crate) struct Layout {
     shape: Vec<usize>,
     strides: Vec<isize>,
     offset: isize,
@@ -45,7 +45,7 @@ pub const MAX_NDIM: usize = 64;
 
 /// Refuses a shape of more than [`MAX_NDIM`] dimensions, as NumPy refuses to
 /// build one (`ValueError`).
-pub fn check_ndim(ndim: usize) -> Result<()> {
+pub(crate) fn check_ndim(ndim: usize) -> Result<()> {
     if ndim > MAX_NDIM {
         return Err(Error::RankTooLarge { ndim });
     }
@@ -56,7 +56,7 @@ pub fn check_ndim(ndim: usize) -> Result<()> {
 ///
 /// Saturates instead of overflowing: callers check the element count first
 /// (see [`numel`]), and once it fits every partial product fits too.
-pub fn contiguous_strides(shape: &[usize]) -> Vec<isize> {
+pub(crate) fn contiguous_strides(shape: &[usize]) -> Vec<isize> {
     let mut strides = vec![0isize; shape.len()];
     let mut step: isize = 1;
     for (stride, &size) in strides.iter_mut().zip(shape).rev() {
@@ -69,7 +69,7 @@ pub fn contiguous_strides(shape: &[usize]) -> Vec<isize> {
 /// The number of elements of `shape`, or `None` when it or any one
 /// dimension overflows `isize` (a limit that keeps every element offset and
 /// every stride representable; a 0 elsewhere in the shape does not lift it).
-pub fn numel(shape: &[usize]) -> Option<usize> {
+pub(crate) fn numel(shape: &[usize]) -> Option<usize> {
     if shape.iter().any(|&size| isize::try_from(size).is_err()) {
         return None;
     }
@@ -80,7 +80,7 @@ pub fn numel(shape: &[usize]) -> Option<usize> {
 }
 
 /// The shape both `a` and `b` broadcast to, NumPy style.
-pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+pub(crate) fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let ndim = a.len().max(b.len());
     let dim = |shape: &[usize], i: usize| {
         (i + shape.len())
@@ -103,7 +103,7 @@ impl Layout {
     /// `None` when the element count overflows or there are more than
     /// [`MAX_NDIM`] dimensions (check with [`check_ndim`] first for the
     /// precise error).
-    pub fn contiguous(shape: &[usize]) -> Option<Layout> {
+    pub(crate) fn contiguous(shape: &[usize]) -> Option<Layout> {
         numel(shape)?;
         if shape.len() > MAX_NDIM {
             return None;
@@ -127,27 +127,27 @@ impl Layout {
     }
 
     /// The size of each dimension.
-    pub fn shape(&self) -> &[usize] {
+    pub(crate) fn shape(&self) -> &[usize] {
         &self.shape
     }
 
     /// The distance between neighbours along each dimension, in elements.
-    pub fn strides(&self) -> &[isize] {
+    pub(crate) fn strides(&self) -> &[isize] {
         &self.strides
     }
 
     /// The element offset of the first element from the storage base.
-    pub fn offset(&self) -> isize {
+    pub(crate) fn offset(&self) -> isize {
         self.offset
     }
 
     /// The number of dimensions.
-    pub fn ndim(&self) -> usize {
+    pub(crate) fn ndim(&self) -> usize {
         self.shape.len()
     }
 
     /// The number of elements. Fits `isize` by construction.
-    pub fn numel(&self) -> usize {
+    pub(crate) fn numel(&self) -> usize {
         self.shape.iter().product()
     }
 
@@ -155,7 +155,7 @@ impl Layout {
     ///
     /// Strides of size-1 dimensions are ignored (they never move), and empty
     /// tensors are contiguous, as in PyTorch.
-    pub fn is_contiguous(&self) -> bool {
+    pub(crate) fn is_contiguous(&self) -> bool {
         if self.numel() == 0 {
             return true;
         }
@@ -173,7 +173,9 @@ impl Layout {
 
     /// Whether the elements are in column-major (Fortran) order with no gaps;
     /// size-1 dimensions are ignored and empty tensors qualify, as in NumPy.
-    pub fn is_f_contiguous(&self) -> bool {
+    // Only the Python layer (the buffer protocol) asks.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    pub(crate) fn is_f_contiguous(&self) -> bool {
         if self.numel() == 0 {
             return true;
         }
@@ -195,7 +197,7 @@ impl Layout {
     /// Sufficient, not necessary: each dimension's stride, taken in order of
     /// size, must step over everything the smaller dimensions span. Every
     /// layout NumPy and PyTorch create by slicing and transposing passes.
-    pub fn has_unique_elements(&self) -> bool {
+    pub(crate) fn has_unique_elements(&self) -> bool {
         if self.numel() == 0 {
             return true;
         }
@@ -225,7 +227,7 @@ impl Layout {
 
     /// The lowest and highest element offsets any element occupies, relative
     /// to the storage base, or `None` for an empty tensor.
-    pub fn span(&self) -> Option<(isize, isize)> {
+    pub(crate) fn span(&self) -> Option<(isize, isize)> {
         if self.numel() == 0 {
             return None;
         }
@@ -242,7 +244,7 @@ impl Layout {
     }
 
     /// Applies an index expression, returning the layout of the view.
-    pub fn index(&self, items: &[IndexItem]) -> Result<Layout> {
+    pub(crate) fn index(&self, items: &[IndexItem]) -> Result<Layout> {
         if items
             .iter()
             .filter(|item| matches!(item, IndexItem::Ellipsis))
@@ -344,7 +346,7 @@ impl Layout {
     /// The same elements with dimensions reordered: dimension `i` of the
     /// result is dimension `order[i]` of this layout. `order` must be a
     /// permutation of `0..ndim`.
-    pub fn permute(&self, order: &[usize]) -> Result<Layout> {
+    pub(crate) fn permute(&self, order: &[usize]) -> Result<Layout> {
         let mut seen = vec![false; self.ndim()];
         let valid = order.len() == self.ndim()
             && order
@@ -365,7 +367,7 @@ impl Layout {
 
     /// This layout seen with shape `target`, NumPy broadcasting rules: new
     /// leading dimensions and size-1 dimensions get stride 0.
-    pub fn broadcast_to(&self, target: &[usize]) -> Result<Layout> {
+    pub(crate) fn broadcast_to(&self, target: &[usize]) -> Result<Layout> {
         let error = || Error::NotBroadcastable {
             from: self.shape.clone(),
             to: target.to_vec(),

@@ -1,9 +1,10 @@
 //! Zero-copy tensors between NumPy, PyTorch and Rust, built on DLPack.
 //!
 //! The core (this crate without features) knows nothing of Python: a
-//! [`Tensor`] is shared [`Storage`] seen through a [`Layout`], and crosses to
-//! and from other frameworks as a DLPack managed tensor ([`dlpack`]). The
-//! `python` feature adds the PyO3 extension module in `src/python/`.
+//! [`Tensor`] is shared memory seen through a shape and strides, with a
+//! [`DType`] and a [`Device`], and crosses to and from other frameworks as a
+//! DLPack managed tensor ([`dlpack`]). The `python` feature adds the PyO3
+//! extension module (`dlbridge::python`, in `src/python/`).
 //!
 //! ```
 //! use dlbridge::{DType, Tensor};
@@ -17,22 +18,42 @@
 //! assert_eq!(column.to_dtype(DType::Int64)?.to_string(), "tensor([2, 4])");
 //! # Ok::<(), dlbridge::Error>(())
 //! ```
+//!
+//! Where to look:
+//!
+//! - [`Tensor`]: constructors (`zeros`, `from_vec`, `from_scalars`), views
+//!   that never copy (`index`, `permute`, `broadcast_to`, `reinterpret`),
+//!   copies (`deep_copy`, `to_dtype`, `contiguous`), writes (`assign`, `fill`)
+//!   and element access. Its Rust `Clone` is another handle to the same
+//!   memory; Python's `clone()` is [`Tensor::deep_copy`].
+//! - The typed accessors `as_slice`, `as_slice_mut`, `view` and `view_mut`
+//!   return the guards [`SliceRef`], [`SliceMut`], [`ViewRef`] and
+//!   [`ViewMut`], which hold a borrow checked at run time across every handle
+//!   of the memory.
+//! - [`DType`], [`Kind`], [`Element`] and [`Scalar`]: element types and
+//!   values; [`Device`]: where the memory is.
+//! - [`dlpack`]: import and export of DLPack managed tensors.
+//! - [`Error`] and [`Result`]: every fallible function's error.
 
-pub mod access;
-pub mod borrow;
+// The modules are private: each public item has one path, the re-export
+// below (or the `dlpack` module's functions). Helpers the modules share
+// (`copy`'s kernels, `layout`'s arithmetic, `borrow`'s registry, `Storage`)
+// are `pub(crate)`, so they can change without breaking a user.
+mod access;
+mod borrow;
 mod compare;
-pub mod copy;
-pub mod device;
+mod copy;
+mod device;
 pub mod dlpack;
-pub mod dtype;
-pub mod error;
+mod dtype;
+mod error;
 mod foreign;
-pub mod format;
-pub mod layout;
+mod format;
+mod layout;
 mod round;
-pub mod scalar;
-pub mod storage;
-pub mod tensor;
+mod scalar;
+mod storage;
+mod tensor;
 
 #[cfg(feature = "python")]
 pub mod python;
@@ -41,9 +62,8 @@ pub use access::{SliceMut, SliceRef, ViewMut, ViewRef};
 pub use device::Device;
 pub use dtype::{DType, Element, Kind};
 pub use error::{Error, Result};
-pub use layout::{IndexItem, Layout};
+pub use layout::{IndexItem, MAX_NDIM};
 pub use scalar::Scalar;
-pub use storage::Storage;
 pub use tensor::Tensor;
 
 /// The Rust examples of the README and of the Rust guide, run as doctests so

@@ -131,6 +131,15 @@ impl Scalar {
     /// truncate toward zero, anything non-zero becomes `true`, complex numbers
     /// keep their real part for real dtypes, and conversions to float dtypes
     /// round once, to nearest even.
+    ///
+    /// ```
+    /// use dlbridge::{DType, Scalar};
+    ///
+    /// assert_eq!(Scalar::Int(300).cast_to(DType::UInt8), Scalar::Int(44));
+    /// assert_eq!(Scalar::Float(-2.7).cast_to(DType::Int32), Scalar::Int(-2));
+    /// assert_eq!(Scalar::Complex(1.5, 2.0).cast_to(DType::Float64), Scalar::Float(1.5));
+    /// assert_eq!(Scalar::Float(0.5).cast_to(DType::Bool), Scalar::Bool(true));
+    /// ```
     pub fn cast_to(self, dtype: DType) -> Scalar {
         let bits = || self.as_wrapped_bits();
         match dtype {
@@ -164,6 +173,19 @@ impl Scalar {
     /// refusing what `dtype` cannot hold: integers out of range, floats whose
     /// truncation is out of range (or NaN and infinities, for integer dtypes),
     /// and complex numbers with an imaginary part, for real dtypes.
+    ///
+    /// ```
+    /// use dlbridge::{DType, Error, Scalar};
+    ///
+    /// assert_eq!(Scalar::Int(255).checked_for(DType::UInt8)?, Scalar::Int(255));
+    /// assert!(matches!(Scalar::Int(256).checked_for(DType::UInt8), Err(Error::Overflow { .. })));
+    /// assert!(matches!(Scalar::Float(f64::NAN).checked_for(DType::Int64), Err(Error::Overflow { .. })));
+    /// assert!(matches!(
+    ///     Scalar::Complex(1.0, 2.0).checked_for(DType::Float32),
+    ///     Err(Error::ComplexToReal { .. })
+    /// ));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn checked_for(self, dtype: DType) -> Result<Scalar> {
         let overflow = || Error::Overflow {
             value: self.to_string(),
@@ -207,7 +229,7 @@ impl Scalar {
     ///
     /// `ptr` must point to `dtype.itemsize()` readable bytes holding a value of
     /// `dtype`. It need not be aligned.
-    pub unsafe fn read(ptr: *const u8, dtype: DType) -> Scalar {
+    pub(crate) unsafe fn read(ptr: *const u8, dtype: DType) -> Scalar {
         // SAFETY: for every read below, the caller guarantees `itemsize`
         // readable bytes; `read_unaligned` imposes no alignment.
         unsafe {
@@ -243,7 +265,7 @@ impl Scalar {
     ///
     /// `ptr` must point to `dtype.itemsize()` writable bytes that nothing else
     /// reads or writes during the call. It need not be aligned.
-    pub unsafe fn write(self, ptr: *mut u8, dtype: DType) {
+    pub(crate) unsafe fn write(self, ptr: *mut u8, dtype: DType) {
         // After `cast_to`, every conversion below is exact.
         let value = self.cast_to(dtype);
         let bits = value.as_wrapped_bits();

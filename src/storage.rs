@@ -34,7 +34,7 @@ const ALIGNMENT: usize = 64;
 const ALLOCATOR_ALIGNMENT: usize = 16;
 
 /// A block of memory shared by tensors.
-pub struct Storage {
+pub(crate) struct Storage {
     base: NonNull<u8>,
     owner: Owner,
 }
@@ -51,6 +51,8 @@ enum Owner {
     Value(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
     /// Memory owned by another object (a NumPy array, a Python buffer),
     /// which this storage keeps alive.
+    // Only the Python layer (NumPy arrays, buffers) keeps memory alive so.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
     KeptAlive(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
     /// An imported DLPack managed tensor; dropping the deleter releases it.
     Imported(#[allow(dead_code)] AllocationDeleter),
@@ -71,7 +73,7 @@ impl Storage {
     /// Returns `None` when the size is invalid or the allocator has no memory
     /// for it (NumPy raises `MemoryError` then; aborting would take the whole
     /// interpreter down).
-    pub fn zeroed(bytes: usize) -> Option<Storage> {
+    pub(crate) fn zeroed(bytes: usize) -> Option<Storage> {
         Storage::allocate(bytes, true)
     }
 
@@ -112,7 +114,7 @@ impl Storage {
     }
 
     /// Takes ownership of a vector without copying it.
-    pub fn from_vec<T: Send + Sync + 'static>(mut values: Vec<T>) -> Storage {
+    pub(crate) fn from_vec<T: Send + Sync + 'static>(mut values: Vec<T>) -> Storage {
         // `as_mut_ptr` on an empty Vec is dangling but non-null and aligned,
         // which is all a zero-element tensor needs.
         let base =
@@ -130,7 +132,11 @@ impl Storage {
     ///
     /// `base` must stay valid for every access the tensors built on this
     /// storage make, for as long as `owner` lives.
-    pub unsafe fn kept_alive_by(base: NonNull<u8>, owner: Box<dyn Any + Send + Sync>) -> Storage {
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    pub(crate) unsafe fn kept_alive_by(
+        base: NonNull<u8>,
+        owner: Box<dyn Any + Send + Sync>,
+    ) -> Storage {
         Storage {
             base,
             owner: Owner::KeptAlive(owner),
@@ -144,7 +150,7 @@ impl Storage {
     /// `base` must stay valid for every access the validated descriptor
     /// allows until `deleter` is dropped, and `deleter` must release exactly
     /// that tensor.
-    pub unsafe fn imported(base: NonNull<u8>, deleter: AllocationDeleter) -> Storage {
+    pub(crate) unsafe fn imported(base: NonNull<u8>, deleter: AllocationDeleter) -> Storage {
         Storage {
             base,
             owner: Owner::Imported(deleter),
@@ -152,7 +158,7 @@ impl Storage {
     }
 
     /// The address element offsets are measured from.
-    pub fn base(&self) -> *mut u8 {
+    pub(crate) fn base(&self) -> *mut u8 {
         self.base.as_ptr()
     }
 }

@@ -12,8 +12,36 @@ use std::sync::Arc;
 
 /// An n-dimensional view of typed elements in shared memory.
 ///
-/// Cloning a `Tensor` (the Rust `Clone`) makes another handle to the same
-/// memory, like a NumPy view; [`Tensor::deep_copy`] makes fresh memory.
+/// A tensor is a handle: its memory is shared, through a reference count, by
+/// every tensor and view cut from it and every DLPack managed tensor exported
+/// from them, and released once, when the last of them is gone. Views
+/// ([`index`](Tensor::index), [`permute`](Tensor::permute),
+/// [`broadcast_to`](Tensor::broadcast_to), ...) never copy; the methods that
+/// copy ([`deep_copy`](Tensor::deep_copy), [`to_dtype`](Tensor::to_dtype), and
+/// [`contiguous`](Tensor::contiguous) when it must) say so.
+///
+/// # `Clone` is not Python's `clone()`
+///
+/// Rust's [`Clone`] makes another *handle to the same memory*: cheap,
+/// infallible, and a write through one handle is seen through the other, as
+/// with a NumPy view. Python's `Tensor.clone()` (like `torch.clone`) makes
+/// *fresh memory*; from Rust that is [`Tensor::deep_copy`], which can fail
+/// (allocation, a conflicting borrow) and so cannot be `Clone`.
+///
+/// ```
+/// use dlbridge::{Scalar, Tensor};
+///
+/// let t = Tensor::from_vec(vec![1.0f32, 2.0], &[2])?;
+/// let handle = t.clone();
+/// let copy = t.deep_copy()?;
+/// assert_eq!(handle.data_ptr(), t.data_ptr()); // the same memory
+/// assert_ne!(copy.data_ptr(), t.data_ptr()); // fresh memory
+///
+/// t.fill(Scalar::Float(7.0))?;
+/// assert_eq!(handle.to_scalars()?, vec![Scalar::Float(7.0); 2]);
+/// assert_eq!(copy.to_scalars()?, vec![Scalar::Float(1.0), Scalar::Float(2.0)]);
+/// # Ok::<(), dlbridge::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Tensor {
     storage: Arc<Storage>,
@@ -40,7 +68,29 @@ impl Tensor {
         }
     }
 
-    /// A new C-contiguous tensor of zeros.
+    /// A new C-contiguous, writable tensor of zeros.
+    ///
+    /// The memory is aligned to 64 bytes (a cache line, as PyTorch's CPU
+    /// allocator gives). Fails with [`Error::RankTooLarge`] for more than
+    /// [`MAX_NDIM`](crate::MAX_NDIM) dimensions, with an error when the byte
+    /// size does not fit `isize` (the most Rust allows one allocation), and
+    /// with [`Error::OutOfMemory`] when the allocator refuses.
+    ///
+    /// ```
+    /// use dlbridge::{DType, Error, Scalar, Tensor};
+    ///
+    /// let t = Tensor::zeros(DType::Int16, &[2, 3])?;
+    /// assert_eq!((t.shape(), t.strides()), (&[2, 3][..], &[3, 1][..]));
+    /// assert_eq!(t.data_ptr() as usize % 64, 0);
+    /// assert_eq!(t.to_scalars()?, vec![Scalar::Int(0); 6]);
+    ///
+    /// assert_eq!(
+    ///     Tensor::zeros(DType::Bool, &[1; 65]).unwrap_err(),
+    ///     Error::RankTooLarge { ndim: 65 }
+    /// );
+    /// assert!(Tensor::zeros(DType::Float64, &[usize::MAX / 4, 2]).is_err());
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn zeros(dtype: DType, shape: &[usize]) -> Result<Tensor> {
         Tensor::allocate(dtype, shape, Storage::zeroed)
     }
@@ -74,7 +124,29 @@ impl Tensor {
         Ok(Tensor::from_parts(Arc::new(storage), layout, dtype, false))
     }
 
-    /// Takes ownership of `data` (no copy) as a C-contiguous tensor of `shape`.
+    /// Takes ownership of `data` (no copy) as a C-contiguous tensor of
+    /// `shape`, with the dtype of `T`.
+    ///
+    /// The tensor's memory is the `Vec`'s own buffer, dropped with the last
+    /// tensor, view or exported managed tensor using it. Fails with
+    /// [`Error::LengthMismatch`] when `data.len()` is not the product of
+    /// `shape`.
+    ///
+    /// ```
+    /// use dlbridge::{DType, Error, Tensor};
+    ///
+    /// let values = vec![1u16, 2, 3, 4, 5, 6];
+    /// let address = values.as_ptr();
+    /// let t = Tensor::from_vec(values, &[2, 3])?;
+    /// assert_eq!(t.data_ptr(), address.cast()); // not copied
+    /// assert_eq!(t.dtype(), DType::UInt16);
+    ///
+    /// assert_eq!(
+    ///     Tensor::from_vec(vec![1u16, 2, 3], &[2, 2]).unwrap_err(),
+    ///     Error::LengthMismatch { len: 3, shape: vec![2, 2], numel: 4 }
+    /// );
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
         crate::layout::check_ndim(shape.len())?;
         let layout = Layout::contiguous(shape).ok_or_else(|| Error::TooLarge {
@@ -100,7 +172,26 @@ impl Tensor {
     /// A C-contiguous tensor of `dtype` holding `values` in row-major order.
     ///
     /// Values are converted with [`Scalar::checked_for`]: an integer that does
-    /// not fit `dtype` is an error, not a wrapped value.
+    /// not fit `dtype` is an error, not a wrapped value (PyTorch refuses
+    /// `torch.tensor([300], dtype=torch.uint8)` too). Fails with
+    /// [`Error::LengthMismatch`] when there are not as many values as elements.
+    ///
+    /// ```
+    /// use dlbridge::{DType, Error, Scalar, Tensor};
+    ///
+    /// let values = [Scalar::Int(0), Scalar::Int(255), Scalar::Bool(true), Scalar::Float(2.9)];
+    /// let t = Tensor::from_scalars(DType::UInt8, &[2, 2], &values)?;
+    /// assert_eq!(&*t.as_slice::<u8>()?, &[0, 255, 1, 2]);
+    ///
+    /// // 256 does not fit uint8: refused, not wrapped to 0.
+    /// let too_big = Tensor::from_scalars(DType::UInt8, &[], &[Scalar::Int(256)]);
+    /// assert!(matches!(too_big, Err(Error::Overflow { .. })));
+    /// assert!(matches!(
+    ///     Tensor::from_scalars(DType::UInt8, &[3], &values),
+    ///     Err(Error::LengthMismatch { len: 4, numel: 3, .. })
+    /// ));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn from_scalars(dtype: DType, shape: &[usize], values: &[Scalar]) -> Result<Tensor> {
         let tensor = Tensor::zeros(dtype, shape)?;
         if values.len() != tensor.numel() {
@@ -141,7 +232,10 @@ impl Tensor {
     }
 
     /// The layout (shape, strides and offset into the storage).
-    pub fn layout(&self) -> &Layout {
+    ///
+    /// Crate-private: [`shape`](Tensor::shape), [`strides`](Tensor::strides)
+    /// and [`data_ptr`](Tensor::data_ptr) are the public view of it.
+    pub(crate) fn layout(&self) -> &Layout {
         &self.layout
     }
 
@@ -168,8 +262,9 @@ impl Tensor {
         self.numel().saturating_mul(self.itemsize())
     }
 
-    /// Whether the elements are row-major with no gaps (see
-    /// [`Layout::is_contiguous`]).
+    /// Whether the elements are row-major with no gaps (C-contiguous), as
+    /// NumPy's `flags.c_contiguous`: size-1 dimensions may have any stride,
+    /// and empty tensors qualify.
     pub fn is_contiguous(&self) -> bool {
         self.layout.is_contiguous()
     }
@@ -180,12 +275,19 @@ impl Tensor {
     }
 
     /// The address of the first element, the storage offset included.
+    ///
+    /// Views of one tensor share memory, so comparing addresses shows whether
+    /// two tensors share it (as `data_ptr()` does in PyTorch).
     pub fn data_ptr(&self) -> *const u8 {
         self.element_ptr(self.layout.offset())
     }
 
     /// The storage shared with other tensors and exported capsules.
-    pub fn storage(&self) -> &Arc<Storage> {
+    ///
+    /// Crate-private: users see the sharing through [`Tensor::data_ptr`] and
+    /// the release through the DLPack deleter; the `Arc` is an implementation
+    /// detail.
+    pub(crate) fn storage(&self) -> &Arc<Storage> {
         &self.storage
     }
 
@@ -211,31 +313,119 @@ impl Tensor {
         Tensor::from_parts(Arc::clone(&self.storage), layout, self.dtype, self.readonly)
     }
 
-    /// A view selected by an index expression (`t[1, ::2, ..., None]`).
-    /// Always shares memory; integer indices remove dimensions.
+    /// A view selected by an index expression (`t[1, ::2, ..., None]`), with
+    /// NumPy's basic-indexing rules.
+    ///
+    /// Always shares memory; integer indices remove dimensions, negative ones
+    /// count from the end; slices clamp to the dimension like Python's;
+    /// [`IndexItem::NewAxis`] adds a dimension of size 1. Fails with
+    /// [`Error::IndexOutOfRange`], [`Error::TooManyIndices`],
+    /// [`Error::MultipleEllipsis`] or [`Error::ZeroStep`].
+    ///
+    /// ```
+    /// use dlbridge::{Error, IndexItem, Tensor};
+    ///
+    /// let t = Tensor::from_vec((0..12).collect::<Vec<i32>>(), &[3, 4])?;
+    /// // t[-1, ::-2, None]
+    /// let v = t.index(&[
+    ///     IndexItem::Int(-1),
+    ///     IndexItem::Slice { start: None, stop: None, step: Some(-2) },
+    ///     IndexItem::NewAxis,
+    /// ])?;
+    /// assert_eq!(v.shape(), &[2, 1]);
+    /// assert_eq!(v.strides(), &[-2, 0]);
+    /// assert_eq!(v.data_ptr(), t.data_ptr().wrapping_add(11 * 4)); // t[2, 3]: no copy
+    /// assert_eq!(v.view::<i32>()?.iter().copied().collect::<Vec<_>>(), vec![11, 9]);
+    ///
+    /// assert_eq!(
+    ///     t.index(&[IndexItem::Int(3)]).unwrap_err(),
+    ///     Error::IndexOutOfRange { index: 3, axis: 0, size: 3 }
+    /// );
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn index(&self, items: &[IndexItem]) -> Result<Tensor> {
         Ok(self.with_layout(self.layout.index(items)?))
     }
 
-    /// A view with dimensions reordered (`order[i]` becomes dimension `i`).
+    /// A view with dimensions reordered (`order[i]` becomes dimension `i`),
+    /// as PyTorch's `permute` and NumPy's `transpose(axes)`: no copy, the
+    /// strides move with their dimensions. Fails with
+    /// [`Error::InvalidPermutation`] unless `order` holds each dimension once.
+    ///
+    /// ```
+    /// use dlbridge::{Error, Tensor};
+    ///
+    /// let t = Tensor::zeros(dlbridge::DType::Float32, &[2, 3, 4])?;
+    /// let p = t.permute(&[2, 0, 1])?;
+    /// assert_eq!((p.shape(), p.strides()), (&[4, 2, 3][..], &[1, 12, 4][..]));
+    /// assert_eq!(p.data_ptr(), t.data_ptr());
+    /// assert!(!p.is_contiguous());
+    ///
+    /// assert!(matches!(t.permute(&[0, 0, 1]), Err(Error::InvalidPermutation { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn permute(&self, order: &[usize]) -> Result<Tensor> {
         Ok(self.with_layout(self.layout.permute(order)?))
     }
 
     /// A view with the dimensions reversed (NumPy's and PyTorch's `.T`).
+    /// Never fails; a 0- or 1-dimensional tensor comes back as it is.
+    ///
+    /// ```
+    /// use dlbridge::{Scalar, Tensor};
+    ///
+    /// let t = Tensor::from_vec(vec![1i64, 2, 3, 4, 5, 6], &[2, 3])?;
+    /// let transposed = t.transpose_all();
+    /// assert_eq!((transposed.shape(), transposed.strides()), (&[3, 2][..], &[1, 3][..]));
+    /// assert_eq!(transposed.data_ptr(), t.data_ptr());
+    /// let values: Vec<Scalar> = [1, 4, 2, 5, 3, 6].map(Scalar::Int).to_vec();
+    /// assert_eq!(transposed.to_scalars()?, values);
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
     pub fn transpose_all(&self) -> Tensor {
         let order: Vec<usize> = (0..self.ndim()).rev().collect();
         self.permute(&order)
             .expect("reversed axes are a permutation")
     }
 
-    /// A view of this tensor broadcast to `shape`, NumPy rules.
+    /// A view of this tensor broadcast to `shape`, with NumPy's rules
+    /// (`np.broadcast_to`): dimensions are matched from the right, and a
+    /// size-1 or missing dimension is repeated with stride 0, so nothing is
+    /// copied. Several indices of the result reach one element, so it cannot
+    /// be written to. Fails with [`Error::NotBroadcastable`].
+    ///
+    /// ```
+    /// use dlbridge::{Error, Tensor};
+    ///
+    /// let row = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[3])?;
+    /// let grid = row.broadcast_to(&[2, 3])?;
+    /// assert_eq!((grid.shape(), grid.strides()), (&[2, 3][..], &[0, 1][..]));
+    /// assert_eq!(grid.data_ptr(), row.data_ptr());
+    /// assert!(matches!(grid.view_mut::<f64>(), Err(Error::OverlappingElements { .. })));
+    ///
+    /// assert!(matches!(row.broadcast_to(&[2]), Err(Error::NotBroadcastable { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
         Ok(self.with_layout(self.layout.broadcast_to(shape)?))
     }
 
     /// The same memory seen as another dtype of the same item size (the bits
-    /// are reinterpreted, not converted), like NumPy's `view(dtype)`.
+    /// are reinterpreted, not converted), like NumPy's `view(dtype)` and
+    /// PyTorch's `view(dtype)`. Fails with [`Error::DTypeMismatch`] when the
+    /// item sizes differ.
+    ///
+    /// ```
+    /// use dlbridge::{DType, Error, Tensor};
+    ///
+    /// let t = Tensor::from_vec(vec![1.0f32, -2.0], &[2])?;
+    /// let bits = t.reinterpret(DType::UInt32)?;
+    /// assert_eq!(bits.data_ptr(), t.data_ptr());
+    /// assert_eq!(&*bits.as_slice::<u32>()?, &[1.0f32.to_bits(), (-2.0f32).to_bits()]);
+    ///
+    /// assert!(matches!(t.reinterpret(DType::Float64), Err(Error::DTypeMismatch { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn reinterpret(&self, dtype: DType) -> Result<Tensor> {
         if dtype.itemsize() != self.dtype.itemsize() {
             return Err(Error::DTypeMismatch {
@@ -250,6 +440,28 @@ impl Tensor {
     }
 
     /// A read-only view of the same memory.
+    ///
+    /// Writes through the new handle are refused ([`Error::ReadOnly`]); other
+    /// handles keep the access they had, so this is a promise about one handle,
+    /// not a lock. An export as a versioned DLPack tensor carries the flag.
+    ///
+    /// ```
+    /// use dlbridge::{Error, Scalar, Tensor};
+    ///
+    /// let t = Tensor::from_vec(vec![1u8, 2], &[2])?;
+    /// let frozen = t.to_readonly();
+    /// assert!(frozen.is_readonly() && !t.is_readonly());
+    /// assert_eq!(frozen.data_ptr(), t.data_ptr());
+    /// assert_eq!(frozen.as_slice_mut::<u8>().unwrap_err(), Error::ReadOnly);
+    /// assert_eq!(frozen.fill(Scalar::Int(0)).unwrap_err(), Error::ReadOnly);
+    ///
+    /// // The original handle still writes, and the read-only one sees it.
+    /// t.fill(Scalar::Int(9))?;
+    /// assert_eq!(&*frozen.as_slice::<u8>()?, &[9, 9]);
+    /// // A copy of a read-only tensor is fresh memory, and writable.
+    /// assert!(!frozen.deep_copy()?.is_readonly());
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn to_readonly(&self) -> Tensor {
         Tensor {
             readonly: true,
@@ -257,12 +469,48 @@ impl Tensor {
         }
     }
 
-    /// A fresh, writable, C-contiguous copy.
+    /// A fresh, writable, C-contiguous copy: what Python's `Tensor.clone()`
+    /// and `torch.clone` do. Rust's [`Clone`] is different: it makes another
+    /// handle to the same memory (see [`Tensor`]).
+    ///
+    /// Fails when the memory cannot be allocated, or when Rust code holds a
+    /// mutable borrow of the source (see [`Tensor::to_dtype`]).
+    ///
+    /// ```
+    /// use dlbridge::{Error, IndexItem, Scalar, Tensor};
+    ///
+    /// let t = Tensor::from_vec(vec![1i32, 2, 3, 4], &[2, 2])?;
+    /// let column = t.index(&[IndexItem::Ellipsis, IndexItem::Int(0)])?;
+    /// let copy = column.deep_copy()?;
+    /// assert_ne!(copy.data_ptr(), t.data_ptr());
+    /// assert!(!column.is_contiguous() && copy.is_contiguous());
+    /// t.fill(Scalar::Int(0))?;
+    /// assert_eq!(&*copy.as_slice::<i32>()?, &[1, 3]); // unaffected
+    ///
+    /// let writing = t.as_slice_mut::<i32>()?;
+    /// assert!(matches!(column.deep_copy(), Err(Error::AlreadyBorrowed { .. })));
+    /// drop(writing);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn deep_copy(&self) -> Result<Tensor> {
         self.to_dtype(self.dtype)
     }
 
-    /// `self` when already contiguous, else a contiguous copy.
+    /// `self` (another handle to the same memory) when already
+    /// C-contiguous, else a fresh contiguous copy, as PyTorch's
+    /// `contiguous()`. Fails as [`Tensor::deep_copy`] does when it copies.
+    ///
+    /// ```
+    /// use dlbridge::Tensor;
+    ///
+    /// let t = Tensor::from_vec(vec![1u8, 2, 3, 4, 5, 6], &[2, 3])?;
+    /// assert_eq!(t.contiguous()?.data_ptr(), t.data_ptr()); // no copy
+    /// let transposed = t.transpose_all();
+    /// let packed = transposed.contiguous()?;
+    /// assert_ne!(packed.data_ptr(), t.data_ptr()); // copied
+    /// assert_eq!(&*packed.as_slice::<u8>()?, &[1, 4, 2, 5, 3, 6]);
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
     pub fn contiguous(&self) -> Result<Tensor> {
         if self.is_contiguous() {
             Ok(self.clone())
@@ -278,6 +526,26 @@ impl Tensor {
     /// run on any thread, with or without the GIL, and the borrow keeps a
     /// `SliceMut` taken meanwhile on another thread from aliasing the read.
     /// Fails if Rust code holds a mutable borrow of the memory.
+    ///
+    /// ```
+    /// use dlbridge::{DType, Error, Tensor};
+    ///
+    /// let t = Tensor::from_vec(vec![2.7f64, -2.7, 300.0], &[3])?;
+    /// let ints = t.to_dtype(DType::Int64)?;
+    /// assert_eq!(&*ints.as_slice::<i64>()?, &[2, -2, 300]); // toward zero
+    /// let bytes = ints.to_dtype(DType::UInt8)?;
+    /// assert_eq!(&*bytes.as_slice::<u8>()?, &[2, 254, 44]); // wrapped
+    /// assert_ne!(bytes.data_ptr(), ints.data_ptr());
+    ///
+    /// let writing = t.as_slice_mut::<f64>()?;
+    /// assert_eq!(
+    ///     t.to_dtype(DType::Float32).unwrap_err(),
+    ///     Error::AlreadyBorrowed { exclusive: false }
+    /// );
+    /// drop(writing);
+    /// assert!(t.to_dtype(DType::Float32).is_ok());
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
         self.to_dtype_with(dtype, Participation::Register)
     }
@@ -305,6 +573,28 @@ impl Tensor {
     /// source's). Overlapping memory behaves as if `source` had been copied
     /// first. Registers its borrows while it copies, as [`Tensor::to_dtype`]
     /// does.
+    ///
+    /// ```
+    /// use dlbridge::{Error, IndexItem, Tensor};
+    ///
+    /// let t = Tensor::zeros(dlbridge::DType::Int32, &[2, 3])?;
+    /// // t[1] = [1.9, 2.9, 3.9]: broadcast to the row, cast (toward zero).
+    /// let row = Tensor::from_vec(vec![1.9f64, 2.9, 3.9], &[3])?;
+    /// t.index(&[IndexItem::Int(1)])?.assign(&row)?;
+    /// assert_eq!(&*t.as_slice::<i32>()?, &[0, 0, 0, 1, 2, 3]);
+    ///
+    /// // Overlapping source and destination: as if the source were copied first.
+    /// t.index(&[IndexItem::Int(0)])?.assign(&t.index(&[IndexItem::Int(1)])?)?;
+    /// assert_eq!(&*t.as_slice::<i32>()?, &[1, 2, 3, 1, 2, 3]);
+    ///
+    /// assert_eq!(t.to_readonly().assign(&row).unwrap_err(), Error::ReadOnly);
+    /// let broadcast = row.broadcast_to(&[2, 3])?;
+    /// assert!(matches!(broadcast.assign(&t), Err(Error::OverlappingWrite { .. })));
+    /// let reading = t.as_slice::<i32>()?;
+    /// assert!(matches!(t.assign(&row), Err(Error::AlreadyBorrowed { .. })));
+    /// drop(reading);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn assign(&self, source: &Tensor) -> Result<()> {
         self.assign_with(source, Participation::Register)
     }
@@ -348,6 +638,23 @@ impl Tensor {
     }
 
     /// Writes `value` into every element (`t[...] = value`).
+    ///
+    /// The value is checked against the dtype first, with
+    /// [`Scalar::checked_for`] (an integer out of range is an error, as
+    /// PyTorch's `fill_` refuses it), then written as [`Tensor::assign`]
+    /// writes, with the same failures.
+    ///
+    /// ```
+    /// use dlbridge::{DType, Error, IndexItem, Scalar, Tensor};
+    ///
+    /// let t = Tensor::zeros(DType::UInt8, &[2, 2])?;
+    /// t.index(&[IndexItem::Ellipsis, IndexItem::Int(1)])?.fill(Scalar::Int(7))?;
+    /// assert_eq!(&*t.as_slice::<u8>()?, &[0, 7, 0, 7]);
+    ///
+    /// assert!(matches!(t.fill(Scalar::Int(-1)), Err(Error::Overflow { .. })));
+    /// assert_eq!(&*t.as_slice::<u8>()?, &[0, 7, 0, 7]); // nothing written
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn fill(&self, value: Scalar) -> Result<()> {
         // `from_scalars` checks the value against the dtype.
         self.assign(&Tensor::from_scalars(self.dtype, &[], &[value])?)
@@ -356,7 +663,21 @@ impl Tensor {
     /// Every element in row-major order.
     ///
     /// Fails only if Rust code holds a mutable borrow of the memory; registers
-    /// a shared borrow while it reads, as [`Tensor::to_dtype`] does.
+    /// a shared borrow while it reads, as [`Tensor::to_dtype`] does. Each
+    /// element becomes the [`Scalar`] variant of its kind (unsigned values
+    /// below 2^63 are [`Scalar::Int`]).
+    ///
+    /// ```
+    /// use dlbridge::{Error, Scalar, Tensor};
+    ///
+    /// let t = Tensor::from_vec(vec![1u64, u64::MAX], &[2])?;
+    /// assert_eq!(t.to_scalars()?, vec![Scalar::Int(1), Scalar::UInt(u64::MAX)]);
+    ///
+    /// let writing = t.as_slice_mut::<u64>()?;
+    /// assert!(matches!(t.to_scalars(), Err(Error::AlreadyBorrowed { .. })));
+    /// drop(writing);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn to_scalars(&self) -> Result<Vec<Scalar>> {
         self.to_scalars_with(Participation::Register)
     }
@@ -385,7 +706,20 @@ impl Tensor {
         Ok(values)
     }
 
-    /// The only element of a one-element tensor.
+    /// The only element of a one-element tensor, of any shape (PyTorch's
+    /// `item()`). Fails with [`Error::NotAScalar`] for any other element
+    /// count, and as [`Tensor::to_scalars`] does.
+    ///
+    /// ```
+    /// use dlbridge::{Error, Scalar, Tensor};
+    ///
+    /// let t = Tensor::from_vec(vec![true], &[1, 1])?;
+    /// assert_eq!(t.item()?, Scalar::Bool(true));
+    ///
+    /// let pair = Tensor::from_vec(vec![1.5f32, 2.5], &[2])?;
+    /// assert_eq!(pair.item().unwrap_err(), Error::NotAScalar { numel: 2 });
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn item(&self) -> Result<Scalar> {
         self.item_with(Participation::Register)
     }

@@ -3,10 +3,13 @@
 #![cfg(feature = "python")]
 
 use dlbridge::python::{PyTensor, dlbridge_module};
-use dlbridge::{DType, Error, Tensor};
+use dlbridge::{DType, Error, Tensor, dlpack};
+use dlpark::ffi::{DLDataType, DLDevice, DLManagedTensorVersioned};
+use dlpark::metadata::Dynamic;
 use pyo3::exceptions::{PyBufferError, PyIndexError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 
 /// Whether an exception has the expected Python type.
@@ -20,6 +23,39 @@ fn python() {
     });
 }
 
+/// A tensor over a producer's buffer, and a flag set when that buffer is
+/// released: after the last tensor, view or capsule using the memory is gone.
+/// (The storage's reference count is crate-private; the DLPack deleter a
+/// producer gives is the public way to watch the release.)
+fn watched(values: Vec<f64>) -> (Tensor, Arc<AtomicBool>) {
+    struct Buffer {
+        data: Vec<f64>,
+        released: Arc<AtomicBool>,
+    }
+    impl Drop for Buffer {
+        fn drop(&mut self) {
+            self.released.store(true, Ordering::SeqCst);
+        }
+    }
+    let released = Arc::new(AtomicBool::new(false));
+    let len = values.len() as i64;
+    let buffer = Box::new(Buffer {
+        data: values,
+        released: Arc::clone(&released),
+    });
+    let data = buffer.data.as_ptr().cast_mut().cast();
+    let mut initialized = Dynamic::new(vec![len], vec![1])
+        .initialize_as::<DLManagedTensorVersioned>(buffer)
+        .unwrap();
+    initialized
+        .set_data(data)
+        .set_dtype(DLDataType::F64)
+        .set_device(DLDevice::CPU);
+    // SAFETY: the descriptor describes `data`, which the context owns.
+    let managed = unsafe { initialized.finish() };
+    (dlpack::import(managed).unwrap(), released)
+}
+
 fn run(py: Python<'_>, code: &std::ffi::CStr, globals: &Bound<'_, PyDict>) -> PyResult<()> {
     py.run(code, Some(globals), None)
 }
@@ -28,16 +64,21 @@ fn run(py: Python<'_>, code: &std::ffi::CStr, globals: &Bound<'_, PyDict>) -> Py
 fn an_unconsumed_capsule_releases_its_storage_reference() {
     python();
     Python::attach(|py| -> PyResult<()> {
-        let tensor = Tensor::from_vec(vec![1i64, 2, 3], &[3]).unwrap();
-        let storage = Arc::downgrade(tensor.storage());
+        let (tensor, released) = watched(vec![1.0, 2.0, 3.0]);
         let object = Py::new(py, PyTensor { inner: tensor })?;
         let globals = PyDict::new(py);
         globals.set_item("t", object)?;
         run(py, c"capsule = t.__dlpack__(max_version=(1, 0))", &globals)?;
         run(py, c"del t", &globals)?;
-        assert!(storage.upgrade().is_some(), "the capsule holds the storage");
+        assert!(
+            !released.load(Ordering::SeqCst),
+            "the capsule holds the storage"
+        );
         run(py, c"del capsule; import gc; gc.collect()", &globals)?;
-        assert!(storage.upgrade().is_none(), "collected capsule released it");
+        assert!(
+            released.load(Ordering::SeqCst),
+            "collected capsule released it"
+        );
         Ok(())
     })
     .unwrap();
@@ -47,8 +88,7 @@ fn an_unconsumed_capsule_releases_its_storage_reference() {
 fn a_consumed_capsule_keeps_memory_until_its_consumer_is_gone() {
     python();
     Python::attach(|py| -> PyResult<()> {
-        let tensor = Tensor::from_vec(vec![1.5f64, 2.5], &[2]).unwrap();
-        let storage = Arc::downgrade(tensor.storage());
+        let (tensor, released) = watched(vec![1.5, 2.5]);
         let globals = PyDict::new(py);
         globals.set_item("t", Py::new(py, PyTensor { inner: tensor })?)?;
         run(
@@ -62,9 +102,9 @@ try:\n    db.from_dlpack(capsule)\nexcept (ValueError, RuntimeError, BufferError
         )?;
         assert!(globals.get_item("second")?.is_some(), "second use raises");
         run(py, c"del capsule; import gc; gc.collect()", &globals)?;
-        assert!(storage.upgrade().is_some(), "the consumer still uses it");
+        assert!(!released.load(Ordering::SeqCst), "the consumer still uses it");
         run(py, c"assert u.tolist() == [1.5, 2.5]; del u; gc.collect()", &globals)?;
-        assert!(storage.upgrade().is_none());
+        assert!(released.load(Ordering::SeqCst));
         Ok(())
     })
     .unwrap();

@@ -189,33 +189,6 @@ fn bool_tensors_with_invalid_bytes_are_refused() {
 }
 
 #[test]
-fn from_vec_shares_its_buffer_with_an_exported_capsule() {
-    let values: Vec<i64> = (0..6).collect();
-    let address = values.as_ptr() as usize;
-    let t = Tensor::from_vec(values, &[2, 3]).unwrap();
-    assert_eq!(t.data_ptr() as usize, address, "from_vec does not copy");
-    let managed = t.to_dlpack::<DLManagedTensorVersioned>().unwrap();
-    assert_eq!(managed.validate().unwrap().data_ptr() as usize, address);
-    let storage = std::sync::Arc::downgrade(t.storage());
-
-    // The tensor goes first: the capsule keeps the Vec alive.
-    drop(t);
-    assert!(storage.upgrade().is_some());
-    let back = Tensor::from_dlpack(managed).unwrap();
-    assert_eq!(back.view::<i64>().unwrap()[[1, 2]], 5);
-    drop(back);
-    assert!(storage.upgrade().is_none(), "freed once, by the last user");
-
-    // The capsule goes first: the tensor still owns the Vec.
-    let t = Tensor::from_vec(vec![1u8, 2, 3], &[3]).unwrap();
-    let storage = std::sync::Arc::downgrade(t.storage());
-    drop(t.to_dlpack::<DLManagedTensor>().unwrap());
-    assert_eq!(&*t.as_slice::<u8>().unwrap(), &[1, 2, 3]);
-    drop(t);
-    assert!(storage.upgrade().is_none());
-}
-
-#[test]
 fn empty_and_zero_dim_tensors_give_empty_and_scalar_views() {
     let empty = Tensor::zeros(DType::Float64, &[0, 3]).unwrap();
     assert!(empty.as_slice::<f64>().unwrap().is_empty());
