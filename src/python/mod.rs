@@ -1,5 +1,15 @@
 //! The Python extension module `dlbridge._dlbridge`: the only place PyO3
 //! appears. `python/dlbridge/__init__.py` re-exports everything defined here.
+//!
+//! What a Rust extension built on dlbridge uses from this layer is
+//! [`Tensor`](crate::Tensor) itself, as a `#[pyfunction]` argument and
+//! result (its `FromPyObject` and `IntoPyObject` impls): it accepts any DLPack
+//! producer and returns an instance of the installed `dlbridge.Tensor`.
+//! The Python classes are not public: an extension links its own copy of
+//! this crate, and a class made from that copy would be a second Python type
+//! that `isinstance(x, dlbridge.Tensor)` does not recognise.
+//! [`dlbridge_module`] is public for programs that embed Python and register
+//! the module themselves (`pyo3::append_to_inittab!`).
 
 // The modules form layers: each uses only modules listed above it, so
 // there is no import cycle; `tests/layers.rs` checks it.
@@ -29,9 +39,9 @@ mod tensor_methods; // `dlbridge.Tensor`'s methods
 
 use pyo3::prelude::*;
 
-pub use device::PyDevice;
-pub use dtype::PyDType;
-pub use tensor::PyTensor;
+use device::PyDevice;
+use dtype::PyDType;
+use tensor::PyTensor;
 
 /// Builds the `dlbridge._dlbridge` module.
 ///
