@@ -90,13 +90,16 @@ pub enum Error {
         strides: Vec<isize>,
     },
 
-    /// The element count or byte size of a shape does not fit the address space.
-    #[error("tensor of shape {shape:?} and dtype {dtype} is too large")]
+    /// A shape whose element count, or whose size in bytes, does not fit
+    /// `isize`: every offset into a Rust allocation must (`std::ptr::offset`),
+    /// and the layout arithmetic of views relies on it.
+    #[error(
+        "shape {shape:?} is too large: its element count or its size in bytes exceeds {}",
+        isize::MAX
+    )]
     TooLarge {
         /// The shape asked for.
         shape: Vec<usize>,
-        /// The element type.
-        dtype: DType,
     },
 
     /// The allocator could not provide the memory.
@@ -117,13 +120,6 @@ pub enum Error {
         value: String,
         /// The real dtype it was meant for.
         dtype: DType,
-    },
-
-    /// A shape whose element count does not fit `isize`.
-    #[error("shape {shape:?} has more elements than memory can address")]
-    ElementCountOverflow {
-        /// The shape asked for.
-        shape: Vec<usize>,
     },
 
     /// A read-only tensor asked for as a legacy DLPack tensor, which has no

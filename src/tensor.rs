@@ -58,7 +58,6 @@ impl Tensor {
     ) -> Result<Tensor> {
         let too_large = || Error::TooLarge {
             shape: shape.to_vec(),
-            dtype,
         };
         crate::layout::check_ndim(shape.len())?;
         let layout = Layout::contiguous(shape).ok_or_else(too_large)?;
@@ -79,7 +78,6 @@ impl Tensor {
         crate::layout::check_ndim(shape.len())?;
         let layout = Layout::contiguous(shape).ok_or_else(|| Error::TooLarge {
             shape: shape.to_vec(),
-            dtype: T::DTYPE,
         })?;
         if layout.numel() != data.len() {
             return Err(Error::LengthMismatch {
