@@ -5,6 +5,11 @@
 //! `memcpy` for contiguous same-dtype copies, a typed element copy for strided
 //! same-dtype ones) keep `clone()` and `contiguous()` at memory speed.
 //!
+//! A leaf module: a kernel sees memory as an address, a [`Layout`] and a
+//! [`DType`] ([`Source`], [`Destination`]), never as a `Tensor`, so it
+//! depends on nothing a tensor adds (storage, borrows, the read-only flag);
+//! `crate::tensor` checks those and calls in.
+//!
 //! Casts convert each element as [`Scalar::cast_to`] does, rounding once to
 //! float dtypes (see `crate::round`).
 //!
@@ -26,7 +31,6 @@
 use crate::dtype::DType;
 use crate::layout::Layout;
 use crate::scalar::Scalar;
-use crate::tensor::Tensor;
 
 /// Calls `visit` with the storage offset of every element of `layout`, in
 /// row-major order.
@@ -76,45 +80,103 @@ pub(crate) fn for_each_offset_pair(a: &Layout, b: &Layout, mut visit: impl FnMut
     }
 }
 
+/// Elements a kernel reads.
+#[derive(Clone, Copy)]
+pub(crate) struct Source<'a> {
+    /// The address of the first element: the layout's offset is already
+    /// applied (as `Tensor::data_ptr` gives it), and only the layout's shape
+    /// and strides are read.
+    pub(crate) data: *const u8,
+    /// Shape and strides, in elements.
+    pub(crate) layout: &'a Layout,
+    /// The element type.
+    pub(crate) dtype: DType,
+}
+
+/// Elements a kernel writes; as [`Source`], with a writable address.
+#[derive(Clone, Copy)]
+pub(crate) struct Destination<'a> {
+    /// The address of the first element, as in [`Source::data`].
+    pub(crate) data: *mut u8,
+    /// Shape and strides, in elements.
+    pub(crate) layout: &'a Layout,
+    /// The element type.
+    pub(crate) dtype: DType,
+}
+
+/// The bytes `numel` elements of `dtype` occupy, saturating (a broadcast view
+/// may stand for more elements than memory holds).
+fn nbytes(layout: &Layout, dtype: DType) -> usize {
+    layout.numel().saturating_mul(dtype.itemsize())
+}
+
 /// Copies `src` into `dst`, converting each element to `dst`'s dtype.
 ///
-/// The shapes must be equal (broadcast `src` first), the memory of the two
-/// must not overlap, and `dst` must be writable; [`Tensor::assign`] checks all
-/// three before calling this.
-pub(crate) fn copy_cast(src: &Tensor, dst: &Tensor) {
-    assert_eq!(src.shape(), dst.shape(), "copy_cast needs equal shapes");
-    debug_assert!(!dst.is_readonly());
-    if src.numel() == 0 {
+/// # Safety
+///
+/// - The two layouts have the same shape (broadcast `src` first).
+/// - Every element `src.layout`'s shape and strides reach from `src.data`
+///   (at `src.data + sum(index[k] * strides[k]) * itemsize`) lies in memory
+///   that stays allocated and readable for the call and holds a value of
+///   `src.dtype` (every bit pattern is one, `bool`'s included: it is read as
+///   a byte).
+/// - Every element of `dst` lies likewise in memory that stays allocated and
+///   writable for the call.
+/// - The two do not overlap, and no Rust reference (`&`, `&mut`) to either
+///   is alive during the call. Writers outside Rust's knowledge (Python code,
+///   another library, without the GIL) can make the copy read torn values,
+///   but never make it unsound: see the module documentation.
+///
+/// Alignment is not needed. `Tensor::assign` and `Tensor::to_dtype_with`
+/// check all of this (and the read-only flag) before calling.
+pub(crate) unsafe fn copy_cast(src: Source<'_>, dst: Destination<'_>) {
+    assert_eq!(
+        src.layout.shape(),
+        dst.layout.shape(),
+        "copy_cast needs equal shapes"
+    );
+    let n = src.layout.numel();
+    if n == 0 {
         return;
     }
-    let (src_type, dst_type) = (src.dtype(), dst.dtype());
-    let contiguous = src.is_contiguous() && dst.is_contiguous();
-    let threads = threads_for(src.nbytes().max(dst.nbytes()), dst);
+    let (src_type, dst_type) = (src.dtype, dst.dtype);
+    let contiguous = src.layout.is_contiguous() && dst.layout.is_contiguous();
+    let threads = threads_for(
+        nbytes(src.layout, src_type).max(nbytes(dst.layout, dst_type)),
+        dst.layout,
+    );
     if contiguous && src_type == dst_type {
-        let (s, d, n) = (
-            SendPtr(src.data_ptr().cast_mut()),
-            SendPtr(dst.data_ptr().cast_mut()),
-            src.nbytes(),
+        let (s, d, bytes) = (
+            SendPtr(src.data.cast_mut()),
+            SendPtr(dst.data),
+            nbytes(src.layout, src_type),
         );
-        in_parallel(threads, n, |lo, hi| {
-            // SAFETY: both tensors are contiguous, so each covers `n` bytes
-            // from its data pointer, and `lo..hi` lies within them; the caller
-            // guarantees they do not overlap, and the chunks are disjoint.
+        in_parallel(threads, bytes, |lo, hi| {
+            // SAFETY: both layouts are contiguous, so each covers `bytes`
+            // bytes from its first element, and `lo..hi` lies within them;
+            // the caller guarantees they do not overlap, and the chunks are
+            // disjoint.
             unsafe { std::ptr::copy_nonoverlapping(s.get().add(lo), d.get().add(lo), hi - lo) };
         });
         return;
     }
-    if contiguous && half_slice_cast(src, dst, threads) {
-        return;
+    if contiguous {
+        // SAFETY: both layouts are contiguous, so each side is `n` elements
+        // from its first; the rest is the caller's guarantee.
+        let done = unsafe { half_slice_cast(src.data, src_type, dst.data, dst_type, n, threads) };
+        if done {
+            return;
+        }
     }
-    let mut dims = Dims::coalesce(src, dst);
+    let mut dims = Dims::coalesce(src.layout, dst.layout);
     dims.threads = threads;
-    let (s, d) = (src.data_ptr(), dst.data_ptr().cast_mut());
+    let (s, d) = (src.data, dst.data);
     if src_type == dst_type {
         // A copy moves bits: one unsigned type of the element's size serves
         // every dtype of that size.
-        // SAFETY: in every arm, the layouts are validated, the memory does not
-        // overlap, and the representation types have the dtype's size.
+        // SAFETY: in every arm, the caller guarantees the elements of both
+        // layouts and that they do not overlap, and the representation types
+        // have the dtype's size.
         unsafe {
             match src_type.itemsize() {
                 1 => dims.run(s.cast::<u8>(), d.cast::<u8>(), |v| v),
@@ -126,7 +188,8 @@ pub(crate) fn copy_cast(src: &Tensor, dst: &Tensor) {
         }
         return;
     }
-    // SAFETY: as above; each marker's representation has its dtype's size.
+    // SAFETY: as above, with `s` holding `src_type` and `d` `dst_type`
+    // elements.
     unsafe { cast_dispatch(src_type, dst_type, &dims, s, d) };
 }
 
@@ -144,18 +207,28 @@ const CHUNK: usize = 512;
 /// need Rust slices, and those must never cover tensor memory (see the module
 /// documentation): elements are copied in and out of stack buffers, and
 /// converted there.
-fn half_slice_cast(src: &Tensor, dst: &Tensor, threads: usize) -> bool {
+///
+/// # Safety
+///
+/// `s` and `d` address `n` contiguous elements of `src` and `dst` (readable
+/// and writable respectively) that do not overlap, as in [`copy_cast`].
+unsafe fn half_slice_cast(
+    s: *const u8,
+    src: DType,
+    d: *mut u8,
+    dst: DType,
+    n: usize,
+    threads: usize,
+) -> bool {
     use half::slice::HalfFloatSliceExt;
     use half::{bf16, f16};
-    let n = src.numel();
-    let (s, d) = (src.data_ptr(), dst.data_ptr().cast_mut());
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     if f16c::available() {
         let (s, d) = (SendPtr(s.cast_mut()), SendPtr(d));
-        match (src.dtype(), dst.dtype()) {
+        match (src, dst) {
             (DType::Float32, DType::Float16) => {
                 in_parallel(threads, n, |lo, hi| {
-                    // SAFETY: F16C is available; both tensors are contiguous
+                    // SAFETY: F16C is available; both sides are contiguous
                     // with `n` elements of the named types and do not overlap
                     // (the caller's guarantees); elements `lo..hi` lie within
                     // them, and threads take disjoint ranges.
@@ -185,11 +258,11 @@ fn half_slice_cast(src: &Tensor, dst: &Tensor, threads: usize) -> bool {
             _ => {}
         }
     }
-    // SAFETY: in every arm, both tensors are contiguous with `n` elements of
+    // SAFETY: in every arm, both sides are contiguous with `n` elements of
     // the named types and do not overlap (the caller's guarantees), and no
     // conversion needs alignment.
     unsafe {
-        match (src.dtype(), dst.dtype()) {
+        match (src, dst) {
             (DType::Float32, DType::Float16) => {
                 convert_in_chunks(s, d, n, threads, |i: &[f32], o: &mut [f16]| {
                     o.convert_from_f32_slice(i)
@@ -412,8 +485,8 @@ const PARALLEL_BYTES: usize = 8 << 20;
 /// The threads a copy of `bytes` into `dst` may use: one for small copies, and
 /// one when two indices of `dst` reach the same element (a broadcast
 /// destination), which threads would write at once.
-fn threads_for(bytes: usize, dst: &Tensor) -> usize {
-    if bytes < PARALLEL_BYTES || !dst.layout().has_unique_elements() {
+fn threads_for(bytes: usize, dst: &Layout) -> usize {
+    if bytes < PARALLEL_BYTES || !dst.has_unique_elements() {
         return 1;
     }
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
@@ -465,7 +538,8 @@ impl<T> SendPtr<T> {
 const TILE: usize = 128;
 
 impl Dims {
-    fn coalesce(src: &Tensor, dst: &Tensor) -> Dims {
+    /// The dims of a copy between two layouts of the same shape.
+    fn coalesce(src: &Layout, dst: &Layout) -> Dims {
         let mut dims: Vec<(usize, isize, isize)> = Vec::with_capacity(src.ndim());
         for ((&size, &s), &d) in src.shape().iter().zip(src.strides()).zip(dst.strides()) {
             if size == 1 {
@@ -1100,8 +1174,8 @@ mod tests {
         let values: Vec<f32> = (0..rows * cols).map(|v| v as f32).collect();
         let t = Tensor::from_vec(values, &[rows, cols]).unwrap();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert_eq!(super::threads_for(t.nbytes(), &t), cores.min(4));
-        assert_eq!(super::threads_for(super::PARALLEL_BYTES - 1, &t), 1);
+        assert_eq!(super::threads_for(t.nbytes(), t.layout()), cores.min(4));
+        assert_eq!(super::threads_for(super::PARALLEL_BYTES - 1, t.layout()), 1);
         let transposed = t.permute(&[1, 0]).unwrap().deep_copy().unwrap();
         let plain = t.deep_copy().unwrap();
         let widened = t.to_dtype(DType::Float64).unwrap();
@@ -1121,7 +1195,7 @@ mod tests {
             .unwrap()
             .broadcast_to(&[rows * cols])
             .unwrap();
-        assert_eq!(super::threads_for(1 << 30, &broadcast), 1);
+        assert_eq!(super::threads_for(1 << 30, broadcast.layout()), 1);
     }
 
     #[test]

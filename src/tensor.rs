@@ -196,6 +196,26 @@ impl Tensor {
             .wrapping_offset(offset.wrapping_mul(self.itemsize() as isize))
     }
 
+    /// This tensor's elements as a copy kernel reads them.
+    fn copy_source(&self) -> copy::Source<'_> {
+        copy::Source {
+            data: self.data_ptr(),
+            layout: self.layout(),
+            dtype: self.dtype(),
+        }
+    }
+
+    /// This tensor's elements as a copy kernel writes them. Writing through
+    /// it is for callers that checked the read-only flag.
+    fn copy_destination(&self) -> copy::Destination<'_> {
+        debug_assert!(!self.readonly, "a copy into a read-only tensor");
+        copy::Destination {
+            data: self.data_ptr().cast_mut(),
+            layout: self.layout(),
+            dtype: self.dtype(),
+        }
+    }
+
     /// The byte range `[low, high)` the elements occupy, or `None` if empty.
     pub(crate) fn byte_range(&self) -> Option<(usize, usize)> {
         let (low, high) = self.layout.span()?;
@@ -288,8 +308,12 @@ impl Tensor {
     ) -> Result<Tensor> {
         let _reading = participation.hold(self.byte_range(), false)?;
         let fresh = Tensor::uninit(dtype, self.shape())?;
-        // Writes every element of `fresh`, which no one else has seen yet.
-        copy::copy_cast(self, &fresh);
+        // SAFETY: both layouts are validated against their storage, which the
+        // tensors keep alive; `fresh` has the same shape, is new (so distinct
+        // from `self` and seen by no one else) and is written in full here.
+        // Rust borrows of `self` conflicting with this read are refused by
+        // `_reading`.
+        unsafe { copy::copy_cast(self.copy_source(), fresh.copy_destination()) };
         Ok(fresh)
     }
 
@@ -341,7 +365,11 @@ impl Tensor {
         };
         let _reading = participation.hold(source.byte_range(), false)?;
         let _writing = participation.hold(self.byte_range(), true)?;
-        copy::copy_cast(&source, self);
+        // SAFETY: both layouts are validated against their storage, which the
+        // tensors keep alive; `source` was broadcast to this shape and copied
+        // first if it overlapped; this tensor is writable (checked above);
+        // Rust borrows that conflict are refused by `_reading` and `_writing`.
+        unsafe { copy::copy_cast(source.copy_source(), self.copy_destination()) };
         Ok(())
     }
 
