@@ -6,12 +6,13 @@
 //! same-dtype ones) keep `clone()` and `contiguous()` at memory speed.
 //!
 //! A leaf module: a kernel sees memory as an address, a [`Layout`] and a
-//! [`DType`] ([`Source`], [`Destination`]), never as a `Tensor`, so it
+//! [`DType`] (`Source`, `Destination`), never as a `Tensor`, so it
 //! depends on nothing a tensor adds (storage, borrows, the read-only flag);
 //! `crate::tensor` checks those and calls in.
 //!
-//! Casts convert each element as [`Scalar::cast_to`] does, rounding once to
-//! float dtypes (see `crate::round`).
+//! Casts convert each element as [`crate::scalar::Scalar::cast_to`] does,
+//! through the same per-dtype conversions (`crate::scalar::Convert`),
+//! rounding once to float dtypes (see `crate::round`).
 //!
 //! # Memory model
 //!
@@ -28,9 +29,9 @@
 //! use F16C's unaligned vector loads and stores on raw pointers; conversions
 //! through `half`'s slice functions run on small stack buffers instead.
 
-use crate::dtype::DType;
+use crate::dtype::{DType, dispatch_dtype};
 use crate::layout::Layout;
-use crate::scalar::Scalar;
+use crate::scalar::Convert;
 
 /// Calls `visit` with the storage offset of every element of `layout`, in
 /// row-major order.
@@ -664,190 +665,6 @@ impl Dims {
     }
 }
 
-/// A dtype at the type level: its in-memory representation and its
-/// conversions, with the semantics of [`Scalar::cast_to`] (integers wrap,
-/// floats truncate toward zero, anything non-zero is `true`).
-trait Marker {
-    type Repr: Copy;
-    fn to_scalar(value: Self::Repr) -> Scalar;
-    fn from_scalar(value: Scalar) -> Self::Repr;
-}
-
-macro_rules! int_marker {
-    ($($name:ident => $repr:ty, $variant:ident, $wide:ty);* $(;)?) => {$(
-        struct $name;
-        impl Marker for $name {
-            type Repr = $repr;
-            #[inline(always)]
-            fn to_scalar(value: $repr) -> Scalar {
-                Scalar::$variant(value as $wide)
-            }
-            #[inline(always)]
-            fn from_scalar(value: Scalar) -> $repr {
-                value.as_wrapped_bits() as $repr
-            }
-        }
-    )*};
-}
-
-int_marker! {
-    I8 => i8, Int, i64;
-    I16 => i16, Int, i64;
-    I32 => i32, Int, i64;
-    I64 => i64, Int, i64;
-    U8 => u8, Int, i64;
-    U16 => u16, Int, i64;
-    U32 => u32, Int, i64;
-}
-
-struct U64;
-impl Marker for U64 {
-    type Repr = u64;
-    #[inline(always)]
-    fn to_scalar(value: u64) -> Scalar {
-        Scalar::UInt(value)
-    }
-    #[inline(always)]
-    fn from_scalar(value: Scalar) -> u64 {
-        value.as_wrapped_bits()
-    }
-}
-
-/// `bool` is read as its byte, so a byte other than 0 or 1 (which NumPy
-/// allows) is never a Rust `bool`.
-struct Bool;
-impl Marker for Bool {
-    type Repr = u8;
-    #[inline(always)]
-    fn to_scalar(value: u8) -> Scalar {
-        Scalar::Bool(value != 0)
-    }
-    #[inline(always)]
-    fn from_scalar(value: Scalar) -> u8 {
-        u8::from(value.is_nonzero())
-    }
-}
-
-macro_rules! float_marker {
-    ($($name:ident => $repr:ty, $to:expr, $from:expr);* $(;)?) => {$(
-        struct $name;
-        impl Marker for $name {
-            type Repr = $repr;
-            #[inline(always)]
-            fn to_scalar(value: $repr) -> Scalar {
-                Scalar::Float($to(value))
-            }
-            #[inline(always)]
-            fn from_scalar(value: Scalar) -> $repr {
-                $from(value)
-            }
-        }
-    )*};
-}
-
-// Each float type converts from the `Scalar` with its own rounding, once from
-// the exact value (see `Scalar::as_f32`): narrowing through float64 would
-// round twice.
-float_marker! {
-    F16 => half::f16, f64::from, Scalar::as_f16;
-    BF16 => half::bf16, f64::from, Scalar::as_bf16;
-    F32 => f32, f64::from, Scalar::as_f32;
-    F64 => f64, |v: f64| v, Scalar::as_f64;
-}
-
-macro_rules! complex_marker {
-    ($($name:ident => $part:ty, $real:expr);* $(;)?) => {$(
-        struct $name;
-        impl Marker for $name {
-            type Repr = [$part; 2];
-            #[inline(always)]
-            fn to_scalar(value: [$part; 2]) -> Scalar {
-                Scalar::Complex(f64::from(value[0]), f64::from(value[1]))
-            }
-            #[inline(always)]
-            fn from_scalar(value: Scalar) -> [$part; 2] {
-                match value {
-                    Scalar::Complex(re, im) => [re as $part, im as $part],
-                    other => [$real(other), 0.0],
-                }
-            }
-        }
-    )*};
-}
-
-complex_marker! {
-    C64 => f32, Scalar::as_f32;
-    C128 => f64, Scalar::as_f64;
-}
-
-/// Calls `$body` with `$m` bound to the marker type of `$dtype`.
-macro_rules! with_marker {
-    ($dtype:expr, $m:ident => $body:expr) => {
-        match $dtype {
-            DType::Bool => {
-                type $m = Bool;
-                $body
-            }
-            DType::Int8 => {
-                type $m = I8;
-                $body
-            }
-            DType::Int16 => {
-                type $m = I16;
-                $body
-            }
-            DType::Int32 => {
-                type $m = I32;
-                $body
-            }
-            DType::Int64 => {
-                type $m = I64;
-                $body
-            }
-            DType::UInt8 => {
-                type $m = U8;
-                $body
-            }
-            DType::UInt16 => {
-                type $m = U16;
-                $body
-            }
-            DType::UInt32 => {
-                type $m = U32;
-                $body
-            }
-            DType::UInt64 => {
-                type $m = U64;
-                $body
-            }
-            DType::Float16 => {
-                type $m = F16;
-                $body
-            }
-            DType::BFloat16 => {
-                type $m = BF16;
-                $body
-            }
-            DType::Float32 => {
-                type $m = F32;
-                $body
-            }
-            DType::Float64 => {
-                type $m = F64;
-                $body
-            }
-            DType::Complex64 => {
-                type $m = C64;
-                $body
-            }
-            DType::Complex128 => {
-                type $m = C128;
-                $body
-            }
-        }
-    };
-}
-
 /// A converting copy, monomorphised for every pair of dtypes.
 ///
 /// # Safety
@@ -868,12 +685,12 @@ unsafe fn cast_dispatch(src: DType, dst: DType, dims: &Dims, s: *const u8, d: *m
         },
         _ => {}
     }
-    with_marker!(src, S => with_marker!(dst, D => {
-        // SAFETY: forwarded from the caller.
+    dispatch_dtype!(src, S => dispatch_dtype!(dst, D => {
+        // SAFETY: forwarded from the caller; `Bits` has the dtype's size.
         unsafe {
             dims.run(
-                s.cast::<<S as Marker>::Repr>(),
-                d.cast::<<D as Marker>::Repr>(),
+                s.cast::<<S as Convert>::Bits>(),
+                d.cast::<<D as Convert>::Bits>(),
                 |v| D::from_scalar(S::to_scalar(v)),
             )
         }

@@ -26,12 +26,10 @@ impl fmt::Display for Tensor {
     }
 }
 
-/// The dtypes PyTorch leaves out of the repr (it infers them from the values).
+/// The dtypes PyTorch leaves out of the repr: those it infers from the
+/// values, the default of each kind.
 fn has_default_dtype(dtype: DType) -> bool {
-    matches!(
-        dtype,
-        DType::Float32 | DType::Complex64 | DType::Int64 | DType::Bool
-    )
+    DType::default_for(dtype.kind()) == dtype
 }
 
 /// The printed form of `tensor`, registering a shared borrow for the whole
