@@ -30,7 +30,7 @@ pub enum Error {
 
     /// A tensor on a device other than the CPU.
     #[error(
-        "unsupported device (device_type {device_type}, device_id {device_id}); dlbridge tensors live on the CPU, device (1, 0)"
+        "unsupported device (device_type {device_type}, device_id {device_id}); dlbridge tensors live in CPU memory (device_type 1, kDLCPU, device_id 0)"
     )]
     UnsupportedDevice {
         /// `DLDevice.device_type`.
@@ -79,9 +79,10 @@ pub enum Error {
 
     /// A write into a tensor in which several indices reach the same memory
     /// (a broadcast or `expand()`ed view), whose result would depend on the
-    /// order of the writes.
+    /// order of the writes. The message starts as PyTorch's does for the same
+    /// refusal (`at::assert_no_internal_overlap`), which users search for.
     #[error(
-        "unsupported operation: more than one element of the written-to tensor (shape {shape:?}, strides {strides:?}) refers to a single memory location; clone() it before writing"
+        "unsupported operation: more than one element of the written-to tensor (shape {shape:?}, strides {strides:?}) refers to a single memory location; write to a copy of it instead"
     )]
     OverlappingWrite {
         /// The destination's shape.
@@ -123,9 +124,10 @@ pub enum Error {
     },
 
     /// A read-only tensor asked for as a legacy DLPack tensor, which has no
-    /// flags to say so.
+    /// flags to say so (`DLPACK_FLAG_BITMASK_READ_ONLY` came with the
+    /// versioned `DLManagedTensorVersioned` of DLPack 1.0).
     #[error(
-        "a read-only tensor cannot be exported as a legacy DLPack tensor, which has no READ_ONLY flag; use the versioned ABI (max_version=(1, 0) or later), or copy"
+        "a read-only tensor cannot be exported as a legacy (unversioned) DLPack tensor, which has no READ_ONLY flag; export a versioned one (DLPack 1.0 or later), or a copy"
     )]
     ReadOnlyLegacyExport,
 

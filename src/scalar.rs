@@ -334,14 +334,16 @@ macro_rules! convert_complex {
 
 convert_complex!(f32 => Scalar::as_f32, f64 => Scalar::as_f64);
 
+/// Rust's spelling of each value (`true`, `300`, `2.5`, and `1+2i` as
+/// `num_complex` writes complex numbers), as error messages show them.
 impl std::fmt::Display for Scalar {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Scalar::Bool(b) => write!(f, "{}", if *b { "True" } else { "False" }),
+            Scalar::Bool(b) => write!(f, "{b}"),
             Scalar::Int(v) => write!(f, "{v}"),
             Scalar::UInt(v) => write!(f, "{v}"),
             Scalar::Float(v) => write!(f, "{v}"),
-            Scalar::Complex(re, im) => write!(f, "({re}{im:+}j)"),
+            Scalar::Complex(re, im) => write!(f, "{re}{im:+}i"),
         }
     }
 }
@@ -434,6 +436,20 @@ mod tests {
         assert_eq!(written, nearest);
         let written = round_trip(Scalar::Float(1.0 + p2(-11) + p2(-40)), DType::Float16);
         assert_eq!(written, Scalar::Float(1.0 + p2(-10)));
+    }
+
+    #[test]
+    fn values_display_in_rust_spelling() {
+        assert_eq!(Scalar::Bool(true).to_string(), "true");
+        assert_eq!(Scalar::UInt(u64::MAX).to_string(), "18446744073709551615");
+        assert_eq!(Scalar::Complex(1.5, -2.0).to_string(), "1.5-2i");
+        let error = Scalar::Complex(1.0, 2.0)
+            .checked_for(DType::Float32)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot convert complex value 1+2i to real dtype float32 without losing its imaginary part"
+        );
     }
 
     #[test]
