@@ -426,3 +426,111 @@ impl Tensor {
         Ok(self.to_scalars_with(participation)?[0])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arange(n: i64, shape: &[usize]) -> Tensor {
+        Tensor::from_vec((0..n).collect::<Vec<i64>>(), shape).unwrap()
+    }
+
+    fn ints(t: &Tensor) -> Vec<i64> {
+        t.to_scalars()
+            .unwrap()
+            .into_iter()
+            .map(|s| match s {
+                Scalar::Int(v) => v,
+                other => panic!("not an int: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn deep_copies_are_fresh_contiguous_and_row_major() {
+        let t = arange(6, &[2, 3]);
+        let copy = t.transpose_all().deep_copy().unwrap();
+        assert!(copy.is_contiguous() && !copy.is_readonly());
+        assert_eq!(copy.shape(), &[3, 2]);
+        assert_eq!(ints(&copy), vec![0, 3, 1, 4, 2, 5]);
+        assert!(!Arc::ptr_eq(copy.storage(), t.storage()));
+        let readonly = t.to_readonly().deep_copy().unwrap();
+        assert!(!readonly.is_readonly());
+    }
+
+    #[test]
+    fn cast_copy_converts_every_element() {
+        let t = Tensor::from_vec(vec![1.9f64, -1.9, 300.0], &[3]).unwrap();
+        let as_u8 = t.to_dtype(DType::UInt8).unwrap();
+        assert_eq!(ints(&as_u8), vec![1, 255, 44]);
+        let as_f16 = t.to_dtype(DType::Float16).unwrap();
+        assert_eq!(as_f16.to_scalars().unwrap()[2], Scalar::Float(300.0));
+    }
+
+    #[test]
+    fn assign_broadcasts_and_handles_overlap() {
+        let t = arange(5, &[5]);
+        let head = t
+            .index(&[IndexItem::Slice {
+                start: None,
+                stop: Some(-1),
+                step: None,
+            }])
+            .unwrap();
+        let tail = t
+            .index(&[IndexItem::Slice {
+                start: Some(1),
+                stop: None,
+                step: None,
+            }])
+            .unwrap();
+        tail.assign(&head).unwrap();
+        assert_eq!(ints(&t), vec![0, 0, 1, 2, 3]);
+
+        let grid = Tensor::zeros(DType::Int32, &[2, 3]).unwrap();
+        grid.assign(&Tensor::from_vec(vec![7i32, 8, 9], &[3]).unwrap())
+            .unwrap();
+        assert_eq!(ints(&grid), vec![7, 8, 9, 7, 8, 9]);
+    }
+
+    #[test]
+    fn failed_assignments_write_nothing() {
+        let t = arange(3, &[3]);
+        assert!(matches!(
+            t.assign(&arange(2, &[2])),
+            Err(Error::NotBroadcastable { .. })
+        ));
+        assert_eq!(
+            t.to_readonly().assign(&arange(3, &[3])),
+            Err(Error::ReadOnly)
+        );
+        let grid = arange(6, &[2, 3]);
+        let broadcast = grid
+            .index(&[IndexItem::Int(0)])
+            .unwrap()
+            .broadcast_to(&[2, 3]);
+        assert!(matches!(
+            broadcast.unwrap().assign(&grid),
+            Err(Error::OverlappingWrite { .. })
+        ));
+        assert_eq!(ints(&t), vec![0, 1, 2]);
+        assert_eq!(ints(&grid), vec![0, 1, 2, 3, 4, 5]);
+        let small = Tensor::zeros(DType::Int8, &[2]).unwrap();
+        assert!(matches!(
+            small.fill(Scalar::Int(128)),
+            Err(Error::Overflow { .. })
+        ));
+        assert_eq!(ints(&small), vec![0, 0]);
+        t.fill(Scalar::Int(1 << 40)).unwrap();
+        assert_eq!(ints(&t), vec![1 << 40; 3]);
+    }
+
+    #[test]
+    fn zero_dim_and_empty_tensors_read_as_scalars() {
+        let scalar = Tensor::from_vec(vec![42i64], &[]).unwrap();
+        assert_eq!(scalar.item().unwrap(), Scalar::Int(42));
+        let empty = Tensor::zeros(DType::Float32, &[0, 3]).unwrap();
+        assert!(empty.to_scalars().unwrap().is_empty());
+        assert_eq!(empty.item(), Err(Error::NotAScalar { numel: 0 }));
+    }
+}
