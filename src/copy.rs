@@ -123,10 +123,11 @@ fn nbytes(layout: &Layout, dtype: DType) -> usize {
 ///   a byte).
 /// - Every element of `dst` lies likewise in memory that stays allocated and
 ///   writable for the call.
-/// - The two do not overlap, and no Rust reference (`&`, `&mut`) to either
-///   is alive during the call. Writers outside Rust's knowledge (Python code,
-///   another library, without the GIL) can make the copy read torn values,
-///   but never make it unsound: see the module documentation.
+/// - The two do not overlap; no `&mut` to the source's elements, and no
+///   reference at all to the destination's, is alive during the call.
+///   Writers outside Rust's knowledge (Python code, another library, without
+///   the GIL) can make the copy read torn values, but never make it unsound:
+///   see the module documentation.
 ///
 /// Alignment is not needed. `Tensor::assign` and `Tensor::to_dtype_with`
 /// check all of this (and the read-only flag) before calling.
@@ -596,6 +597,11 @@ impl Dims {
     }
 
     /// Loops over every dimension but the last two, then copies a plane.
+    ///
+    /// # Safety
+    ///
+    /// As [`Dims::run`], for `dims` (a part of the run's dims) from `s` and
+    /// `d`.
     #[inline(always)]
     unsafe fn outer<S: Copy, D: Copy>(
         dims: &[(usize, isize, isize)],
@@ -624,6 +630,10 @@ impl Dims {
     /// Copies one or two dimensions; a transposing plane (unit stride on a
     /// different axis in each tensor) goes tile by tile, so that both sides
     /// stay in cache.
+    ///
+    /// # Safety
+    ///
+    /// As [`Dims::run`], for the one or two `dims` from `s` and `d`.
     #[inline(always)]
     unsafe fn plane<S: Copy, D: Copy>(
         dims: &[(usize, isize, isize)],
