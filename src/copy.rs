@@ -696,7 +696,8 @@ unsafe fn cast_dispatch(src: DType, dst: DType, dims: &Dims, s: *const u8, d: *m
         _ => {}
     }
     dispatch_dtype!(src, S => dispatch_dtype!(dst, D => {
-        // SAFETY: forwarded from the caller; `Bits` has the dtype's size.
+        // SAFETY: forwarded from the caller; `Convert` promises that each
+        // `Bits` has its dtype's size and takes any bit pattern.
         unsafe {
             dims.run(
                 s.cast::<<S as Convert>::Bits>(),

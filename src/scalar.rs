@@ -184,9 +184,9 @@ impl Scalar {
     /// `dtype`. It need not be aligned.
     pub unsafe fn read(ptr: *const u8, dtype: DType) -> Scalar {
         dispatch_dtype!(dtype, T => {
-            // SAFETY: the caller guarantees `itemsize` readable bytes holding
-            // a value of `dtype`, and `T::Bits` has that size (it is `T`, or
-            // the byte of a `bool`); `read_unaligned` imposes no alignment.
+            // SAFETY: the caller guarantees `itemsize` readable bytes, and
+            // `Convert` promises that `T::Bits` has that size and takes any
+            // bit pattern; `read_unaligned` imposes no alignment.
             T::to_scalar(unsafe { ptr.cast::<<T as Convert>::Bits>().read_unaligned() })
         })
     }
@@ -201,8 +201,8 @@ impl Scalar {
         dispatch_dtype!(dtype, T => {
             let bits = T::from_scalar(self);
             // SAFETY: the caller guarantees `itemsize` writable, unaliased
-            // bytes, and `T::Bits` has that size; `write_unaligned` imposes
-            // no alignment.
+            // bytes, and `Convert` promises that `T::Bits` has that size;
+            // `write_unaligned` imposes no alignment.
             unsafe { ptr.cast::<<T as Convert>::Bits>().write_unaligned(bits) }
         })
     }
@@ -215,7 +215,13 @@ impl Scalar {
 /// [`dispatch_dtype!`]).
 ///
 /// One impl per element type of `crate::dtype`'s table, by family below.
-pub(crate) trait Convert: Element {
+///
+/// # Safety
+///
+/// `Bits` has the size of `Self` (the dtype's item size), and every bit
+/// pattern of that size is a valid `Bits`: `Scalar::read`, `Scalar::write`
+/// and the copy kernels read and write tensor memory as `Bits`.
+pub(crate) unsafe trait Convert: Element {
     /// What an element is read and written as: the element type itself, but
     /// a `bool` is read as its byte, so that a byte other than 0 or 1 (which
     /// NumPy allows) is never a Rust `bool`. Of the dtype's size, and valid
@@ -234,7 +240,8 @@ pub(crate) trait Convert: Element {
 }
 
 /// `bool`: anything non-zero is `true`.
-impl Convert for bool {
+// SAFETY: a `u8` has `bool`'s size, and every byte is a `u8`.
+unsafe impl Convert for bool {
     type Bits = u8;
 
     #[inline(always)]
@@ -252,7 +259,9 @@ impl Convert for bool {
 /// [`Scalar::as_wrapped_bits`]). All but `u64` widen to `i64` losslessly.
 macro_rules! convert_integers {
     ($($ty:ty),*) => {$(
-        impl Convert for $ty {
+        // SAFETY: `Bits` is the integer type itself, and every bit pattern
+        // is an integer.
+        unsafe impl Convert for $ty {
             type Bits = $ty;
             const INT_RANGE: Option<(i128, i128)> = Some((<$ty>::MIN as i128, <$ty>::MAX as i128));
 
@@ -272,7 +281,8 @@ macro_rules! convert_integers {
 convert_integers!(i8, i16, i32, i64, u8, u16, u32);
 
 /// `u64`: as the other integers, with values from 2^63 kept as `UInt`.
-impl Convert for u64 {
+// SAFETY: as for the other integers.
+unsafe impl Convert for u64 {
     type Bits = u64;
     const INT_RANGE: Option<(i128, i128)> = Some((0, u64::MAX as i128));
 
@@ -291,7 +301,9 @@ impl Convert for u64 {
 /// (see `Scalar::as_f32`): narrowing through float64 would round twice.
 macro_rules! convert_floats {
     ($($ty:ty => $from:path),*) => {$(
-        impl Convert for $ty {
+        // SAFETY: `Bits` is the float type itself, and every bit pattern is
+        // a float (NaNs included).
+        unsafe impl Convert for $ty {
             type Bits = $ty;
 
             #[inline(always)]
@@ -313,7 +325,9 @@ convert_floats!(f16 => Scalar::as_f16, bf16 => Scalar::as_bf16, f32 => Scalar::a
 /// once to the part's type.
 macro_rules! convert_complex {
     ($($part:ty => $real:path),*) => {$(
-        impl Convert for Complex<$part> {
+        // SAFETY: `Bits` is the complex type itself, two floats
+        // (`#[repr(C)]`), and every bit pattern of either is a float.
+        unsafe impl Convert for Complex<$part> {
             type Bits = Complex<$part>;
 
             #[inline(always)]
