@@ -2,7 +2,7 @@
 //! and their DLPack `DLDataType` codes.
 
 use crate::error::{Error, Result};
-use dlpark::ffi::DLDataType;
+use dlpark::ffi::{DLDataType, DLDataTypeCode};
 use std::fmt;
 
 /// The family a dtype belongs to, ordered for type promotion:
@@ -19,80 +19,130 @@ pub enum Kind {
     Complex,
 }
 
-/// The element type of a tensor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DType {
-    /// One byte, 0 or 1.
-    Bool,
-    /// Signed 8-bit integer.
-    Int8,
-    /// Signed 16-bit integer.
-    Int16,
-    /// Signed 32-bit integer.
-    Int32,
-    /// Signed 64-bit integer.
-    Int64,
-    /// Unsigned 8-bit integer.
-    UInt8,
-    /// Unsigned 16-bit integer.
-    UInt16,
-    /// Unsigned 32-bit integer.
-    UInt32,
-    /// Unsigned 64-bit integer.
-    UInt64,
-    /// IEEE 754 half precision ([`half::f16`]).
-    Float16,
-    /// Brain floating point ([`half::bf16`]).
-    BFloat16,
-    /// IEEE 754 single precision.
-    Float32,
-    /// IEEE 754 double precision.
-    Float64,
-    /// Two `float32`s: real, imaginary.
-    Complex64,
-    /// Two `float64`s: real, imaginary.
-    Complex128,
+/// The one description of the dtypes dlbridge carries, a line each: the
+/// variant, its Rust element type, its canonical name (NumPy's and PyTorch's),
+/// its [`Kind`], its DLPack descriptor (a `DLDataType` constant of dlpark,
+/// always one lane) and the variant's documentation.
+///
+/// `for_each_dtype!((path::to::callback) [args])` expands to
+/// `path::to::callback! { [args] lines }`. The [`DType`] enum, [`DType::ALL`],
+/// the facts behind [`DType::name`], [`DType::itemsize`] and the rest, the
+/// [`Element`] impls and [`dispatch_dtype!`] are all generated from it, so a
+/// new dtype is a line here, plus its conversions in `crate::scalar` (the
+/// compiler asks for those: every element type must implement
+/// `crate::scalar::Convert`).
+macro_rules! for_each_dtype {
+    (($($callback:tt)*) [$($args:tt)*]) => {
+        $($callback)*! {
+            [$($args)*]
+            Bool       => bool,                      "bool",       Bool,    BOOL, "One byte, 0 or 1.";
+            Int8       => i8,                        "int8",       Int,     I8,   "Signed 8-bit integer.";
+            Int16      => i16,                       "int16",      Int,     I16,  "Signed 16-bit integer.";
+            Int32      => i32,                       "int32",      Int,     I32,  "Signed 32-bit integer.";
+            Int64      => i64,                       "int64",      Int,     I64,  "Signed 64-bit integer.";
+            UInt8      => u8,                        "uint8",      Int,     U8,   "Unsigned 8-bit integer.";
+            UInt16     => u16,                       "uint16",     Int,     U16,  "Unsigned 16-bit integer.";
+            UInt32     => u32,                       "uint32",     Int,     U32,  "Unsigned 32-bit integer.";
+            UInt64     => u64,                       "uint64",     Int,     U64,  "Unsigned 64-bit integer.";
+            Float16    => half::f16,                 "float16",    Float,   F16,  "IEEE 754 half precision ([`half::f16`]).";
+            BFloat16   => half::bf16,                "bfloat16",   Float,   BF16, "Brain floating point ([`half::bf16`]).";
+            Float32    => f32,                       "float32",    Float,   F32,  "IEEE 754 single precision.";
+            Float64    => f64,                       "float64",    Float,   F64,  "IEEE 754 double precision.";
+            Complex64  => num_complex::Complex<f32>, "complex64",  Complex, C64,  "Two `float32`s: real, imaginary.";
+            Complex128 => num_complex::Complex<f64>, "complex128", Complex, C128, "Two `float64`s: real, imaginary.";
+        }
+    };
+}
+
+/// `dispatch_dtype!(dtype, T => body)`: evaluates `body` with the type alias
+/// `T` naming the Rust element type of `dtype` (`bool`, `i8`, ...,
+/// `half::f16`, `num_complex::Complex<f64>`).
+///
+/// It expands to a `match` with one arm per dtype, each a monomorphic copy of
+/// `body`: kernels dispatch once per call, and their loops see concrete types,
+/// with no per-element look-up. Nest it for pairs of dtypes.
+macro_rules! dispatch_dtype {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        $crate::dtype::for_each_dtype!(($crate::dtype::dispatch_dtype_arms) [$dtype, $t, $body])
+    };
+}
+
+/// The arms of [`dispatch_dtype!`], from the lines of [`for_each_dtype!`].
+macro_rules! dispatch_dtype_arms {
+    ([$dtype:expr, $t:ident, $body:expr] $($variant:ident => $ty:ty, $name:literal, $kind:ident, $dlpack:ident, $doc:literal;)*) => {
+        match $dtype {
+            $($crate::dtype::DType::$variant => {
+                type $t = $ty;
+                $body
+            })*
+        }
+    };
+}
+
+pub(crate) use {dispatch_dtype, dispatch_dtype_arms, for_each_dtype};
+
+/// What the enum, its table of facts and the [`Element`] impls are generated
+/// from, once, from the lines of [`for_each_dtype!`].
+macro_rules! define_dtypes {
+    ([] $($variant:ident => $ty:ty, $name:literal, $kind:ident, $dlpack:ident, $doc:literal;)*) => {
+        /// The element type of a tensor.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum DType {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        /// The number of dtypes.
+        const COUNT: usize = [$(DType::$variant),*].len();
+
+        impl DType {
+            /// Every dtype, in the order the Python module lists them.
+            pub const ALL: [DType; COUNT] = [$(DType::$variant),*];
+        }
+
+        /// The facts of every dtype, indexed by the variant (`dtype as usize`:
+        /// the enum's variants and these entries come from the same lines, in
+        /// the same order).
+        const FACTS: [DTypeFacts; COUNT] = [$(DTypeFacts {
+            name: $name,
+            itemsize: size_of::<$ty>(),
+            alignment: align_of::<$ty>(),
+            kind: Kind::$kind,
+            dlpack: DLDataType::$dlpack,
+        }),*];
+
+        $(
+            // SAFETY: each Rust type has its dtype's size (`FACTS` takes the
+            // item size from it, and a test checks it against the DLPack
+            // bits), and every bit pattern of the dtype is a valid value of
+            // the type, but for `bool`, whose tensors the `Element` contract
+            // requires to hold 0 and 1 only.
+            unsafe impl Element for $ty {
+                const DTYPE: DType = DType::$variant;
+            }
+        )*
+    };
+}
+
+for_each_dtype!((define_dtypes) []);
+
+/// What one dtype is: the row of [`FACTS`] behind [`DType`]'s accessors.
+struct DTypeFacts {
+    name: &'static str,
+    itemsize: usize,
+    alignment: usize,
+    kind: Kind,
+    dlpack: DLDataType,
 }
 
 impl DType {
-    /// Every dtype, in the order the Python module lists them.
-    pub const ALL: [DType; 15] = [
-        DType::Bool,
-        DType::Int8,
-        DType::Int16,
-        DType::Int32,
-        DType::Int64,
-        DType::UInt8,
-        DType::UInt16,
-        DType::UInt32,
-        DType::UInt64,
-        DType::Float16,
-        DType::BFloat16,
-        DType::Float32,
-        DType::Float64,
-        DType::Complex64,
-        DType::Complex128,
-    ];
+    /// This dtype's row of [`FACTS`].
+    const fn facts(self) -> &'static DTypeFacts {
+        &FACTS[self as usize]
+    }
 
     /// The canonical name, shared with NumPy and PyTorch (`"float32"`).
     pub const fn name(self) -> &'static str {
-        match self {
-            DType::Bool => "bool",
-            DType::Int8 => "int8",
-            DType::Int16 => "int16",
-            DType::Int32 => "int32",
-            DType::Int64 => "int64",
-            DType::UInt8 => "uint8",
-            DType::UInt16 => "uint16",
-            DType::UInt32 => "uint32",
-            DType::UInt64 => "uint64",
-            DType::Float16 => "float16",
-            DType::BFloat16 => "bfloat16",
-            DType::Float32 => "float32",
-            DType::Float64 => "float64",
-            DType::Complex64 => "complex64",
-            DType::Complex128 => "complex128",
-        }
+        self.facts().name
     }
 
     /// Looks a dtype up by its canonical name, the one [`DType::name`]
@@ -121,40 +171,18 @@ impl DType {
 
     /// Size of one element in bytes.
     pub const fn itemsize(self) -> usize {
-        match self {
-            DType::Bool | DType::Int8 | DType::UInt8 => 1,
-            DType::Int16 | DType::UInt16 | DType::Float16 | DType::BFloat16 => 2,
-            DType::Int32 | DType::UInt32 | DType::Float32 => 4,
-            DType::Int64 | DType::UInt64 | DType::Float64 | DType::Complex64 => 8,
-            DType::Complex128 => 16,
-        }
+        self.facts().itemsize
     }
 
-    /// The alignment a Rust value of this dtype needs: the item size, but
-    /// half of it for complex numbers (a pair of floats).
+    /// The alignment a Rust value of this dtype needs: its element type's
+    /// (half the item size for complex numbers, a pair of floats).
     pub const fn alignment(self) -> usize {
-        match self {
-            DType::Complex64 => 4,
-            DType::Complex128 => 8,
-            _ => self.itemsize(),
-        }
+        self.facts().alignment
     }
 
     /// The promotion family of this dtype.
     pub const fn kind(self) -> Kind {
-        match self {
-            DType::Bool => Kind::Bool,
-            DType::Int8
-            | DType::Int16
-            | DType::Int32
-            | DType::Int64
-            | DType::UInt8
-            | DType::UInt16
-            | DType::UInt32
-            | DType::UInt64 => Kind::Int,
-            DType::Float16 | DType::BFloat16 | DType::Float32 | DType::Float64 => Kind::Float,
-            DType::Complex64 | DType::Complex128 => Kind::Complex,
-        }
+        self.facts().kind
     }
 
     /// The dtype PyTorch infers for Python scalars of `kind`: bool, int64,
@@ -170,23 +198,7 @@ impl DType {
 
     /// The DLPack descriptor of this dtype (always one lane).
     pub const fn to_dlpack(self) -> DLDataType {
-        match self {
-            DType::Bool => DLDataType::BOOL,
-            DType::Int8 => DLDataType::I8,
-            DType::Int16 => DLDataType::I16,
-            DType::Int32 => DLDataType::I32,
-            DType::Int64 => DLDataType::I64,
-            DType::UInt8 => DLDataType::U8,
-            DType::UInt16 => DLDataType::U16,
-            DType::UInt32 => DLDataType::U32,
-            DType::UInt64 => DLDataType::U64,
-            DType::Float16 => DLDataType::F16,
-            DType::BFloat16 => DLDataType::BF16,
-            DType::Float32 => DLDataType::F32,
-            DType::Float64 => DLDataType::F64,
-            DType::Complex64 => DLDataType::C64,
-            DType::Complex128 => DLDataType::C128,
-        }
+        self.facts().dlpack
     }
 
     /// Maps a foreign DLPack descriptor to a dtype.
@@ -255,7 +267,8 @@ impl DType {
             (Kind::Float, Kind::Complex) if low == Float64 => Complex128,
             (a, b) if a != b => high,
             (Kind::Int, _) => {
-                let signed = |d: DType| matches!(d, Int8 | Int16 | Int32 | Int64);
+                // DLPack's type code tells signed (`kDLInt`) from unsigned.
+                let signed = |d: DType| d.to_dlpack().code == DLDataTypeCode::INT;
                 if signed(low) == signed(high) {
                     if low.itemsize() >= high.itemsize() {
                         low
@@ -268,12 +281,13 @@ impl DType {
                     } else {
                         (high, low)
                     };
-                    match s.itemsize().max(u.itemsize() * 2) {
-                        1 => Int8,
-                        2 => Int16,
-                        4 => Int32,
-                        _ => Int64,
-                    }
+                    // The narrowest signed type that holds both (`ALL`
+                    // lists them narrowest first), int64 at most.
+                    let size = s.itemsize().max(u.itemsize() * 2);
+                    DType::ALL
+                        .into_iter()
+                        .find(|&d| signed(d) && d.itemsize() >= size)
+                        .unwrap_or(Int64)
                 }
             }
             // float16 and bfloat16 meet at float32, as in PyTorch.
@@ -312,37 +326,9 @@ pub unsafe trait Element: Copy + Send + Sync + 'static {
     const DTYPE: DType;
 }
 
-macro_rules! impl_element {
-    ($($ty:ty => $dtype:ident),* $(,)?) => {$(
-        // SAFETY: each Rust type has the size and bit-validity of its dtype.
-        unsafe impl Element for $ty {
-            const DTYPE: DType = DType::$dtype;
-        }
-    )*};
-}
-
-impl_element!(
-    bool => Bool,
-    i8 => Int8,
-    i16 => Int16,
-    i32 => Int32,
-    i64 => Int64,
-    u8 => UInt8,
-    u16 => UInt16,
-    u32 => UInt32,
-    u64 => UInt64,
-    half::f16 => Float16,
-    half::bf16 => BFloat16,
-    f32 => Float32,
-    f64 => Float64,
-    num_complex::Complex<f32> => Complex64,
-    num_complex::Complex<f64> => Complex128,
-);
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dlpark::ffi::DLDataTypeCode;
 
     #[test]
     fn names_round_trip() {
@@ -366,6 +352,22 @@ mod tests {
     }
 
     #[test]
+    fn dispatch_binds_each_dtype_to_its_element_type() {
+        for dtype in DType::ALL {
+            assert_eq!(dispatch_dtype!(dtype, T => <T as Element>::DTYPE), dtype);
+            assert_eq!(
+                dispatch_dtype!(dtype, T => size_of::<T>()),
+                dtype.itemsize()
+            );
+        }
+        // Complex numbers are pairs of floats, aligned as one.
+        assert_eq!(DType::Complex64.alignment(), 4);
+        assert_eq!(DType::Complex128.alignment(), 8);
+        assert_eq!(DType::Float16.alignment(), 2);
+        assert_eq!(DType::Bool.alignment(), 1);
+    }
+
+    #[test]
     fn rejects_vector_and_unknown_dtypes() {
         let vector = DLDataType::new(DLDataTypeCode::FLOAT, 32, 4);
         assert!(matches!(
@@ -385,6 +387,8 @@ mod tests {
             (Int32, Int64, Int64),
             (UInt8, Int8, Int16),
             (UInt32, Int32, Int64),
+            (UInt16, Int8, Int32),
+            (UInt8, Int64, Int64),
             (Bool, Int8, Int8),
             (Int64, Float16, Float16),
             (Float16, BFloat16, Float32),

@@ -30,7 +30,7 @@ pub enum Error {
 
     /// A tensor on a device other than the CPU.
     #[error(
-        "unsupported device (device_type {device_type}, device_id {device_id}); dlbridge tensors live on the CPU, device (1, 0)"
+        "unsupported device (device_type {device_type}, device_id {device_id}); dlbridge tensors live in CPU memory (device_type 1, kDLCPU, device_id 0)"
     )]
     UnsupportedDevice {
         /// `DLDevice.device_type`.
@@ -79,9 +79,10 @@ pub enum Error {
 
     /// A write into a tensor in which several indices reach the same memory
     /// (a broadcast or `expand()`ed view), whose result would depend on the
-    /// order of the writes.
+    /// order of the writes. The message starts as PyTorch's does for the same
+    /// refusal (`at::assert_no_internal_overlap`), which users search for.
     #[error(
-        "unsupported operation: more than one element of the written-to tensor (shape {shape:?}, strides {strides:?}) refers to a single memory location; clone() it before writing"
+        "unsupported operation: more than one element of the written-to tensor (shape {shape:?}, strides {strides:?}) refers to a single memory location; write to a copy of it instead"
     )]
     OverlappingWrite {
         /// The destination's shape.
@@ -90,13 +91,16 @@ pub enum Error {
         strides: Vec<isize>,
     },
 
-    /// The element count or byte size of a shape does not fit the address space.
-    #[error("tensor of shape {shape:?} and dtype {dtype} is too large")]
+    /// A shape whose element count, or whose size in bytes, does not fit
+    /// `isize`: every offset into a Rust allocation must (`std::ptr::offset`),
+    /// and the layout arithmetic of views relies on it.
+    #[error(
+        "shape {shape:?} is too large: its element count or its size in bytes exceeds {}",
+        isize::MAX
+    )]
     TooLarge {
         /// The shape asked for.
         shape: Vec<usize>,
-        /// The element type.
-        dtype: DType,
     },
 
     /// The allocator could not provide the memory.
@@ -119,17 +123,11 @@ pub enum Error {
         dtype: DType,
     },
 
-    /// A shape whose element count does not fit `isize`.
-    #[error("shape {shape:?} has more elements than memory can address")]
-    ElementCountOverflow {
-        /// The shape asked for.
-        shape: Vec<usize>,
-    },
-
     /// A read-only tensor asked for as a legacy DLPack tensor, which has no
-    /// flags to say so.
+    /// flags to say so (`DLPACK_FLAG_BITMASK_READ_ONLY` came with the
+    /// versioned `DLManagedTensorVersioned` of DLPack 1.0).
     #[error(
-        "a read-only tensor cannot be exported as a legacy DLPack tensor, which has no READ_ONLY flag; use the versioned ABI (max_version=(1, 0) or later), or copy"
+        "a read-only tensor cannot be exported as a legacy (unversioned) DLPack tensor, which has no READ_ONLY flag; export a versioned one (DLPack 1.0 or later), or a copy"
     )]
     ReadOnlyLegacyExport,
 

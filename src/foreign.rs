@@ -123,7 +123,6 @@ pub(crate) fn validate(memory: ForeignMemory) -> Result<Validated> {
     }
     let numel = layout::numel(&shape).ok_or_else(|| Error::TooLarge {
         shape: shape.clone(),
-        dtype,
     })?;
     let base = first_element_address(data, byte_offset, &shape, &strides, dtype, numel)
         .map_err(invalid)?;

@@ -1,6 +1,12 @@
 //! PyTorch-style printing: `tensor([10,  2,  3])`, `tensor(5)`,
 //! `tensor([1, 2], dtype=dlbridge.int32)`, with the same widths, float modes
 //! and `...` summaries as `torch/_tensor_str.py` under default print options.
+//!
+//! The one place in the core that writes Python spellings (`True`, a tuple
+//! `size=(0, 2)`, `dtype=dlbridge.int32`), and on purpose: a tensor prints as
+//! PyTorch's `repr` of the same tensor would, with dlbridge's module for the
+//! dtype, so that the Python `repr` and the Rust `Display` are one text and
+//! either reads like the PyTorch tensor it stands for.
 
 use crate::borrow::Participation;
 use crate::dtype::{DType, Kind};
@@ -26,12 +32,10 @@ impl fmt::Display for Tensor {
     }
 }
 
-/// The dtypes PyTorch leaves out of the repr (it infers them from the values).
+/// The dtypes PyTorch leaves out of the repr: those it infers from the
+/// values, the default of each kind.
 fn has_default_dtype(dtype: DType) -> bool {
-    matches!(
-        dtype,
-        DType::Float32 | DType::Complex64 | DType::Int64 | DType::Bool
-    )
+    DType::default_for(dtype.kind()) == dtype
 }
 
 /// The printed form of `tensor`, registering a shared borrow for the whole
@@ -45,6 +49,8 @@ pub(crate) fn render(tensor: &Tensor, participation: Participation) -> String {
     let prefix = "tensor(";
     let indent = prefix.len();
     let mut suffixes = Vec::new();
+    // Python spellings from here on, on purpose (see the module
+    // documentation).
     let body = if tensor.numel() == 0 {
         if tensor.ndim() != 1 {
             suffixes.push(format!("size={}", python_tuple(tensor.shape())));
@@ -87,6 +93,8 @@ pub(crate) fn render(tensor: &Tensor, participation: Participation) -> String {
     out
 }
 
+/// `shape` as a Python tuple, `(2,)` or `(0, 2)`, as PyTorch's `size=` shows
+/// it.
 fn python_tuple(shape: &[usize]) -> String {
     match shape {
         [single] => format!("({single},)"),
@@ -271,7 +279,7 @@ impl Formatter {
         }
         let width = values
             .iter()
-            .map(|v| v.to_string().len())
+            .map(|&v| python_text(v).len())
             .max()
             .unwrap_or(1)
             .max(1);
@@ -341,9 +349,18 @@ impl Formatter {
                 nonfinite(v)
             }
         } else {
-            value.to_string()
+            python_text(value)
         };
         format!("{text:>width$}", width = self.width)
+    }
+}
+
+/// An integer or boolean as PyTorch prints it: Python's `True` and `False`.
+fn python_text(value: Scalar) -> String {
+    match value {
+        Scalar::Bool(true) => "True".to_owned(),
+        Scalar::Bool(false) => "False".to_owned(),
+        other => other.to_string(),
     }
 }
 

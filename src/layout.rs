@@ -377,7 +377,7 @@ impl Layout {
         if numel(target).is_none() {
             // Every layout keeps its element count within `isize`: the unsafe
             // code (and ndarray) relies on it.
-            return Err(Error::ElementCountOverflow {
+            return Err(Error::TooLarge {
                 shape: target.to_vec(),
             });
         }
@@ -570,12 +570,17 @@ mod tests {
     fn broadcasting_refuses_element_counts_that_overflow() {
         let one = Layout::contiguous(&[1]).unwrap();
         for shape in [[1usize << 32, 1 << 32], [(1 << 63) + 1, 2]] {
+            let error = one.broadcast_to(&shape).unwrap_err();
             assert_eq!(
-                one.broadcast_to(&shape),
-                Err(Error::ElementCountOverflow {
+                error,
+                Error::TooLarge {
                     shape: shape.to_vec()
-                })
+                }
             );
+            // The message names the shape and the limit it passes.
+            let message = error.to_string();
+            assert!(message.contains(&format!("{shape:?}")), "{message}");
+            assert!(message.contains(&isize::MAX.to_string()), "{message}");
         }
     }
 

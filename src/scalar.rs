@@ -11,10 +11,11 @@
 //! which would round twice. Those that Rust's `as` cannot do in one step live
 //! in `crate::round`.
 
-use crate::dtype::{DType, Kind};
+use crate::dtype::{DType, Element, Kind, dispatch_dtype};
 use crate::error::{Error, Result};
 use crate::round;
 use half::{bf16, f16};
+use num_complex::Complex;
 
 /// One value, wide enough to hold an element of any dtype exactly.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -141,32 +142,7 @@ impl Scalar {
     /// assert_eq!(Scalar::Float(0.5).cast_to(DType::Bool), Scalar::Bool(true));
     /// ```
     pub fn cast_to(self, dtype: DType) -> Scalar {
-        let bits = || self.as_wrapped_bits();
-        match dtype {
-            DType::Bool => Scalar::Bool(self.is_nonzero()),
-            DType::Int8 => Scalar::Int(i64::from(bits() as i8)),
-            DType::Int16 => Scalar::Int(i64::from(bits() as i16)),
-            DType::Int32 => Scalar::Int(i64::from(bits() as i32)),
-            DType::Int64 => Scalar::Int(bits() as i64),
-            DType::UInt8 => Scalar::Int(i64::from(bits() as u8)),
-            DType::UInt16 => Scalar::Int(i64::from(bits() as u16)),
-            DType::UInt32 => Scalar::Int(i64::from(bits() as u32)),
-            DType::UInt64 => Scalar::from_u64(bits()),
-            DType::Float16 => Scalar::Float(f64::from(self.as_f16())),
-            DType::BFloat16 => Scalar::Float(f64::from(self.as_bf16())),
-            DType::Float32 => Scalar::Float(f64::from(self.as_f32())),
-            DType::Float64 => Scalar::Float(self.as_f64()),
-            DType::Complex64 => match self {
-                Scalar::Complex(re, im) => {
-                    Scalar::Complex(f64::from(re as f32), f64::from(im as f32))
-                }
-                other => Scalar::Complex(f64::from(other.as_f32()), 0.0),
-            },
-            DType::Complex128 => match self {
-                Scalar::Complex(re, im) => Scalar::Complex(re, im),
-                other => Scalar::Complex(other.as_f64(), 0.0),
-            },
-        }
+        dispatch_dtype!(dtype, T => T::to_scalar(T::from_scalar(self)))
     }
 
     /// Converts a value given by the user (a Python scalar) to `dtype`,
@@ -201,8 +177,7 @@ impl Scalar {
                 dtype,
             });
         }
-        if dtype.kind() == Kind::Int {
-            let (min, max) = int_range(dtype);
+        if let Some((min, max)) = dispatch_dtype!(dtype, T => T::INT_RANGE) {
             let in_range = match self {
                 Scalar::Int(v) => (min..=max).contains(&i128::from(v)),
                 Scalar::UInt(v) => (min..=max).contains(&i128::from(v)),
@@ -230,33 +205,12 @@ impl Scalar {
     /// `ptr` must point to `dtype.itemsize()` readable bytes holding a value of
     /// `dtype`. It need not be aligned.
     pub(crate) unsafe fn read(ptr: *const u8, dtype: DType) -> Scalar {
-        // SAFETY: for every read below, the caller guarantees `itemsize`
-        // readable bytes; `read_unaligned` imposes no alignment.
-        unsafe {
-            match dtype {
-                DType::Bool => Scalar::Bool(ptr.read() != 0),
-                DType::Int8 => Scalar::Int(i64::from(ptr.cast::<i8>().read())),
-                DType::Int16 => Scalar::Int(i64::from(ptr.cast::<i16>().read_unaligned())),
-                DType::Int32 => Scalar::Int(i64::from(ptr.cast::<i32>().read_unaligned())),
-                DType::Int64 => Scalar::Int(ptr.cast::<i64>().read_unaligned()),
-                DType::UInt8 => Scalar::Int(i64::from(ptr.read())),
-                DType::UInt16 => Scalar::Int(i64::from(ptr.cast::<u16>().read_unaligned())),
-                DType::UInt32 => Scalar::Int(i64::from(ptr.cast::<u32>().read_unaligned())),
-                DType::UInt64 => Scalar::from_u64(ptr.cast::<u64>().read_unaligned()),
-                DType::Float16 => Scalar::Float(f64::from(ptr.cast::<f16>().read_unaligned())),
-                DType::BFloat16 => Scalar::Float(f64::from(ptr.cast::<bf16>().read_unaligned())),
-                DType::Float32 => Scalar::Float(f64::from(ptr.cast::<f32>().read_unaligned())),
-                DType::Float64 => Scalar::Float(ptr.cast::<f64>().read_unaligned()),
-                DType::Complex64 => {
-                    let parts = ptr.cast::<[f32; 2]>().read_unaligned();
-                    Scalar::Complex(f64::from(parts[0]), f64::from(parts[1]))
-                }
-                DType::Complex128 => {
-                    let parts = ptr.cast::<[f64; 2]>().read_unaligned();
-                    Scalar::Complex(parts[0], parts[1])
-                }
-            }
-        }
+        dispatch_dtype!(dtype, T => {
+            // SAFETY: the caller guarantees `itemsize` readable bytes, and
+            // `Convert` promises that `T::Bits` has that size and takes any
+            // bit pattern; `read_unaligned` imposes no alignment.
+            T::to_scalar(unsafe { ptr.cast::<<T as Convert>::Bits>().read_unaligned() })
+        })
     }
 
     /// Writes this value, cast to `dtype` (see [`Scalar::cast_to`]), at `ptr`.
@@ -266,61 +220,166 @@ impl Scalar {
     /// `ptr` must point to `dtype.itemsize()` writable bytes that nothing else
     /// reads or writes during the call. It need not be aligned.
     pub(crate) unsafe fn write(self, ptr: *mut u8, dtype: DType) {
-        // After `cast_to`, every conversion below is exact.
-        let value = self.cast_to(dtype);
-        let bits = value.as_wrapped_bits();
-        // SAFETY: for every write below, the caller guarantees `itemsize`
-        // writable, unaliased bytes; `write_unaligned` imposes no alignment.
-        unsafe {
-            match dtype {
-                DType::Bool => ptr.write(u8::from(value.is_nonzero())),
-                DType::Int8 | DType::UInt8 => ptr.write(bits as u8),
-                DType::Int16 | DType::UInt16 => ptr.cast::<u16>().write_unaligned(bits as u16),
-                DType::Int32 | DType::UInt32 => ptr.cast::<u32>().write_unaligned(bits as u32),
-                DType::Int64 | DType::UInt64 => ptr.cast::<u64>().write_unaligned(bits),
-                DType::Float16 => ptr.cast::<f16>().write_unaligned(value.as_f16()),
-                DType::BFloat16 => ptr.cast::<bf16>().write_unaligned(value.as_bf16()),
-                DType::Float32 => ptr.cast::<f32>().write_unaligned(value.as_f32()),
-                DType::Float64 => ptr.cast::<f64>().write_unaligned(value.as_f64()),
-                DType::Complex64 | DType::Complex128 => {
-                    let Scalar::Complex(re, im) = value else {
-                        unreachable!("cast_to a complex dtype yields a complex value")
-                    };
-                    if dtype == DType::Complex64 {
-                        ptr.cast::<[f32; 2]>()
-                            .write_unaligned([re as f32, im as f32]);
-                    } else {
-                        ptr.cast::<[f64; 2]>().write_unaligned([re, im]);
-                    }
+        dispatch_dtype!(dtype, T => {
+            let bits = T::from_scalar(self);
+            // SAFETY: the caller guarantees `itemsize` writable, unaliased
+            // bytes, and `Convert` promises that `T::Bits` has that size;
+            // `write_unaligned` imposes no alignment.
+            unsafe { ptr.cast::<<T as Convert>::Bits>().write_unaligned(bits) }
+        })
+    }
+}
+
+/// How the elements of one dtype meet [`Scalar`]: the type their bits are
+/// read and written as, and the two conversions every read, write and cast
+/// goes through (`Scalar::read`, `Scalar::write`, `Scalar::cast_to`, and the
+/// copy kernels of `crate::copy`, monomorphised per pair of dtypes through
+/// [`dispatch_dtype!`]).
+///
+/// One impl per element type of `crate::dtype`'s table, by family below.
+///
+/// # Safety
+///
+/// `Bits` has the size of `Self` (the dtype's item size), and every bit
+/// pattern of that size is a valid `Bits`: `Scalar::read`, `Scalar::write`
+/// and the copy kernels read and write tensor memory as `Bits`.
+pub(crate) unsafe trait Convert: Element {
+    /// What an element is read and written as: the element type itself, but
+    /// a `bool` is read as its byte, so that a byte other than 0 or 1 (which
+    /// NumPy allows) is never a Rust `bool`. Of the dtype's size, and valid
+    /// for every bit pattern.
+    type Bits: Copy;
+
+    /// The integer range, inclusive, for integer dtypes: what
+    /// [`Scalar::checked_for`] accepts.
+    const INT_RANGE: Option<(i128, i128)> = None;
+
+    /// The element's value, exactly.
+    fn to_scalar(bits: Self::Bits) -> Scalar;
+
+    /// `value` cast to this dtype, with the semantics of [`Scalar::cast_to`].
+    fn from_scalar(value: Scalar) -> Self::Bits;
+}
+
+/// `bool`: anything non-zero is `true`.
+// SAFETY: a `u8` has `bool`'s size, and every byte is a `u8`.
+unsafe impl Convert for bool {
+    type Bits = u8;
+
+    #[inline(always)]
+    fn to_scalar(bits: u8) -> Scalar {
+        Scalar::Bool(bits != 0)
+    }
+
+    #[inline(always)]
+    fn from_scalar(value: Scalar) -> u8 {
+        u8::from(value.is_nonzero())
+    }
+}
+
+/// Integers: casts wrap (floats truncate toward zero first, see
+/// [`Scalar::as_wrapped_bits`]). All but `u64` widen to `i64` losslessly.
+macro_rules! convert_integers {
+    ($($ty:ty),*) => {$(
+        // SAFETY: `Bits` is the integer type itself, and every bit pattern
+        // is an integer.
+        unsafe impl Convert for $ty {
+            type Bits = $ty;
+            const INT_RANGE: Option<(i128, i128)> = Some((<$ty>::MIN as i128, <$ty>::MAX as i128));
+
+            #[inline(always)]
+            fn to_scalar(bits: $ty) -> Scalar {
+                Scalar::Int(i64::from(bits))
+            }
+
+            #[inline(always)]
+            fn from_scalar(value: Scalar) -> $ty {
+                value.as_wrapped_bits() as $ty
+            }
+        }
+    )*};
+}
+
+convert_integers!(i8, i16, i32, i64, u8, u16, u32);
+
+/// `u64`: as the other integers, with values from 2^63 kept as `UInt`.
+// SAFETY: as for the other integers.
+unsafe impl Convert for u64 {
+    type Bits = u64;
+    const INT_RANGE: Option<(i128, i128)> = Some((0, u64::MAX as i128));
+
+    #[inline(always)]
+    fn to_scalar(bits: u64) -> Scalar {
+        Scalar::from_u64(bits)
+    }
+
+    #[inline(always)]
+    fn from_scalar(value: Scalar) -> u64 {
+        value.as_wrapped_bits()
+    }
+}
+
+/// Real floats: each converts from the exact value with its own rounding
+/// (see `Scalar::as_f32`): narrowing through float64 would round twice.
+macro_rules! convert_floats {
+    ($($ty:ty => $from:path),*) => {$(
+        // SAFETY: `Bits` is the float type itself, and every bit pattern is
+        // a float (NaNs included).
+        unsafe impl Convert for $ty {
+            type Bits = $ty;
+
+            #[inline(always)]
+            fn to_scalar(bits: $ty) -> Scalar {
+                Scalar::Float(f64::from(bits))
+            }
+
+            #[inline(always)]
+            fn from_scalar(value: Scalar) -> $ty {
+                $from(value)
+            }
+        }
+    )*};
+}
+
+convert_floats!(f16 => Scalar::as_f16, bf16 => Scalar::as_bf16, f32 => Scalar::as_f32, f64 => Scalar::as_f64);
+
+/// Complex numbers: a real value gets a zero imaginary part, each part rounds
+/// once to the part's type.
+macro_rules! convert_complex {
+    ($($part:ty => $real:path),*) => {$(
+        // SAFETY: `Bits` is the complex type itself, two floats
+        // (`#[repr(C)]`), and every bit pattern of either is a float.
+        unsafe impl Convert for Complex<$part> {
+            type Bits = Complex<$part>;
+
+            #[inline(always)]
+            fn to_scalar(bits: Complex<$part>) -> Scalar {
+                Scalar::Complex(f64::from(bits.re), f64::from(bits.im))
+            }
+
+            #[inline(always)]
+            fn from_scalar(value: Scalar) -> Complex<$part> {
+                match value {
+                    Scalar::Complex(re, im) => Complex::new(re as $part, im as $part),
+                    real => Complex::new($real(real), 0.0),
                 }
             }
         }
-    }
+    )*};
 }
 
-/// The inclusive range of an integer dtype.
-fn int_range(dtype: DType) -> (i128, i128) {
-    match dtype {
-        DType::Int8 => (i8::MIN.into(), i8::MAX.into()),
-        DType::Int16 => (i16::MIN.into(), i16::MAX.into()),
-        DType::Int32 => (i32::MIN.into(), i32::MAX.into()),
-        DType::Int64 => (i64::MIN.into(), i64::MAX.into()),
-        DType::UInt8 => (0, u8::MAX.into()),
-        DType::UInt16 => (0, u16::MAX.into()),
-        DType::UInt32 => (0, u32::MAX.into()),
-        DType::UInt64 => (0, u64::MAX.into()),
-        _ => (i128::MIN, i128::MAX),
-    }
-}
+convert_complex!(f32 => Scalar::as_f32, f64 => Scalar::as_f64);
 
+/// Rust's spelling of each value (`true`, `300`, `2.5`, and `1+2i` as
+/// `num_complex` writes complex numbers), as error messages show them.
 impl std::fmt::Display for Scalar {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Scalar::Bool(b) => write!(f, "{}", if *b { "True" } else { "False" }),
+            Scalar::Bool(b) => write!(f, "{b}"),
             Scalar::Int(v) => write!(f, "{v}"),
             Scalar::UInt(v) => write!(f, "{v}"),
             Scalar::Float(v) => write!(f, "{v}"),
-            Scalar::Complex(re, im) => write!(f, "({re}{im:+}j)"),
+            Scalar::Complex(re, im) => write!(f, "{re}{im:+}i"),
         }
     }
 }
@@ -413,6 +472,20 @@ mod tests {
         assert_eq!(written, nearest);
         let written = round_trip(Scalar::Float(1.0 + p2(-11) + p2(-40)), DType::Float16);
         assert_eq!(written, Scalar::Float(1.0 + p2(-10)));
+    }
+
+    #[test]
+    fn values_display_in_rust_spelling() {
+        assert_eq!(Scalar::Bool(true).to_string(), "true");
+        assert_eq!(Scalar::UInt(u64::MAX).to_string(), "18446744073709551615");
+        assert_eq!(Scalar::Complex(1.5, -2.0).to_string(), "1.5-2i");
+        let error = Scalar::Complex(1.0, 2.0)
+            .checked_for(DType::Float32)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot convert complex value 1+2i to real dtype float32 without losing its imaginary part"
+        );
     }
 
     #[test]

@@ -72,7 +72,7 @@ impl Tensor {
     ///
     /// The memory is aligned to 64 bytes (a cache line, as PyTorch's CPU
     /// allocator gives). Fails with [`Error::RankTooLarge`] for more than
-    /// [`MAX_NDIM`](crate::MAX_NDIM) dimensions, with an error when the byte
+    /// [`MAX_NDIM`](crate::MAX_NDIM) dimensions, with [`Error::TooLarge`] when the byte
     /// size does not fit `isize` (the most Rust allows one allocation), and
     /// with [`Error::OutOfMemory`] when the allocator refuses.
     ///
@@ -88,7 +88,10 @@ impl Tensor {
     ///     Tensor::zeros(DType::Bool, &[1; 65]).unwrap_err(),
     ///     Error::RankTooLarge { ndim: 65 }
     /// );
-    /// assert!(Tensor::zeros(DType::Float64, &[usize::MAX / 4, 2]).is_err());
+    /// assert!(matches!(
+    ///     Tensor::zeros(DType::Float64, &[usize::MAX / 4, 2]),
+    ///     Err(Error::TooLarge { .. })
+    /// ));
     /// # Ok::<(), Error>(())
     /// ```
     pub fn zeros(dtype: DType, shape: &[usize]) -> Result<Tensor> {
@@ -108,7 +111,6 @@ impl Tensor {
     ) -> Result<Tensor> {
         let too_large = || Error::TooLarge {
             shape: shape.to_vec(),
-            dtype,
         };
         crate::layout::check_ndim(shape.len())?;
         let layout = Layout::contiguous(shape).ok_or_else(too_large)?;
@@ -151,7 +153,6 @@ impl Tensor {
         crate::layout::check_ndim(shape.len())?;
         let layout = Layout::contiguous(shape).ok_or_else(|| Error::TooLarge {
             shape: shape.to_vec(),
-            dtype: T::DTYPE,
         })?;
         if layout.numel() != data.len() {
             return Err(Error::LengthMismatch {
@@ -298,6 +299,26 @@ impl Tensor {
         self.storage
             .base()
             .wrapping_offset(offset.wrapping_mul(self.itemsize() as isize))
+    }
+
+    /// This tensor's elements as a copy kernel reads them.
+    fn copy_source(&self) -> copy::Source<'_> {
+        copy::Source {
+            data: self.data_ptr(),
+            layout: self.layout(),
+            dtype: self.dtype(),
+        }
+    }
+
+    /// This tensor's elements as a copy kernel writes them. Writing through
+    /// it is for callers that checked the read-only flag.
+    fn copy_destination(&self) -> copy::Destination<'_> {
+        debug_assert!(!self.readonly, "a copy into a read-only tensor");
+        copy::Destination {
+            data: self.data_ptr().cast_mut(),
+            layout: self.layout(),
+            dtype: self.dtype(),
+        }
     }
 
     /// The byte range `[low, high)` the elements occupy, or `None` if empty.
@@ -558,8 +579,12 @@ impl Tensor {
     ) -> Result<Tensor> {
         let _reading = participation.hold(self.byte_range(), false)?;
         let fresh = Tensor::uninit(dtype, self.shape())?;
-        // Writes every element of `fresh`, which no one else has seen yet.
-        copy::copy_cast(self, &fresh);
+        // SAFETY: both layouts are validated against their storage, which the
+        // tensors keep alive; `fresh` has the same shape, is new (so distinct
+        // from `self` and seen by no one else) and is written in full here.
+        // Rust borrows of `self` conflicting with this read are refused by
+        // `_reading`.
+        unsafe { copy::copy_cast(self.copy_source(), fresh.copy_destination()) };
         Ok(fresh)
     }
 
@@ -633,7 +658,11 @@ impl Tensor {
         };
         let _reading = participation.hold(source.byte_range(), false)?;
         let _writing = participation.hold(self.byte_range(), true)?;
-        copy::copy_cast(&source, self);
+        // SAFETY: both layouts are validated against their storage, which the
+        // tensors keep alive; `source` was broadcast to this shape and copied
+        // first if it overlapped; this tensor is writable (checked above);
+        // Rust borrows that conflict are refused by `_reading` and `_writing`.
+        unsafe { copy::copy_cast(source.copy_source(), self.copy_destination()) };
         Ok(())
     }
 
@@ -732,5 +761,113 @@ impl Tensor {
             });
         }
         Ok(self.to_scalars_with(participation)?[0])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arange(n: i64, shape: &[usize]) -> Tensor {
+        Tensor::from_vec((0..n).collect::<Vec<i64>>(), shape).unwrap()
+    }
+
+    fn ints(t: &Tensor) -> Vec<i64> {
+        t.to_scalars()
+            .unwrap()
+            .into_iter()
+            .map(|s| match s {
+                Scalar::Int(v) => v,
+                other => panic!("not an int: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn deep_copies_are_fresh_contiguous_and_row_major() {
+        let t = arange(6, &[2, 3]);
+        let copy = t.transpose_all().deep_copy().unwrap();
+        assert!(copy.is_contiguous() && !copy.is_readonly());
+        assert_eq!(copy.shape(), &[3, 2]);
+        assert_eq!(ints(&copy), vec![0, 3, 1, 4, 2, 5]);
+        assert!(!Arc::ptr_eq(copy.storage(), t.storage()));
+        let readonly = t.to_readonly().deep_copy().unwrap();
+        assert!(!readonly.is_readonly());
+    }
+
+    #[test]
+    fn cast_copy_converts_every_element() {
+        let t = Tensor::from_vec(vec![1.9f64, -1.9, 300.0], &[3]).unwrap();
+        let as_u8 = t.to_dtype(DType::UInt8).unwrap();
+        assert_eq!(ints(&as_u8), vec![1, 255, 44]);
+        let as_f16 = t.to_dtype(DType::Float16).unwrap();
+        assert_eq!(as_f16.to_scalars().unwrap()[2], Scalar::Float(300.0));
+    }
+
+    #[test]
+    fn assign_broadcasts_and_handles_overlap() {
+        let t = arange(5, &[5]);
+        let head = t
+            .index(&[IndexItem::Slice {
+                start: None,
+                stop: Some(-1),
+                step: None,
+            }])
+            .unwrap();
+        let tail = t
+            .index(&[IndexItem::Slice {
+                start: Some(1),
+                stop: None,
+                step: None,
+            }])
+            .unwrap();
+        tail.assign(&head).unwrap();
+        assert_eq!(ints(&t), vec![0, 0, 1, 2, 3]);
+
+        let grid = Tensor::zeros(DType::Int32, &[2, 3]).unwrap();
+        grid.assign(&Tensor::from_vec(vec![7i32, 8, 9], &[3]).unwrap())
+            .unwrap();
+        assert_eq!(ints(&grid), vec![7, 8, 9, 7, 8, 9]);
+    }
+
+    #[test]
+    fn failed_assignments_write_nothing() {
+        let t = arange(3, &[3]);
+        assert!(matches!(
+            t.assign(&arange(2, &[2])),
+            Err(Error::NotBroadcastable { .. })
+        ));
+        assert_eq!(
+            t.to_readonly().assign(&arange(3, &[3])),
+            Err(Error::ReadOnly)
+        );
+        let grid = arange(6, &[2, 3]);
+        let broadcast = grid
+            .index(&[IndexItem::Int(0)])
+            .unwrap()
+            .broadcast_to(&[2, 3]);
+        assert!(matches!(
+            broadcast.unwrap().assign(&grid),
+            Err(Error::OverlappingWrite { .. })
+        ));
+        assert_eq!(ints(&t), vec![0, 1, 2]);
+        assert_eq!(ints(&grid), vec![0, 1, 2, 3, 4, 5]);
+        let small = Tensor::zeros(DType::Int8, &[2]).unwrap();
+        assert!(matches!(
+            small.fill(Scalar::Int(128)),
+            Err(Error::Overflow { .. })
+        ));
+        assert_eq!(ints(&small), vec![0, 0]);
+        t.fill(Scalar::Int(1 << 40)).unwrap();
+        assert_eq!(ints(&t), vec![1 << 40; 3]);
+    }
+
+    #[test]
+    fn zero_dim_and_empty_tensors_read_as_scalars() {
+        let scalar = Tensor::from_vec(vec![42i64], &[]).unwrap();
+        assert_eq!(scalar.item().unwrap(), Scalar::Int(42));
+        let empty = Tensor::zeros(DType::Float32, &[0, 3]).unwrap();
+        assert!(empty.to_scalars().unwrap().is_empty());
+        assert_eq!(empty.item(), Err(Error::NotAScalar { numel: 0 }));
     }
 }

@@ -170,6 +170,12 @@ fn every_core_error_maps_to_the_exception_users_catch() {
                 e.is_instance_of::<PyValueError>(py)
             }),
             (
+                Error::TooLarge {
+                    shape: vec![1 << 62, 4],
+                },
+                |py, e| e.is_instance_of::<PyValueError>(py),
+            ),
+            (
                 Error::Ragged {
                     axis: 1,
                     expected: 2,

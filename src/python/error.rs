@@ -41,7 +41,6 @@ impl From<Error> for PyErr {
             // read-only", "can only convert an array of size 1"; torch:
             // "expected sequence of length" for ragged lists.
             Error::TooLarge { .. }
-            | Error::ElementCountOverflow { .. }
             | Error::LengthMismatch { .. }
             | Error::ZeroStep
             | Error::NotBroadcastable { .. }
