@@ -33,3 +33,16 @@ def test_examples_run(page):
 
 def test_every_page_with_examples_is_collected():
     assert len([p for p in PAGES if blocks(p)]) >= 3
+
+
+@pytest.mark.parametrize("folder", ["src", "src/python"])
+def test_architecture_page_lists_every_source_file(folder):
+    """docs/architecture.md has a row for each Rust file, and none for a file
+    that is gone, so the map cannot drift from the tree."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text.split("## The Python layer")[1 if folder == "src/python" else 0]
+    section = section.split("## Tests")[0]
+    listed = set(re.findall(r"^\|[^|]*\| `([a-z_]+\.rs)` \||^\| `([a-z_]+\.rs)` \|", section, re.M))
+    listed = {name for pair in listed for name in pair if name}
+    present = {path.name for path in (ROOT / folder).glob("*.rs")}
+    assert listed == present
