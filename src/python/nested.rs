@@ -145,13 +145,21 @@ impl Survey {
         } else if len != self.shape[depth] {
             return Err(ragged(&self.shape, depth, len));
         }
-        if self.complete && depth + 1 == self.shape.len() {
-            // The innermost sequence once the shape is known: its items are
-            // elements, with no further descent to try.
-            sequence.each(|item| self.element(item, depth + 1))
-        } else {
-            sequence.each(|item| self.visit(item, depth + 1))
-        }
+        sequence.each(|item| {
+            if self.complete && depth + 1 == self.shape.len() {
+                // An item of an innermost sequence once the shape is known
+                // (from the second item of the first one on): an element,
+                // with no further descent to try, and most often a plain
+                // number, which may stand here and needs nothing more.
+                if let Some(kind) = plain_kind(item) {
+                    self.python_kind = self.python_kind.max(Some(kind));
+                    return Ok(());
+                }
+                self.element(item, depth + 1)
+            } else {
+                self.visit(item, depth + 1)
+            }
+        })
     }
 
     /// An element that is not a list or tuple at `depth`.
@@ -256,17 +264,59 @@ impl Writer<'_> {
         }
         if depth + 1 == self.shape.len() {
             // Innermost: the items are elements (a sequence among them finds
-            // no conversion to match and is refused).
-            sequence.each(|item| self.element(item, depth + 1))
+            // no conversion to match and is refused), most often plain
+            // numbers of the tensor's own kind, written without dispatch.
+            sequence.each(|item| {
+                if self.write_common(item) {
+                    return Ok(());
+                }
+                self.element(item, depth + 1)
+            })
         } else {
             sequence.each(|item| self.visit(item, depth + 1))
         }
+    }
+
+    /// Writes `value` if it is one of the common cases, which cannot fail: a
+    /// plain float into float32 or float64, a plain int into int64. Returns
+    /// whether it did; everything else goes to [`Writer::element`]. (A `bool`,
+    /// in a register, rather than a `PyResult` through memory: this runs once
+    /// per number of the usual list.)
+    #[inline(always)]
+    fn write_common(&mut self, value: &Bound<'_, PyAny>) -> bool {
+        if self.written == self.numel {
+            return false;
+        }
+        // SAFETY: `written < numel`, so the element is inside the fresh
+        // tensor, which no one else can reach yet.
+        let at = unsafe { self.base.add(self.written * self.dtype.itemsize()) };
+        if let Ok(float) = value.cast_exact::<PyFloat>() {
+            match self.dtype {
+                // SAFETY: `at` has room for one element (above).
+                DType::Float32 => unsafe { at.cast::<f32>().write_unaligned(float.value() as f32) },
+                // SAFETY: as above.
+                DType::Float64 => unsafe { at.cast::<f64>().write_unaligned(float.value()) },
+                _ => return false,
+            }
+        } else if self.dtype == DType::Int64 && value.is_exact_instance_of::<PyInt>() {
+            // An int past int64 fails here and is refused by `element`.
+            let Ok(int) = value.extract::<i64>() else {
+                return false;
+            };
+            // SAFETY: as above.
+            unsafe { at.cast::<i64>().write_unaligned(int) };
+        } else {
+            return false;
+        }
+        self.written += 1;
+        true
     }
 
     fn element(&mut self, value: &Bound<'_, PyAny>, depth: usize) -> PyResult<()> {
         let below = &self.shape[depth.min(self.shape.len())..];
         if plain_kind(value).is_some() {
             if !below.is_empty() {
+                // A number where a sequence belongs.
                 return Err(changed_during_conversion());
             }
             let at = self.reserve(1)?;
@@ -328,6 +378,7 @@ fn ragged(shape: &[usize], axis: usize, got: usize) -> PyErr {
 
 /// The kind of a plain Python number (`bool`, `int`, `float`, `complex`
 /// exactly, not subclasses such as `np.float64`), or `None`.
+#[inline]
 fn plain_kind(value: &Bound<'_, PyAny>) -> Option<Kind> {
     if value.is_exact_instance_of::<PyFloat>() {
         Some(Kind::Float)
@@ -342,36 +393,15 @@ fn plain_kind(value: &Bound<'_, PyAny>) -> Option<Kind> {
     }
 }
 
-/// Converts one plain number and writes it as `dtype`.
+/// Converts one plain number and writes it as `dtype`, checked: an int that
+/// does not fit is an `OverflowError`.
 ///
 /// # Safety
 ///
 /// `at` must be valid for writing one element of `dtype`.
 unsafe fn write_plain(value: &Bound<'_, PyAny>, dtype: DType, at: *mut u8) -> PyResult<()> {
-    // The common pairs are written directly; they cannot fail.
-    if let Ok(float) = value.cast_exact::<PyFloat>() {
-        match dtype {
-            DType::Float32 => {
-                // SAFETY: the caller guarantees room for one element.
-                unsafe { at.cast::<f32>().write_unaligned(float.value() as f32) };
-                return Ok(());
-            }
-            DType::Float64 => {
-                // SAFETY: as above.
-                unsafe { at.cast::<f64>().write_unaligned(float.value()) };
-                return Ok(());
-            }
-            _ => {}
-        }
-    }
-    let number = extract_scalar(value)?;
-    if let (Scalar::Int(v), DType::Int64) = (number, dtype) {
-        // SAFETY: as above.
-        unsafe { at.cast::<i64>().write_unaligned(v) };
-        return Ok(());
-    }
-    let number = number.checked_for(dtype)?;
-    // SAFETY: as above.
+    let number = extract_scalar(value)?.checked_for(dtype)?;
+    // SAFETY: the caller guarantees room for one element.
     unsafe { number.write(at, dtype) };
     Ok(())
 }
