@@ -186,7 +186,15 @@ impl DType {
     }
 
     /// The dtype PyTorch infers for Python scalars of `kind`: bool, int64,
-    /// float32 (torch's default float) and complex64.
+    /// float32 (torch's default float, where NumPy would take float64) and
+    /// complex64.
+    ///
+    /// ```
+    /// use dlbridge::{DType, Kind};
+    ///
+    /// assert_eq!(DType::default_for(Kind::Float), DType::Float32);
+    /// assert_eq!(DType::default_for(Kind::Int), DType::Int64);
+    /// ```
     pub const fn default_for(kind: Kind) -> DType {
         match kind {
             Kind::Bool => DType::Bool,

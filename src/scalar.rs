@@ -43,7 +43,16 @@ impl Scalar {
         }
     }
 
-    /// An unsigned value, normalised so that small values are `Int`.
+    /// An unsigned value, normalised so that values that fit `i64` are
+    /// `Int`: `UInt` holds only those above `i64::MAX`, so one value has one
+    /// representation.
+    ///
+    /// ```
+    /// use dlbridge::Scalar;
+    ///
+    /// assert_eq!(Scalar::from_u64(7), Scalar::Int(7));
+    /// assert_eq!(Scalar::from_u64(u64::MAX), Scalar::UInt(u64::MAX));
+    /// ```
     pub fn from_u64(value: u64) -> Scalar {
         i64::try_from(value).map_or(Scalar::UInt(value), Scalar::Int)
     }

@@ -227,7 +227,20 @@ impl Tensor {
         self.layout.shape()
     }
 
-    /// Strides in elements (PyTorch's `stride()`), negative for reversed views.
+    /// Strides in elements (PyTorch's `stride()`, not NumPy's bytes),
+    /// negative for reversed views.
+    ///
+    /// ```
+    /// use dlbridge::{IndexItem, Tensor};
+    ///
+    /// let t = Tensor::from_vec(vec![0i32; 6], &[2, 3])?;
+    /// assert_eq!(t.strides(), &[3, 1]);
+    /// let reversed = t.index(&[IndexItem::Slice { start: None, stop: None, step: Some(-1) }])?;
+    /// assert_eq!(reversed.strides(), &[-3, 1]);
+    /// // Its first element is the last row of `t`: 3 elements of 4 bytes on.
+    /// assert_eq!(reversed.data_ptr(), t.data_ptr().wrapping_add(12));
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
     pub fn strides(&self) -> &[isize] {
         self.layout.strides()
     }
