@@ -14,6 +14,10 @@ use std::ffi::{CStr, c_int};
 use std::sync::Arc;
 
 /// The PEP 3118 format of a dtype; `None` for bfloat16, which has none.
+///
+/// These are the buffer protocol's names (the `struct` module's codes, with
+/// PEP 3118's `Z` for complex), a fact of Python's rather than of the dtype,
+/// so they live here and not in the core's dtype table.
 fn format(dtype: DType) -> Option<&'static CStr> {
     Some(match dtype {
         DType::Bool => c"?",
