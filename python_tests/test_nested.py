@@ -2,6 +2,8 @@
 element converted once, NumPy found without a lookup per element, and lists
 that change while they are converted refused cleanly."""
 
+import gc
+import subprocess
 import sys
 import types
 
@@ -77,8 +79,21 @@ def test_numpy_scalars_keep_their_dtype_in_inference():
     assert db.tensor([np.float16(1), 2]).dtype == db.float16
     assert db.tensor([np.float64(1), 2]).dtype == db.float64
     assert db.tensor([np.uint8(1), np.int8(2)]).dtype == db.int16
-    # A NumPy scalar of a dtype dlbridge lacks is read as a Python number.
-    assert db.tensor([np.longdouble(1.5)]).dtype == db.float32
+    # NumPy's extended precision, which dlbridge lacks, counts as the widest
+    # float and complex dtypes, keeping the imaginary part.
+    assert db.tensor([np.longdouble(1.5)]).dtype == db.float64
+    wide = db.tensor([np.clongdouble(1 + 2j)])
+    assert wide.dtype == db.complex128
+    assert wide.tolist() == [1 + 2j]
+
+
+@pytest.mark.parametrize(
+    "scalar", [np.str_("1"), np.bytes_(b"1"), np.datetime64(5, "s"), np.timedelta64(5)]
+)
+def test_numpy_scalars_that_are_not_numbers_are_refused(scalar):
+    # torch.tensor refuses them too, rather than parsing the string.
+    with pytest.raises(TypeError, match="NumPy scalar of dtype"):
+        db.tensor([scalar])
 
 
 class GrowsList:
@@ -152,3 +167,72 @@ def test_rank_limit_counts_array_dimensions():
         db.tensor(nested)
     nested = nested[0]
     assert db.tensor(nested).ndim == 64
+
+
+def test_an_embedded_tensor_freed_during_the_conversion_is_not_read():
+    """The survey keeps its own copy of an embedded tensor: Python code that
+    runs later in the conversion (here an element's `__index__`) may free the
+    tensor's memory, which a shared view would then read."""
+    torch = pytest.importorskip("torch")
+    n = 100_000
+    source = torch.arange(n, dtype=torch.float64) + 7
+
+    class FreesTheSource:
+        done = False
+
+        def __index__(self):
+            if not FreesTheSource.done:
+                FreesTheSource.done = True
+                source.set_()  # drops the storage the import shared
+                gc.collect()
+                # Reuse the freed memory for something else.
+                FreesTheSource.junk = [torch.full((n,), 123.0) for _ in range(3)]
+            return 5
+
+    t = db.tensor([source, [FreesTheSource()] * n])
+    assert t[0].tolist()[:3] == [7.0, 8.0, 9.0]
+    assert t[0].tolist()[-1] == n + 6.0
+    assert t[1].tolist()[:2] == [5.0, 5.0]
+
+
+def test_a_converted_element_replaced_during_the_survey_is_refused():
+    # The write walk must meet the very objects the survey converted: here
+    # the first is replaced by a list, which would otherwise be written with
+    # the NumPy scalar's value.
+    class Replaces:
+        def __index__(self):
+            values[0] = [1, 2]
+            return 5
+
+    values = [np.int64(3), Replaces()]
+    with pytest.raises(RuntimeError, match="changed"):
+        db.tensor(values)
+
+
+def test_converted_elements_swapped_during_the_survey_are_refused():
+    class Swaps:
+        def __init__(self, value):
+            self.value = value
+
+        def __index__(self):
+            values.reverse()
+            return self.value
+
+    values = [Swaps(1), Swaps(2)]
+    with pytest.raises(RuntimeError, match="changed"):
+        db.tensor(values)
+
+
+def test_conversion_without_numpy_importable_raises_no_panic():
+    # rust-numpy panics if NumPy's C API cannot be loaded; a list of
+    # non-NumPy objects must convert without needing NumPy at all.
+    code = (
+        "import sys; sys.modules['numpy'] = None\n"
+        "from fractions import Fraction\n"
+        "import dlbridge as db\n"
+        "t = db.tensor([Fraction(1, 2), 2])\n"
+        "assert t.tolist() == [0.5, 2.0], t.tolist()\n"
+        "assert sys.modules['numpy'] is None\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

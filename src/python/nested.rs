@@ -7,10 +7,17 @@
 //!    the first element at every depth, as in PyTorch's `tensor_new.cpp`),
 //!    infers the dtype, and converts every element that is not a plain
 //!    Python number (NumPy scalars, arrays and tensors, objects with
-//!    `__index__` or `__float__`) exactly once, keeping the results in order;
+//!    `__index__` or `__float__`) exactly once, keeping the results in order
+//!    (arrays and tensors as copies of dlbridge's own);
 //! 2. the write walk converts each element straight into the fresh tensor:
 //!    plain numbers read again (cheaper than keeping them), the others taken
-//!    from the survey's results.
+//!    from the survey's results, each only where the survey met the same
+//!    object.
+//!
+//! Elements' own Python code (`__index__`, `__dlpack__`) runs during the
+//! survey and may change the lists; the write walk refuses any difference it
+//! can see (a length, an object where a number was), and never writes
+//! outside the tensor or leaves an element unwritten.
 //!
 //! Nothing is written anywhere but the new tensor, which no one else can see
 //! until it is returned, so an error at any point leaves nothing half-done.
@@ -24,11 +31,13 @@ use crate::error::Error;
 use crate::layout::MAX_NDIM;
 use crate::scalar::Scalar;
 use crate::tensor::Tensor;
-use numpy::PyArrayDescr;
 use numpy::npyffi::{NpyTypes, PY_ARRAY_API, get_type_object};
-use pyo3::exceptions::PyRuntimeError;
+use numpy::{PyArrayDescr, PyArrayDescrMethods};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyComplex, PyFloat, PyInt, PyList, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyComplex, PyFloat, PyInt, PyList, PyModule, PyTuple};
 
 /// Builds a fresh tensor from a Python number or nested list/tuple, which
 /// may hold NumPy scalars, arrays and tensors anywhere a number or a
@@ -82,18 +91,28 @@ fn build_list<'py>(
     Ok(PyList::new(py, items)?.into_any())
 }
 
-/// An element the survey converted, kept for the write walk.
-enum Converted {
+/// An element the survey converted, kept for the write walk with the object
+/// it came from, which the write walk must meet at the same place.
+struct Converted<'py> {
+    source: Bound<'py, PyAny>,
+    value: ConvertedValue,
+}
+
+enum ConvertedValue {
     /// One number (a NumPy scalar, or an object with `__index__`,
     /// `__float__` or `__complex__`).
     Number(Scalar),
-    /// An array or tensor standing for the dimensions below its depth.
+    /// An array or tensor standing for the dimensions below its depth,
+    /// copied into memory of dlbridge's own: Python code that runs before
+    /// the write walk (another element's `__index__`, say) could free or
+    /// change the source's memory (`torch_t.set_()`), which a shared view
+    /// would then read.
     Block(Tensor),
 }
 
 /// What the first walk learns.
 #[derive(Default)]
-struct Survey {
+struct Survey<'py> {
     /// The shape, grown along the first descent.
     shape: Vec<usize>,
     /// Whether the first descent is over (it reached a number, an array or an
@@ -106,10 +125,10 @@ struct Survey {
     /// tensors).
     typed: Option<DType>,
     /// Every element that is not a plain number, converted, in order.
-    converted: Vec<Converted>,
+    converted: Vec<Converted<'py>>,
 }
 
-impl Survey {
+impl<'py> Survey<'py> {
     /// PyTorch's inference (`torch.tensor`'s `infer_scalar_type`): typed
     /// elements have their own dtype, plain Python numbers bool, int64,
     /// float32 or complex64, and the result is their promotion, so
@@ -124,7 +143,7 @@ impl Survey {
         }
     }
 
-    fn visit(&mut self, value: &Bound<'_, PyAny>, depth: usize) -> PyResult<()> {
+    fn visit(&mut self, value: &Bound<'py, PyAny>, depth: usize) -> PyResult<()> {
         let Some(sequence) = Sequence::of(value) else {
             return self.element(value, depth);
         };
@@ -163,7 +182,7 @@ impl Survey {
     }
 
     /// An element that is not a list or tuple at `depth`.
-    fn element(&mut self, value: &Bound<'_, PyAny>, depth: usize) -> PyResult<()> {
+    fn element(&mut self, value: &Bound<'py, PyAny>, depth: usize) -> PyResult<()> {
         if let Some(kind) = plain_kind(value) {
             self.number_at(depth)?;
             self.python_kind = self.python_kind.max(Some(kind));
@@ -176,25 +195,33 @@ impl Survey {
             }
             .into());
         }
-        if let Some(dtype) = numpy_scalar_dtype(value)? {
+        if let Some((dtype, number)) = numpy_scalar(value)? {
             self.number_at(depth)?;
             self.saw(dtype);
-            let number = extract_scalar(&value.call_method0(pyo3::intern!(value.py(), "item"))?)?;
-            self.converted.push(Converted::Number(number));
+            self.keep(value, ConvertedValue::Number(number));
             return Ok(());
         }
         if dlpack_import::is_dlpack_source(value)? {
-            let block = dlpack_import::import_copy(value)?;
-            self.block_at(&block, depth)?;
-            self.saw(block.dtype());
-            self.converted.push(Converted::Block(block));
+            let shared = dlpack_import::import_copy(value)?;
+            self.block_at(&shared, depth)?;
+            self.saw(shared.dtype());
+            // No Python code runs between the import and this copy.
+            let owned = shared.to_dtype_with(shared.dtype(), Participation::CheckOnly)?;
+            self.keep(value, ConvertedValue::Block(owned));
             return Ok(());
         }
         let number = extract_scalar(value)?;
         self.number_at(depth)?;
         self.python_kind = self.python_kind.max(Some(number.kind()));
-        self.converted.push(Converted::Number(number));
+        self.keep(value, ConvertedValue::Number(number));
         Ok(())
+    }
+
+    fn keep(&mut self, source: &Bound<'py, PyAny>, value: ConvertedValue) {
+        self.converted.push(Converted {
+            source: source.clone(),
+            value,
+        });
     }
 
     /// Checks that a number may stand at `depth`, ending the first descent.
@@ -212,8 +239,9 @@ impl Survey {
     /// ending the first descent (a 0-d array is one number).
     fn block_at(&mut self, block: &Tensor, depth: usize) -> PyResult<()> {
         if !self.complete {
-            if self.shape.len() + block.ndim() > MAX_NDIM {
-                return Err(Error::TooManyDimensions { limit: MAX_NDIM }.into());
+            let ndim = self.shape.len() + block.ndim();
+            if ndim > MAX_NDIM {
+                return Err(Error::RankTooLarge { ndim }.into());
             }
             self.shape.extend_from_slice(block.shape());
             self.complete = true;
@@ -242,7 +270,7 @@ impl Survey {
 }
 
 /// The second walk: writes every element into the fresh tensor.
-struct Writer<'a> {
+struct Writer<'a, 'py> {
     shape: &'a [usize],
     dtype: DType,
     /// The fresh, C-contiguous tensor's first element.
@@ -251,10 +279,10 @@ struct Writer<'a> {
     /// Elements written so far.
     written: usize,
     /// The survey's conversions, consumed in the same order.
-    converted: std::vec::IntoIter<Converted>,
+    converted: std::vec::IntoIter<Converted<'py>>,
 }
 
-impl Writer<'_> {
+impl Writer<'_, '_> {
     fn visit(&mut self, value: &Bound<'_, PyAny>, depth: usize) -> PyResult<()> {
         let Some(sequence) = Sequence::of(value) else {
             return self.element(value, depth);
@@ -324,14 +352,20 @@ impl Writer<'_> {
             // tensor, which no one else can reach yet.
             return unsafe { write_plain(value, self.dtype, at) };
         }
-        match self.converted.next() {
-            Some(Converted::Number(number)) if below.is_empty() => {
+        // The next conversion must be this very object: a list changed since
+        // the survey (an element replaced, moved or inserted) is refused
+        // rather than written with another element's value.
+        let Some(converted) = self.converted.next().filter(|c| c.source.is(value)) else {
+            return Err(changed_during_conversion());
+        };
+        match converted.value {
+            ConvertedValue::Number(number) if below.is_empty() => {
                 let at = self.reserve(1)?;
                 // SAFETY: as above.
                 unsafe { number.checked_for(self.dtype)?.write(at, self.dtype) };
                 Ok(())
             }
-            Some(Converted::Block(block)) if block.shape() == below => {
+            ConvertedValue::Block(block) if block.shape() == below => {
                 let values = block.to_scalars_with(Participation::CheckOnly)?;
                 let at = self.reserve(values.len())?;
                 let itemsize = self.dtype.itemsize();
@@ -406,21 +440,25 @@ unsafe fn write_plain(value: &Bound<'_, PyAny>, dtype: DType, at: *mut u8) -> Py
     Ok(())
 }
 
-/// The dtype of a NumPy scalar (`np.float64(1.0)`, `np.int32(3)`), which has
-/// a dtype but no `__dlpack__`; `None` for anything else, and for NumPy
-/// scalars of dtypes dlbridge lacks (`np.longdouble`), which are read as
-/// Python numbers. Found through NumPy's C API, with no attribute lookup.
-fn numpy_scalar_dtype(value: &Bound<'_, PyAny>) -> PyResult<Option<DType>> {
+/// A NumPy scalar (`np.float64(1.0)`, `np.int32(3)`: a dtype but no
+/// `__dlpack__`) as its dtype and value; `None` for anything else.
+///
+/// NumPy's extended-precision scalars, for which dlbridge has no dtype, count
+/// as float64 and complex128 (their values rounded to those); other NumPy
+/// scalars (strings, bytes, datetimes, `void`) are a `TypeError`, as in
+/// torch, rather than numbers parsed from them.
+fn numpy_scalar(value: &Bound<'_, PyAny>) -> PyResult<Option<(DType, Scalar)>> {
     let py = value.py();
-    // SAFETY: `get_type_object` reads NumPy's C API table, which rust-numpy
-    // imports on first use (the GIL is held: `value` is bound to `py`).
-    let generic = unsafe { get_type_object(py, NpyTypes::PyGenericArrType_Type) };
+    let Some(generic) = numpy_generic_type(py)? else {
+        return Ok(None);
+    };
     // SAFETY: `value` is a live object and `generic` a type object.
     if unsafe { pyo3::ffi::PyObject_TypeCheck(value.as_ptr(), generic) } == 0 {
         return Ok(None);
     }
-    // SAFETY: `value` is a NumPy scalar (checked above); the call returns a
-    // new reference to its dtype, or NULL with an exception set.
+    // SAFETY: `value` is a NumPy scalar (checked above) and NumPy's C API is
+    // loaded (`numpy_generic_type` found it); the call returns a new
+    // reference to the scalar's dtype, or NULL with an exception set.
     let descr = unsafe {
         Bound::from_owned_ptr_or_err(
             py,
@@ -429,7 +467,57 @@ fn numpy_scalar_dtype(value: &Bound<'_, PyAny>) -> PyResult<Option<DType>> {
                 .cast(),
         )?
     };
-    Ok(dtype::descr_to_dtype(descr.cast::<PyArrayDescr>()?).ok())
+    let descr = descr.cast_into::<PyArrayDescr>()?;
+    if let Ok(dtype) = dtype::descr_to_dtype(&descr) {
+        let number = extract_scalar(&value.call_method0(intern!(py, "item"))?)?;
+        return Ok(Some((dtype, number)));
+    }
+    match descr.kind() {
+        b'f' => {
+            let float = value.call_method0(intern!(py, "__float__"))?;
+            Ok(Some((DType::Float64, Scalar::Float(float.extract()?))))
+        }
+        b'c' => {
+            let complex = value.call_method0(intern!(py, "__complex__"))?;
+            let complex = complex.cast::<PyComplex>()?;
+            Ok(Some((
+                DType::Complex128,
+                Scalar::Complex(complex.real(), complex.imag()),
+            )))
+        }
+        _ => Err(PyTypeError::new_err(format!(
+            "cannot convert a NumPy scalar of dtype {} to a tensor element; expected a \
+             number",
+            descr.str()?
+        ))),
+    }
+}
+
+/// NumPy's `generic` scalar type, from NumPy's C API; `None` while NumPy is
+/// not imported, when no NumPy scalar can exist.
+///
+/// rust-numpy loads the C API on first use and panics if it cannot, so that
+/// first use waits until `numpy` is in `sys.modules`. After it, the type is
+/// kept, and no per-element lookup is made.
+fn numpy_generic_type(py: Python<'_>) -> PyResult<Option<*mut pyo3::ffi::PyTypeObject>> {
+    static GENERIC: PyOnceLock<usize> = PyOnceLock::new();
+    if let Some(&generic) = GENERIC.get(py) {
+        return Ok(Some(generic as *mut pyo3::ffi::PyTypeObject));
+    }
+    let modules = py
+        .import(intern!(py, "sys"))?
+        .getattr(intern!(py, "modules"))?;
+    if !modules
+        .get_item(intern!(py, "numpy"))
+        .is_ok_and(|numpy| numpy.is_instance_of::<PyModule>())
+    {
+        return Ok(None);
+    }
+    // SAFETY: the GIL is held (`py`); NumPy is imported, so rust-numpy can
+    // load its C API table, from which the type object is read.
+    let generic = unsafe { get_type_object(py, NpyTypes::PyGenericArrType_Type) };
+    let _ = GENERIC.set(py, generic as usize);
+    Ok(Some(generic))
 }
 
 /// A list or tuple (subclasses too), walked without copying out its items.
@@ -462,7 +550,8 @@ impl<'py> Sequence<'py> {
             Sequence::List(list) => {
                 // Indexing against the current length (not an iterator over
                 // a snapshot) so that a list the callback shrinks is never
-                // read past its end; the walks then notice the change.
+                // read past its end; the write walk then refuses the change
+                // (a length, or an object, that differs from the survey's).
                 let mut i = 0;
                 while i < list.len() {
                     f(&list.get_item(i)?)?;
