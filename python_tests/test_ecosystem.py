@@ -94,6 +94,25 @@ def test_frombuffer_of_array_and_mmap():
         del m
 
 
+def test_frombuffer_of_exports_without_shape_or_strides():
+    # ctypes arrays and 0-d NumPy arrays export contiguous memory without
+    # strides (or shape), as the buffer protocol allows.
+    doubles = (ctypes.c_double * 2)(1.0, 2.0)
+    t = db.frombuffer(doubles, dtype=db.float64)
+    assert t.tolist() == [1.0, 2.0]
+    t[1] = 9.0
+    assert doubles[1] == 9.0
+    assert t.data_ptr() == ctypes.addressof(doubles)
+    scalar = np.array(5, dtype=np.int64)
+    s = db.frombuffer(scalar, dtype=db.int64)
+    assert s.data_ptr() == scalar.ctypes.data
+    s[0] = 6
+    assert scalar == 6
+    frozen = np.array(5, dtype=np.int64)
+    frozen.flags.writeable = False
+    assert db.frombuffer(frozen, dtype=db.int64).readonly
+
+
 def test_frombuffer_refuses_a_strided_buffer_and_releases_what_it_held():
     strided = memoryview(np.zeros((4, 8), np.uint8)[:, ::2])
     with pytest.raises(BufferError, match="C-contiguous"):

@@ -9,7 +9,9 @@ use crate::tensor::Tensor;
 use pyo3::buffer::PyUntypedBuffer;
 use pyo3::exceptions::{PyBufferError, PyValueError};
 use pyo3::ffi;
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::PyMemoryView;
 use std::ffi::{CStr, c_int};
 use std::sync::Arc;
 
@@ -161,7 +163,22 @@ pub(crate) fn import_buffer(
     count: isize,
     offset: isize,
 ) -> PyResult<Tensor> {
-    let held = PyUntypedBuffer::get(buffer)?;
+    let held = match PyUntypedBuffer::get(buffer) {
+        Ok(held) => held,
+        // PyO3 asks for shape and strides and refuses an export without them,
+        // which the buffer protocol allows for contiguous memory (ctypes
+        // arrays, 0-d NumPy arrays); a byte view of the same export always
+        // has both, and keeps its read-only flag.
+        Err(error) if error.is_instance_of::<PyBufferError>(buffer.py()) => {
+            let Ok(bytes) = PyMemoryView::from(buffer)
+                .and_then(|view| view.call_method1(intern!(buffer.py(), "cast"), ("B",)))
+            else {
+                return Err(error);
+            };
+            PyUntypedBuffer::get(&bytes)?
+        }
+        Err(error) => return Err(error),
+    };
     if !held.is_c_contiguous() {
         return Err(PyBufferError::new_err(format!(
             "frombuffer needs a C-contiguous buffer; this {} is not",
