@@ -4,8 +4,8 @@
 //! The managed tensors are [dlpark](https://crates.io/crates/dlpark)'s
 //! [`Managed<M>`](dlpark::Managed), generic over the ABI `M`: the versioned
 //! `DLManagedTensorVersioned` of DLPack 1.0 and later (with flags such as
-//! `READ_ONLY`), or the legacy `DLManagedTensor`. [`Tensor::from_dlpack`] and
-//! [`Tensor::to_dlpack`] are the same as [`import`] and [`export`], as methods.
+//! `READ_ONLY`), or the legacy `DLManagedTensor`. [`import`], [`export`] and
+//! [`export_copy`] are the one path between them and [`Tensor`].
 //!
 //! A foreign descriptor is untrusted until [`import`] has checked it: dlpark's
 //! `validate()` checks structure (non-negative shape, element-count overflow),
@@ -118,53 +118,6 @@ pub fn import<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
     ))
 }
 
-impl Tensor {
-    /// Adopts a DLPack managed tensor from another dlpark user without
-    /// copying; see [`import`].
-    ///
-    /// ```
-    /// use dlbridge::Tensor;
-    /// use dlpark::ffi::DLManagedTensorVersioned;
-    ///
-    /// let t = Tensor::from_vec(vec![1u8, 2, 3], &[3])?;
-    /// // Hand the memory to any dlpark consumer, and take it back.
-    /// let managed = t.to_dlpack::<DLManagedTensorVersioned>()?;
-    /// let back = Tensor::from_dlpack(managed)?;
-    /// assert_eq!(back.data_ptr(), t.data_ptr());
-    /// # Ok::<(), dlbridge::Error>(())
-    /// ```
-    pub fn from_dlpack<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
-        import(managed)
-    }
-
-    /// A fresh DLPack managed tensor sharing this tensor's memory, for another
-    /// dlpark user; see [`export`]. Choose the ABI with `M`:
-    /// `DLManagedTensorVersioned` (carries the read-only flag) or the legacy
-    /// `DLManagedTensor`, which cannot say "read-only" and so refuses a
-    /// read-only tensor ([`Error::ReadOnlyLegacyExport`]).
-    ///
-    /// ```
-    /// use dlbridge::{Error, Tensor};
-    /// use dlpark::ffi::{DLManagedTensor, DLManagedTensorVersioned};
-    ///
-    /// let t = Tensor::from_vec(vec![1i16, 2, 3, 4], &[2, 2])?;
-    /// let managed = t.transpose_all().to_dlpack::<DLManagedTensorVersioned>()?;
-    /// let described = managed.validate().unwrap();
-    /// assert_eq!(described.data_ptr().cast(), t.data_ptr());
-    /// assert_eq!((described.shape(), described.strides()), (&[2, 2][..], Some(&[1, 2][..])));
-    ///
-    /// let frozen = t.to_readonly();
-    /// assert!(matches!(
-    ///     frozen.to_dlpack::<DLManagedTensor>(),
-    ///     Err(Error::ReadOnlyLegacyExport)
-    /// ));
-    /// # Ok::<(), Error>(())
-    /// ```
-    pub fn to_dlpack<M: ManagedTensorBase>(&self) -> Result<Managed<M>> {
-        export(self)
-    }
-}
-
 fn invalid(reason: String) -> Error {
     Error::InvalidDLPack { reason }
 }
@@ -189,6 +142,28 @@ fn invalid(reason: String) -> Error {
 /// assert_eq!(back.data_ptr(), address);
 /// assert_eq!(&*back.as_slice::<u8>()?, &[7; 4]);
 /// # Ok::<(), dlbridge::Error>(())
+/// ```
+///
+/// Strides cross as they are, and a read-only tensor only as a versioned one:
+///
+/// ```
+/// use dlbridge::{Error, Tensor, dlpack};
+/// use dlpark::ffi::{DLManagedTensor, DLManagedTensorVersioned};
+///
+/// let t = Tensor::from_vec(vec![1i16, 2, 3, 4], &[2, 2])?;
+/// let managed = dlpack::export::<DLManagedTensorVersioned>(&t.transpose_all())?;
+/// let described = managed.validate().unwrap();
+/// assert_eq!(described.data_ptr().cast(), t.data_ptr());
+/// assert_eq!((described.shape(), described.strides()), (&[2, 2][..], Some(&[1, 2][..])));
+///
+/// let frozen = t.to_readonly();
+/// assert!(matches!(
+///     dlpack::export::<DLManagedTensor>(&frozen),
+///     Err(Error::ReadOnlyLegacyExport)
+/// ));
+/// let versioned = dlpack::export::<DLManagedTensorVersioned>(&frozen)?;
+/// assert!(versioned.flags().contains(dlpark::DlpackFlags::READ_ONLY));
+/// # Ok::<(), Error>(())
 /// ```
 pub fn export<M: ManagedTensorBase>(tensor: &Tensor) -> Result<Managed<M>> {
     let flags = if tensor.is_readonly() {
@@ -344,14 +319,14 @@ mod tests {
         let address = values.as_ptr() as usize;
         let t = Tensor::from_vec(values, &[2, 3]).unwrap();
         assert_eq!(t.data_ptr() as usize, address, "from_vec does not copy");
-        let managed = t.to_dlpack::<DLManagedTensorVersioned>().unwrap();
+        let managed = export::<DLManagedTensorVersioned>(&t).unwrap();
         assert_eq!(managed.validate().unwrap().data_ptr() as usize, address);
         let storage = std::sync::Arc::downgrade(t.storage());
 
         // The tensor goes first: the capsule keeps the Vec alive.
         drop(t);
         assert!(storage.upgrade().is_some());
-        let back = Tensor::from_dlpack(managed).unwrap();
+        let back = import(managed).unwrap();
         assert_eq!(back.view::<i64>().unwrap()[[1, 2]], 5);
         drop(back);
         assert!(storage.upgrade().is_none(), "freed once, by the last user");
@@ -359,7 +334,7 @@ mod tests {
         // The capsule goes first: the tensor still owns the Vec.
         let t = Tensor::from_vec(vec![1u8, 2, 3], &[3]).unwrap();
         let storage = std::sync::Arc::downgrade(t.storage());
-        drop(t.to_dlpack::<DLManagedTensor>().unwrap());
+        drop(export::<DLManagedTensor>(&t).unwrap());
         assert_eq!(&*t.as_slice::<u8>().unwrap(), &[1, 2, 3]);
         drop(t);
         assert!(storage.upgrade().is_none());

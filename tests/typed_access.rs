@@ -2,7 +2,7 @@
 //! any strides, conflicting borrows refused across aliasing tensors, and
 //! `from_vec` buffers shared with DLPack consumers.
 
-use dlbridge::{DType, Error, IndexItem, Scalar, Tensor};
+use dlbridge::{DType, Error, IndexItem, Scalar, Tensor, dlpack};
 use dlpark::ffi::{DLDataType, DLDevice, DLManagedTensor, DLManagedTensorVersioned};
 use dlpark::metadata::Dynamic;
 use ndarray::{ArrayD, array};
@@ -122,7 +122,7 @@ fn conflicting_borrows_are_refused_across_aliasing_tensors() {
 
     // A second tensor over the same memory (two imports of one buffer)
     // is caught too: borrows are tracked by address.
-    let alias = Tensor::from_dlpack(t.to_dlpack::<DLManagedTensorVersioned>().unwrap()).unwrap();
+    let alias = dlpack::import(dlpack::export::<DLManagedTensorVersioned>(&t).unwrap()).unwrap();
     assert!(alias.as_slice::<f32>().is_err());
     drop(writing);
 
@@ -180,7 +180,7 @@ fn bool_tensors_with_invalid_bytes_are_refused() {
         .set_device(DLDevice::CPU);
     // SAFETY: the context owns the three bytes the descriptor points to.
     let managed = unsafe { initialized.finish() };
-    let t = Tensor::from_dlpack(managed).unwrap();
+    let t = dlpack::import(managed).unwrap();
     assert_eq!(
         t.as_slice::<bool>().unwrap_err(),
         Error::InvalidBool { byte: 2 }
@@ -202,11 +202,11 @@ fn empty_and_zero_dim_tensors_give_empty_and_scalar_views() {
 fn read_only_tensors_are_refused_by_the_legacy_abi_and_huge_broadcasts_by_shape() {
     let t = grid().to_readonly();
     assert!(matches!(
-        t.to_dlpack::<DLManagedTensor>(),
+        dlpack::export::<DLManagedTensor>(&t),
         Err(Error::ReadOnlyLegacyExport)
     ));
-    let versioned = t.to_dlpack::<DLManagedTensorVersioned>().unwrap();
-    assert!(Tensor::from_dlpack(versioned).unwrap().is_readonly());
+    let versioned = dlpack::export::<DLManagedTensorVersioned>(&t).unwrap();
+    assert!(dlpack::import(versioned).unwrap().is_readonly());
     let one = Tensor::zeros(DType::Float32, &[1]).unwrap();
     assert!(matches!(
         one.broadcast_to(&[1 << 32, 1 << 32]),
