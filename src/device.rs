@@ -5,7 +5,11 @@ use dlpark::ffi::{DLDevice, DLDeviceType};
 use std::fmt;
 
 /// The device of a tensor. dlbridge tensors live in host memory.
+///
+/// Non-exhaustive: accelerator memory would be a new variant, which must not
+/// break a user's `match`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Device {
     /// Host memory, DLPack device `(kDLCPU = 1, 0)`.
     Cpu,

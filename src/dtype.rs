@@ -86,7 +86,11 @@ pub(crate) use {dispatch_dtype, dispatch_dtype_arms, for_each_dtype};
 macro_rules! define_dtypes {
     ([] $($variant:ident => $ty:ty, $name:literal, $kind:ident, $dlpack:ident, $doc:literal;)*) => {
         /// The element type of a tensor.
+        ///
+        /// Non-exhaustive: DLPack defines more types (float8 variants, say),
+        /// and adding one here must not break a user's `match`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
         pub enum DType {
             $(#[doc = $doc] $variant,)*
         }

@@ -3,7 +3,9 @@
 
 use crate::dtype::DType;
 
-/// Everything that can go wrong in dlbridge's core.
+/// Everything that can go wrong in dlbridge: the core's errors, and those of
+/// the Python layer's conversions (nested lists) that are about values, so
+/// that one enum and one mapping to Python exceptions cover them all.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
