@@ -190,6 +190,27 @@ impl Tensor {
     /// # Ok::<(), dlbridge::Error>(())
     /// ```
     pub fn view<T: Element>(&self) -> Result<ViewRef<'_, T>> {
+        // SAFETY: the view borrows `self`, which keeps the storage alive, and
+        // the guard holds the borrow for exactly as long as the view.
+        let (view, borrow) = unsafe { self.view_unbound::<T>()? };
+        Ok(ViewRef {
+            view,
+            _borrow: borrow,
+        })
+    }
+
+    /// What [`Tensor::view`] checks and registers, with a view of any
+    /// lifetime, for guards that keep a handle on the memory themselves (the
+    /// PyO3 argument types of `crate::python`).
+    ///
+    /// # Safety
+    ///
+    /// The caller must keep the tensor's storage alive (a handle on this
+    /// tensor) and the returned borrow registered for as long as the view is
+    /// used.
+    pub(crate) unsafe fn view_unbound<'any, T: Element>(
+        &self,
+    ) -> Result<(ArrayViewD<'any, T>, Borrow)> {
         self.check_typed::<T>()?;
         let borrow = Borrow::acquire(self.byte_range(), false)?;
         self.check_valid_values::<T>()?;
@@ -197,15 +218,12 @@ impl Tensor {
         // SAFETY: dtype, alignment and values are checked; `raw_parts` gives
         // the lowest-addressed corner and non-negative strides; every element
         // lies in the storage (validated on import or allocated here), which
-        // `&self` keeps alive; the shared borrow excludes Rust writers.
+        // the caller keeps alive; the shared borrow excludes Rust writers.
         let mut view = unsafe { ArrayViewD::from_shape_ptr(shape, start) };
         for axis in inverted {
             view.invert_axis(Axis(axis));
         }
-        Ok(ViewRef {
-            view,
-            _borrow: borrow,
-        })
+        Ok((view, borrow))
     }
 
     /// The elements of a writable tensor, in any layout whose indices reach
@@ -234,6 +252,23 @@ impl Tensor {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn view_mut<T: Element>(&self) -> Result<ViewMut<'_, T>> {
+        // SAFETY: as in `view`.
+        let (view, borrow) = unsafe { self.view_mut_unbound::<T>()? };
+        Ok(ViewMut {
+            view,
+            _borrow: borrow,
+        })
+    }
+
+    /// What [`Tensor::view_mut`] checks and registers, with a view of any
+    /// lifetime (see [`Tensor::view_unbound`]).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Tensor::view_unbound`].
+    pub(crate) unsafe fn view_mut_unbound<'any, T: Element>(
+        &self,
+    ) -> Result<(ArrayViewMutD<'any, T>, Borrow)> {
         self.check_writable()?;
         self.check_typed::<T>()?;
         if !self.layout().has_unique_elements() {
@@ -245,17 +280,14 @@ impl Tensor {
         let borrow = Borrow::acquire(self.byte_range(), true)?;
         self.check_valid_values::<T>()?;
         let (start, shape, inverted) = self.raw_parts::<T>();
-        // SAFETY: as in `view`; the elements are distinct, so the mutable view
-        // does not alias itself, and the exclusive borrow keeps other Rust
-        // code out.
+        // SAFETY: as in `view_unbound`; the elements are distinct, so the
+        // mutable view does not alias itself, and the exclusive borrow keeps
+        // other Rust code out.
         let mut view = unsafe { ArrayViewMutD::from_shape_ptr(shape, start.cast_mut()) };
         for axis in inverted {
             view.invert_axis(Axis(axis));
         }
-        Ok(ViewMut {
-            view,
-            _borrow: borrow,
-        })
+        Ok((view, borrow))
     }
 
     /// The elements as a shared slice, without borrow checking.

@@ -38,7 +38,9 @@ fn uses() -> BTreeMap<String, Vec<String>> {
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                     .collect::<String>()
             })
-            .filter(|used| !used.is_empty() && *used != name)
+            // Modules are snake_case; `super::Type` in a nested module (a
+            // sealed trait's impls, say) names an item, not a module.
+            .filter(|used| used.starts_with(|c: char| c.is_ascii_lowercase()) && *used != name)
             .collect();
         used.sort();
         used.dedup();

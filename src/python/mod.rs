@@ -1,9 +1,11 @@
 //! The Python extension module `dlbridge._dlbridge`: the only place PyO3
 //! appears. `python/dlbridge/__init__.py` re-exports everything defined here.
 //!
-//! What a Rust extension built on dlbridge uses from this layer is
-//! [`Tensor`](crate::Tensor) itself, as a `#[pyfunction]` argument and
-//! result (its `FromPyObject` and `IntoPyObject` impls): it accepts any DLPack
+//! What a Rust extension built on dlbridge uses from this layer: the typed
+//! arguments [`TensorRef`] and [`TensorMut`] (element type, dimensionality
+//! and layout checked when the argument is extracted), and
+//! [`Tensor`](crate::Tensor) itself as a `#[pyfunction]` argument and result
+//! (its `FromPyObject` and `IntoPyObject` impls): it accepts any DLPack
 //! producer and returns an instance of the installed `dlbridge.Tensor`.
 //! The Python classes are not public: an extension links its own copy of
 //! this crate, and a class made from that copy would be a second Python type
@@ -33,11 +35,14 @@ mod dlpack_import; // every DLPack import route (uses `ndarray`)
 mod boundary; // `Tensor` as an extension's argument and result
 mod compare; // `==`, `!=`, `in`
 mod nested; // nested lists to tensors and back
+mod typed; // typed tensor arguments of extensions
 // 5. The Python-facing surface:
 mod constructors; // `tensor`, `as_tensor`, `from_numpy`, ...
 mod tensor_methods; // `dlbridge.Tensor`'s methods
 
 use pyo3::prelude::*;
+
+pub use typed::{Contiguous, LayoutConstraint, Strided, TensorMut, TensorRef};
 
 use device::PyDevice;
 use dtype::PyDType;

@@ -2,9 +2,59 @@
 //! NumPy arrays without copying them, reads and writes them in place from
 //! Rust, and returns Rust-allocated tensors that torch and NumPy share.
 
+use dlbridge::python::{Contiguous, TensorMut, TensorRef};
 use dlbridge::{DType, Error, Tensor};
+use ndarray::{Ix1, Ix2, IxDyn};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+
+/// The sum of a contiguous 1-d float32 tensor, read as one slice: the
+/// signature does the checking (dtype, rank, layout), the body none.
+#[pyfunction]
+fn sum_f32(x: TensorRef<'_, f32, Ix1, Contiguous>) -> f32 {
+    x.as_slice().iter().sum()
+}
+
+/// Each row's sum of a 2-d float32 tensor of any layout, written into `out`,
+/// a writable 1-d float32 tensor (the caller's array or tensor sees it).
+#[pyfunction]
+fn row_sums(x: TensorRef<'_, f32, Ix2>, mut out: TensorMut<'_, f32, Ix1>) -> PyResult<()> {
+    if out.shape()[0] != x.shape()[0] {
+        return Err(PyTypeError::new_err(format!(
+            "out has {} elements for {} rows",
+            out.shape()[0],
+            x.shape()[0]
+        )));
+    }
+    let x = x.as_array();
+    for (row, total) in x.rows().into_iter().zip(out.as_array_mut().iter_mut()) {
+        *total = row.sum();
+    }
+    Ok(())
+}
+
+/// Sets every element of a float64 tensor of any rank to `value`, in place.
+#[pyfunction]
+fn fill_(mut x: TensorMut<'_, f64, IxDyn>, value: f64) {
+    x.as_array_mut().fill(value);
+}
+
+/// The address of the first element of a 1-d float32 tensor as the typed
+/// argument sees it, to check that nothing was copied.
+#[pyfunction]
+fn address_f32(x: TensorRef<'_, f32, Ix1>) -> usize {
+    x.as_ptr() as usize
+}
+
+/// Writes `source` into `target`: a source that is the target's own memory
+/// is refused when the second argument is extracted (its borrow conflicts).
+#[pyfunction]
+fn copy_into(
+    mut target: TensorMut<'_, f32, Ix1, Contiguous>,
+    source: TensorRef<'_, f32, Ix1, Contiguous>,
+) {
+    target.as_slice_mut().copy_from_slice(source.as_slice());
+}
 
 /// The sum of a float32 or float64 tensor of any layout (strided, transposed,
 /// reversed, broadcast), read in place.
@@ -86,5 +136,10 @@ fn dlbridge_example(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(arange, m)?)?;
     m.add_function(wrap_pyfunction!(eye, m)?)?;
     m.add_function(wrap_pyfunction!(try_borrow_twice, m)?)?;
+    m.add_function(wrap_pyfunction!(sum_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(row_sums, m)?)?;
+    m.add_function(wrap_pyfunction!(fill_, m)?)?;
+    m.add_function(wrap_pyfunction!(address_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(copy_into, m)?)?;
     Ok(())
 }

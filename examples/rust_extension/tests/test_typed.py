@@ -1,0 +1,134 @@
+"""Typed arguments (`dlbridge::python::TensorRef` / `TensorMut`): checked when
+the argument is extracted, with a `TypeError` saying what was expected and
+what was given, named by PyO3's note ("while processing 'x'", shown under the
+message in a traceback), and no copy."""
+
+import dlbridge_example as ex
+import numpy as np
+import pytest
+import torch
+
+import dlbridge
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda values: np.array(values, dtype=np.float32),
+        lambda values: torch.tensor(values, dtype=torch.float32),
+        lambda values: dlbridge.tensor(values, dtype=dlbridge.float32),
+    ],
+    ids=["numpy", "torch", "dlbridge"],
+)
+def test_sum_f32_reads_any_framework_in_place(make):
+    x = make([1.0, 2.0, 3.5])
+    assert ex.sum_f32(x) == 6.5
+
+
+def test_typed_argument_shares_memory():
+    a = np.arange(4, dtype=np.float32)
+    assert ex.address_f32(a) == a.ctypes.data
+    t = torch.arange(4, dtype=torch.float32)
+    assert ex.address_f32(t) == t.data_ptr()
+    # A strided view is fine without `Contiguous`: still its own memory.
+    assert ex.address_f32(a[::2]) == a[::2].ctypes.data
+    reversed_view = a[::-1]
+    assert ex.address_f32(reversed_view) == reversed_view.ctypes.data
+
+
+def test_writes_through_typed_arguments_reach_the_caller():
+    x = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    out = torch.zeros(2, dtype=torch.float32)
+    ex.row_sums(x, out)
+    assert out.tolist() == [3.0, 12.0]
+    # Any layout: the transpose of a NumPy array, written into a strided view.
+    a = np.arange(6, dtype=np.float32).reshape(3, 2)
+    target = np.zeros(4, dtype=np.float32)
+    ex.row_sums(a.T, target[::2])
+    assert target.tolist() == [6.0, 0.0, 9.0, 0.0]
+    grid = np.zeros((2, 2, 2))
+    ex.fill_(grid, 1.5)
+    assert (grid == 1.5).all()
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: ex.sum_f32(np.zeros(3, dtype=np.float64)),
+            "argument 'x': expected a C-contiguous 1-d float32 tensor, got a 1-d float64 tensor",
+        ),
+        (
+            lambda: ex.sum_f32(np.zeros((2, 2), dtype=np.float32)),
+            "argument 'x': expected a C-contiguous 1-d float32 tensor, got a 2-d float32 tensor",
+        ),
+        (
+            lambda: ex.sum_f32(np.zeros(4, dtype=np.float32)[::2]),
+            "argument 'x': expected a C-contiguous 1-d float32 tensor, "
+            "got a non-contiguous 1-d float32 tensor",
+        ),
+        (
+            lambda: ex.sum_f32([1.0, 2.0]),
+            "argument 'x': expected a C-contiguous 1-d float32 tensor, got list",
+        ),
+        (
+            lambda: ex.row_sums(torch.zeros(2, 3, dtype=torch.int64), torch.zeros(2)),
+            "argument 'x': expected a 2-d float32 tensor, got a 2-d int64 tensor",
+        ),
+        (
+            lambda: ex.row_sums(torch.zeros(2, 3), torch.zeros(2, 1)),
+            "argument 'out': expected a writable 1-d float32 tensor, got a 2-d float32 tensor",
+        ),
+        (
+            lambda: ex.fill_(np.zeros(3, dtype=np.int8), 1.0),
+            "argument 'x': expected a writable float64 tensor, got a 1-d int8 tensor",
+        ),
+        (
+            lambda: ex.address_f32(np.zeros((), dtype=np.float32)),
+            "argument 'x': expected a 1-d float32 tensor, got a 0-d float32 tensor",
+        ),
+    ],
+)
+def test_mismatches_are_type_errors_naming_the_argument(call, message):
+    name, expected = message.split(": ", 1)
+    with pytest.raises(TypeError) as raised:
+        call()
+    assert str(raised.value) == expected
+    assert raised.value.__notes__ == [f"while processing {name.removeprefix('argument ')}"]
+
+
+def test_read_only_sources_are_refused_for_writing_only():
+    frozen = np.zeros((2, 2))
+    frozen.flags.writeable = False
+    with pytest.raises(TypeError) as raised:
+        ex.fill_(frozen, 1.0)
+    assert str(raised.value) == (
+        "expected a writable float64 tensor, got a read-only 2-d float64 tensor"
+    )
+    assert raised.value.__notes__ == ["while processing 'x'"]
+    assert ex.sum_f32(np.ones(2, dtype=np.float32)) == 2.0  # reading is fine
+
+
+def test_broadcast_views_cannot_be_written():
+    row = np.zeros(3)
+    broadcast = np.broadcast_to(row, (4, 3))
+    # NumPy marks broadcast views read-only: refused by the signature.
+    with pytest.raises(TypeError, match="got a read-only 2-d float64 tensor"):
+        ex.fill_(broadcast, 1.0)
+    # A torch expand is writable in torch, but several indices reach one
+    # element: refused by the borrow check, and nothing is written.
+    expanded = torch.zeros(3, dtype=torch.float64).expand(4, 3)
+    with pytest.raises(ValueError, match="overlap"):
+        ex.fill_(expanded, 1.0)
+    assert expanded.sum() == 0
+
+
+def test_a_second_argument_over_the_same_memory_is_refused():
+    a = np.arange(4, dtype=np.float32)
+    with pytest.raises(RuntimeError, match="borrow"):
+        ex.copy_into(a, a)
+    b = np.zeros(4, dtype=np.float32)
+    ex.copy_into(b, a)
+    assert b.tolist() == [0.0, 1.0, 2.0, 3.0]
+    # The borrows ended with the call: the same arrays work again.
+    ex.copy_into(a, b)

@@ -1,0 +1,304 @@
+//! Typed tensor arguments for extensions: [`TensorRef`] and [`TensorMut`]
+//! carry the element type and dimensionality (and optionally C-contiguity)
+//! in the signature, are checked when PyO3 extracts the argument, and then
+//! give slices, fixed-dimension `ndarray` views and pointers with no second
+//! check, as rust-numpy's `PyReadonlyArray2<f32>` and nanobind's
+//! `nb::ndarray<float, nb::ndim<2>>` do.
+//!
+//! A mismatch is a `TypeError` saying what was expected and what was given,
+//! `expected a 2-d float32 tensor, got a 1-d float64 tensor`, to which PyO3
+//! adds the note `while processing 'x'` naming the argument (shown under the
+//! message in a traceback). Nothing is copied, and the argument is any DLPack
+//! producer (NumPy, torch, JAX, dlbridge), as for a plain [`Tensor`]
+//! argument.
+
+use super::dlpack_import;
+use super::registry;
+use crate::borrow::Borrow;
+use crate::dtype::{DType, Element};
+use crate::tensor::Tensor;
+use ndarray::{ArrayView, ArrayViewMut, Dimension, IxDyn};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use std::marker::PhantomData;
+
+/// The layout a typed argument asks for: [`Strided`] (any) or
+/// [`Contiguous`] (C order, no gaps).
+pub trait LayoutConstraint: sealed::Sealed {
+    /// Whether the argument must be C-contiguous.
+    const CONTIGUOUS: bool;
+}
+
+/// Any layout: strided, transposed, reversed (and, for [`TensorRef`],
+/// broadcast). Access is through [`TensorRef::as_array`].
+#[derive(Debug)]
+pub struct Strided;
+
+/// C-contiguous only: the elements also come as one slice
+/// ([`TensorRef::as_slice`]).
+#[derive(Debug)]
+pub struct Contiguous;
+
+impl LayoutConstraint for Strided {
+    const CONTIGUOUS: bool = false;
+}
+
+impl LayoutConstraint for Contiguous {
+    const CONTIGUOUS: bool = true;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Strided {}
+    impl Sealed for super::Contiguous {}
+}
+
+/// A read-only tensor argument of element type `T` and dimensionality `D`
+/// (`ndarray::Ix1`, `Ix2`, ..., or `IxDyn` for any), of any layout or, with
+/// `L` = [`Contiguous`], C-contiguous.
+///
+/// Extraction checks the dtype, the number of dimensions and the layout
+/// (a mismatch is a `TypeError`, noted with the argument's name), then registers a
+/// shared borrow of the memory, which lasts until the argument is dropped:
+/// a [`TensorMut`] of the same memory is refused meanwhile, in this extension
+/// and every other built on dlbridge.
+///
+/// The `'py` lifetime ties the argument to the GIL, as PyO3's `Bound` does:
+/// it cannot be moved into `py.detach`, so Python code cannot write to the
+/// memory while the views it gives are alive.
+///
+/// ```no_run
+/// use dlbridge::python::{Contiguous, TensorMut, TensorRef};
+/// use ndarray::{Ix1, Ix2};
+/// use pyo3::prelude::*;
+///
+/// /// Row sums of a 2-d float32 tensor into a 1-d one (NumPy or torch).
+/// #[pyfunction]
+/// fn row_sums(x: TensorRef<'_, f32, Ix2>, mut out: TensorMut<'_, f32, Ix1>) {
+///     let x = x.as_array();
+///     for (row, total) in x.rows().into_iter().zip(out.as_array_mut().iter_mut()) {
+///         *total = row.sum();
+///     }
+/// }
+///
+/// /// The sum of a contiguous float32 tensor of any rank, as one slice.
+/// #[pyfunction]
+/// fn sum(x: TensorRef<'_, f32, ndarray::IxDyn, Contiguous>) -> f32 {
+///     x.as_slice().iter().sum()
+/// }
+/// ```
+pub struct TensorRef<'py, T: Element, D: Dimension = IxDyn, L: LayoutConstraint = Strided> {
+    // Field order matters: the view is dropped before the borrow that
+    // protects it, and both before the tensor that keeps the memory alive.
+    view: ArrayView<'static, T, D>,
+    _borrow: Borrow,
+    tensor: Tensor,
+    _marker: PhantomData<(Python<'py>, L)>,
+}
+
+/// A writable tensor argument: as [`TensorRef`], and also refused when the
+/// source is read-only or several indices reach one element (a broadcast
+/// view), with an exclusive borrow of the memory while it lives.
+///
+/// Writes are seen by the caller's NumPy array or torch tensor, which share
+/// the memory.
+pub struct TensorMut<'py, T: Element, D: Dimension = IxDyn, L: LayoutConstraint = Strided> {
+    // As in `TensorRef`: view, then borrow, then the tensor.
+    view: ArrayViewMut<'static, T, D>,
+    _borrow: Borrow,
+    tensor: Tensor,
+    _marker: PhantomData<(Python<'py>, L)>,
+}
+
+impl<'py, T: Element, D: Dimension, L: LayoutConstraint> TensorRef<'py, T, D, L> {
+    /// The elements as an `ndarray` view of dimension `D`.
+    pub fn as_array(&self) -> ArrayView<'_, T, D> {
+        self.view.view()
+    }
+
+    /// The address of the first element (for an empty tensor, a dangling
+    /// aligned address).
+    pub fn as_ptr(&self) -> *const T {
+        self.view.as_ptr()
+    }
+
+    /// The size of each dimension.
+    pub fn shape(&self) -> &[usize] {
+        self.tensor.shape()
+    }
+
+    /// The tensor itself, a handle on the same memory.
+    pub fn tensor(&self) -> &Tensor {
+        &self.tensor
+    }
+}
+
+impl<'py, T: Element, D: Dimension> TensorRef<'py, T, D, Contiguous> {
+    /// The elements in row-major order.
+    pub fn as_slice(&self) -> &[T] {
+        self.view
+            .as_slice()
+            .expect("a C-contiguous argument is one slice")
+    }
+}
+
+impl<'py, T: Element, D: Dimension, L: LayoutConstraint> TensorMut<'py, T, D, L> {
+    /// The elements as an `ndarray` view of dimension `D`.
+    pub fn as_array(&self) -> ArrayView<'_, T, D> {
+        self.view.view()
+    }
+
+    /// The elements as a mutable `ndarray` view of dimension `D`.
+    pub fn as_array_mut(&mut self) -> ArrayViewMut<'_, T, D> {
+        self.view.view_mut()
+    }
+
+    /// The address of the first element.
+    pub fn as_mut_ptr(&mut self) -> *mut T {
+        self.view.as_mut_ptr()
+    }
+
+    /// The size of each dimension.
+    pub fn shape(&self) -> &[usize] {
+        self.tensor.shape()
+    }
+
+    /// The tensor itself, a handle on the same memory.
+    pub fn tensor(&self) -> &Tensor {
+        &self.tensor
+    }
+}
+
+impl<'py, T: Element, D: Dimension> TensorMut<'py, T, D, Contiguous> {
+    /// The elements in row-major order.
+    pub fn as_slice(&self) -> &[T] {
+        self.view
+            .as_slice()
+            .expect("a C-contiguous argument is one slice")
+    }
+
+    /// The elements in row-major order, writable.
+    pub fn as_slice_mut(&mut self) -> &mut [T] {
+        self.view
+            .as_slice_mut()
+            .expect("a C-contiguous argument is one slice")
+    }
+}
+
+impl<'a, 'py, T: Element, D: Dimension, L: LayoutConstraint> FromPyObject<'a, 'py>
+    for TensorRef<'py, T, D, L>
+{
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let tensor = import_checked::<T, D, L>(&obj, false)?;
+        // SAFETY: the argument keeps `tensor`, and with it the storage, alive,
+        // and holds the borrow, for as long as the view; the view is only
+        // lent out reborrowed from `&self`.
+        let (view, borrow) = unsafe { tensor.view_unbound::<T>()? };
+        let view = view
+            .into_dimensionality::<D>()
+            .expect("the number of dimensions was checked");
+        Ok(TensorRef {
+            view,
+            _borrow: borrow,
+            tensor,
+            _marker: PhantomData,
+        })
+    }
+}
+
+impl<'a, 'py, T: Element, D: Dimension, L: LayoutConstraint> FromPyObject<'a, 'py>
+    for TensorMut<'py, T, D, L>
+{
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let tensor = import_checked::<T, D, L>(&obj, true)?;
+        // SAFETY: as for `TensorRef`; the mutable view is only lent out
+        // reborrowed from `&mut self`.
+        let (view, borrow) = unsafe { tensor.view_mut_unbound::<T>()? };
+        let view = view
+            .into_dimensionality::<D>()
+            .expect("the number of dimensions was checked");
+        Ok(TensorMut {
+            view,
+            _borrow: borrow,
+            tensor,
+            _marker: PhantomData,
+        })
+    }
+}
+
+/// Imports `obj` without copying and checks it against the signature: a
+/// `TypeError` saying what was expected and what was given.
+fn import_checked<T: Element, D: Dimension, L: LayoutConstraint>(
+    obj: &Borrowed<'_, '_, PyAny>,
+    writable: bool,
+) -> PyResult<Tensor> {
+    let expected = || {
+        describe(
+            &[(writable, "writable"), (L::CONTIGUOUS, "C-contiguous")],
+            D::NDIM,
+            T::DTYPE,
+        )
+    };
+    let obj = obj.to_owned();
+    // Before the borrow is taken, this copy of dlbridge must use the
+    // process-wide registry, or other extensions' borrows would not see it.
+    registry::ensure_shared(obj.py())?;
+    // NumPy arrays, dlbridge tensors and torch tensors first, with no
+    // attribute look-up; then other producers; anything else is refused in
+    // the signature's terms.
+    let tensor = match dlpack_import::try_import_fast(&obj)? {
+        Some(tensor) => tensor,
+        None if dlpack_import::is_dlpack_source(&obj)? => dlpack_import::import_any(&obj)?,
+        None => {
+            return Err(PyTypeError::new_err(format!(
+                "expected {}, got {}",
+                expected(),
+                obj.get_type().name()?
+            )));
+        }
+    };
+    let readonly = writable && tensor.is_readonly();
+    let strided = L::CONTIGUOUS && !tensor.is_contiguous();
+    if tensor.dtype() != T::DTYPE
+        || D::NDIM.is_some_and(|ndim| ndim != tensor.ndim())
+        || strided
+        || readonly
+    {
+        // What was given, in the terms of what was asked.
+        let given = describe(
+            &[(readonly, "read-only"), (strided, "non-contiguous")],
+            Some(tensor.ndim()),
+            tensor.dtype(),
+        );
+        return Err(PyTypeError::new_err(format!(
+            "expected {}, got {given}",
+            expected()
+        )));
+    }
+    Ok(tensor)
+}
+
+/// "a writable C-contiguous 2-d float32 tensor", with the qualities that
+/// apply.
+fn describe(qualities: &[(bool, &str)], ndim: Option<usize>, dtype: DType) -> String {
+    let mut words: Vec<String> = qualities
+        .iter()
+        .filter(|(applies, _)| *applies)
+        .map(|(_, word)| word.to_string())
+        .collect();
+    if let Some(ndim) = ndim {
+        words.push(format!("{ndim}-d"));
+    }
+    words.push(dtype.name().to_string());
+    words.push("tensor".to_string());
+    // "an int8", "an 8-d", "an 11-d": the article goes by the sound.
+    let first = &words[0];
+    let vowel = first.starts_with(['a', 'e', 'i', 'o', 'u', '8'])
+        || first.starts_with("11-")
+        || first.starts_with("18-");
+    format!("{} {}", if vowel { "an" } else { "a" }, words.join(" "))
+}
