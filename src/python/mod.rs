@@ -42,7 +42,9 @@ mod tensor_methods; // `dlbridge.Tensor`'s methods
 
 use pyo3::prelude::*;
 
-pub use typed::{Contiguous, LayoutConstraint, Strided, TensorMut, TensorRef};
+pub use typed::{
+    Contiguous, Converted, LayoutConstraint, Strided, TensorMut, TensorRef, WritableLayout,
+};
 
 use device::PyDevice;
 use dtype::PyDType;

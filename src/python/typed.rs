@@ -14,7 +14,7 @@
 
 use super::dlpack_import;
 use super::registry;
-use crate::borrow::Borrow;
+use crate::borrow::{Borrow, Participation};
 use crate::dtype::{DType, Element};
 use crate::tensor::Tensor;
 use ndarray::{ArrayView, ArrayViewMut, Dimension, IxDyn};
@@ -22,12 +22,20 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use std::marker::PhantomData;
 
-/// The layout a typed argument asks for: [`Strided`] (any) or
-/// [`Contiguous`] (C order, no gaps).
+/// The layout a typed argument asks for: [`Strided`] (any), [`Contiguous`]
+/// (C order, no gaps), or [`Converted`] (C order, copied and cast when the
+/// source is not already so).
 pub trait LayoutConstraint: sealed::Sealed {
-    /// Whether the argument must be C-contiguous.
+    /// Whether the argument ends up C-contiguous.
     const CONTIGUOUS: bool;
+    /// Whether a source of another dtype or layout is copied rather than
+    /// refused.
+    const CONVERTS: bool;
 }
+
+/// The layouts a [`TensorMut`] may ask for: writing to a converted copy would
+/// be lost, so [`Converted`] is not one.
+pub trait WritableLayout: LayoutConstraint {}
 
 /// Any layout: strided, transposed, reversed (and, for [`TensorRef`],
 /// broadcast). Access is through [`TensorRef::as_array`].
@@ -39,18 +47,37 @@ pub struct Strided;
 #[derive(Debug)]
 pub struct Contiguous;
 
+/// Opt-in conversion, as nanobind's implicit conversion and rust-numpy's
+/// `AllowTypeChange`: a source of another dtype, or not C-contiguous, is
+/// copied into a C-contiguous tensor of `T` (values cast as
+/// `Tensor::to_dtype` casts them); a matching one is shared as usual. The
+/// number of dimensions must still match. Read-only arguments only.
+#[derive(Debug)]
+pub struct Converted;
+
 impl LayoutConstraint for Strided {
     const CONTIGUOUS: bool = false;
+    const CONVERTS: bool = false;
 }
 
 impl LayoutConstraint for Contiguous {
     const CONTIGUOUS: bool = true;
+    const CONVERTS: bool = false;
 }
+
+impl LayoutConstraint for Converted {
+    const CONTIGUOUS: bool = true;
+    const CONVERTS: bool = true;
+}
+
+impl WritableLayout for Strided {}
+impl WritableLayout for Contiguous {}
 
 mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Strided {}
     impl Sealed for super::Contiguous {}
+    impl Sealed for super::Converted {}
 }
 
 /// A read-only tensor argument of element type `T` and dimensionality `D`
@@ -102,7 +129,7 @@ pub struct TensorRef<'py, T: Element, D: Dimension = IxDyn, L: LayoutConstraint 
 ///
 /// Writes are seen by the caller's NumPy array or torch tensor, which share
 /// the memory.
-pub struct TensorMut<'py, T: Element, D: Dimension = IxDyn, L: LayoutConstraint = Strided> {
+pub struct TensorMut<'py, T: Element, D: Dimension = IxDyn, L: WritableLayout = Strided> {
     // As in `TensorRef`: view, then borrow, then the tensor.
     view: ArrayViewMut<'static, T, D>,
     _borrow: Borrow,
@@ -142,7 +169,16 @@ impl<'py, T: Element, D: Dimension> TensorRef<'py, T, D, Contiguous> {
     }
 }
 
-impl<'py, T: Element, D: Dimension, L: LayoutConstraint> TensorMut<'py, T, D, L> {
+impl<'py, T: Element, D: Dimension> TensorRef<'py, T, D, Converted> {
+    /// The elements in row-major order.
+    pub fn as_slice(&self) -> &[T] {
+        self.view
+            .as_slice()
+            .expect("a converted argument is one C-contiguous slice")
+    }
+}
+
+impl<'py, T: Element, D: Dimension, L: WritableLayout> TensorMut<'py, T, D, L> {
     /// The elements as an `ndarray` view of dimension `D`.
     pub fn as_array(&self) -> ArrayView<'_, T, D> {
         self.view.view()
@@ -208,7 +244,7 @@ impl<'a, 'py, T: Element, D: Dimension, L: LayoutConstraint> FromPyObject<'a, 'p
     }
 }
 
-impl<'a, 'py, T: Element, D: Dimension, L: LayoutConstraint> FromPyObject<'a, 'py>
+impl<'a, 'py, T: Element, D: Dimension, L: WritableLayout> FromPyObject<'a, 'py>
     for TensorMut<'py, T, D, L>
 {
     type Error = PyErr;
@@ -237,11 +273,14 @@ fn import_checked<T: Element, D: Dimension, L: LayoutConstraint>(
     writable: bool,
 ) -> PyResult<Tensor> {
     let expected = || {
-        describe(
-            &[(writable, "writable"), (L::CONTIGUOUS, "C-contiguous")],
-            D::NDIM,
-            T::DTYPE,
-        )
+        if L::CONVERTS {
+            // Only the rank (and being a tensor) can fail a converting argument.
+            let any = describe(&[(writable, "writable")], D::NDIM, None);
+            format!("{any} (converted to {})", T::DTYPE.name())
+        } else {
+            let qualities = [(writable, "writable"), (L::CONTIGUOUS, "C-contiguous")];
+            describe(&qualities, D::NDIM, Some(T::DTYPE))
+        }
     };
     let obj = obj.to_owned();
     // Before the borrow is taken, this copy of dlbridge must use the
@@ -261,6 +300,16 @@ fn import_checked<T: Element, D: Dimension, L: LayoutConstraint>(
             )));
         }
     };
+    let rank_matches = D::NDIM.is_none_or(|ndim| ndim == tensor.ndim());
+    if L::CONVERTS && rank_matches {
+        return if tensor.dtype() == T::DTYPE && tensor.is_contiguous() {
+            Ok(tensor)
+        } else {
+            // A fresh, C-contiguous tensor of `T` that no one else sees; the
+            // source is only read, checked against Rust borrows.
+            Ok(tensor.to_dtype_with(T::DTYPE, Participation::CheckOnly)?)
+        };
+    }
     let readonly = writable && tensor.is_readonly();
     let strided = L::CONTIGUOUS && !tensor.is_contiguous();
     if tensor.dtype() != T::DTYPE
@@ -272,7 +321,7 @@ fn import_checked<T: Element, D: Dimension, L: LayoutConstraint>(
         let given = describe(
             &[(readonly, "read-only"), (strided, "non-contiguous")],
             Some(tensor.ndim()),
-            tensor.dtype(),
+            Some(tensor.dtype()),
         );
         return Err(PyTypeError::new_err(format!(
             "expected {}, got {given}",
@@ -284,7 +333,7 @@ fn import_checked<T: Element, D: Dimension, L: LayoutConstraint>(
 
 /// "a writable C-contiguous 2-d float32 tensor", with the qualities that
 /// apply.
-fn describe(qualities: &[(bool, &str)], ndim: Option<usize>, dtype: DType) -> String {
+fn describe(qualities: &[(bool, &str)], ndim: Option<usize>, dtype: Option<DType>) -> String {
     let mut words: Vec<String> = qualities
         .iter()
         .filter(|(applies, _)| *applies)
@@ -293,7 +342,9 @@ fn describe(qualities: &[(bool, &str)], ndim: Option<usize>, dtype: DType) -> St
     if let Some(ndim) = ndim {
         words.push(format!("{ndim}-d"));
     }
-    words.push(dtype.name().to_string());
+    if let Some(dtype) = dtype {
+        words.push(dtype.name().to_string());
+    }
     words.push("tensor".to_string());
     // "an int8", "an 8-d", "an 11-d": the article goes by the sound.
     let first = &words[0];

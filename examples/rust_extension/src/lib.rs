@@ -2,7 +2,7 @@
 //! NumPy arrays without copying them, reads and writes them in place from
 //! Rust, and returns Rust-allocated tensors that torch and NumPy share.
 
-use dlbridge::python::{Contiguous, TensorMut, TensorRef};
+use dlbridge::python::{Contiguous, Converted, TensorMut, TensorRef};
 use dlbridge::{DType, Error, Tensor};
 use ndarray::{Ix1, Ix2, IxDyn};
 use pyo3::exceptions::PyTypeError;
@@ -44,6 +44,16 @@ fn fill_(mut x: TensorMut<'_, f64, IxDyn>, value: f64) {
 #[pyfunction]
 fn address_f32(x: TensorRef<'_, f32, Ix1>) -> usize {
     x.as_ptr() as usize
+}
+
+/// The mean of a 1-d tensor of any dtype and layout, read as contiguous
+/// float64 (converted, by a copy, only when it is not already), with the
+/// address read, to show when the caller's memory is used directly.
+#[pyfunction]
+fn mean_converted(x: TensorRef<'_, f64, Ix1, Converted>) -> (f64, usize) {
+    let values = x.as_slice();
+    let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+    (mean, x.as_ptr() as usize)
 }
 
 /// Writes `source` into `target`: a source that is the target's own memory
@@ -141,5 +151,6 @@ fn dlbridge_example(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fill_, m)?)?;
     m.add_function(wrap_pyfunction!(address_f32, m)?)?;
     m.add_function(wrap_pyfunction!(copy_into, m)?)?;
+    m.add_function(wrap_pyfunction!(mean_converted, m)?)?;
     Ok(())
 }

@@ -132,3 +132,20 @@ def test_a_second_argument_over_the_same_memory_is_refused():
     assert b.tolist() == [0.0, 1.0, 2.0, 3.0]
     # The borrows ended with the call: the same arrays work again.
     ex.copy_into(a, b)
+
+
+def test_converted_arguments_copy_only_when_they_must():
+    matching = np.array([1.0, 2.0, 4.0])
+    mean, address = ex.mean_converted(matching)
+    assert (mean, address) == (7.0 / 3.0, matching.ctypes.data)  # shared
+    ints = torch.tensor([1, 2, 6], dtype=torch.int32)
+    mean, address = ex.mean_converted(ints)
+    assert mean == 3.0 and address != ints.data_ptr()  # cast into a copy
+    strided = np.arange(6, dtype=np.float64)[::2]
+    mean, address = ex.mean_converted(strided)
+    assert mean == 2.0 and address != strided.ctypes.data  # made contiguous
+    with pytest.raises(TypeError) as raised:
+        ex.mean_converted(np.zeros((2, 2), dtype=np.float32))
+    assert str(raised.value) == (
+        "expected a 1-d tensor (converted to float64), got a 2-d float32 tensor"
+    )
