@@ -149,3 +149,19 @@ def test_converted_arguments_copy_only_when_they_must():
     assert str(raised.value) == (
         "expected a 1-d tensor (converted to float64), got a 2-d float32 tensor"
     )
+
+
+def test_jax_arrays_are_read_through_typed_arguments():
+    jnp = pytest.importorskip("jax.numpy")
+    assert ex.sum_f32(jnp.arange(4, dtype=jnp.float32)) == 6.0
+    with pytest.raises(TypeError, match="expected a C-contiguous 1-d float32 tensor"):
+        ex.sum_f32(jnp.zeros((2, 2), dtype=jnp.float32))
+
+
+def test_read_only_dlbridge_tensors_are_read_but_not_written():
+    frozen = dlbridge.from_numpy(np.ones(3, dtype=np.float32))
+    frozen_array = np.ones(3)
+    frozen_array.flags.writeable = False
+    assert ex.sum_f32(frozen) == 3.0
+    with pytest.raises(TypeError, match="got a read-only 1-d float64 tensor"):
+        ex.fill_(dlbridge.from_numpy(frozen_array), 0.0)
