@@ -91,8 +91,18 @@ mod sealed {
 /// and every other built on dlbridge.
 ///
 /// The `'py` lifetime ties the argument to the GIL, as PyO3's `Bound` does:
-/// it cannot be moved into `py.detach`, so Python code cannot write to the
-/// memory while the views it gives are alive.
+/// it is neither `Send` nor `Sync`, so it cannot be used inside `py.detach`,
+/// and Python code cannot write to the memory while the views it gives are
+/// alive:
+///
+/// ```compile_fail
+/// use dlbridge::python::TensorRef;
+/// use pyo3::prelude::*;
+///
+/// fn sum_without_the_gil(py: Python<'_>, x: TensorRef<'_, f32, ndarray::Ix1>) -> f32 {
+///     py.detach(|| x.as_array().sum()) // error: `TensorRef` cannot be shared between threads
+/// }
+/// ```
 ///
 /// ```no_run
 /// use dlbridge::python::{Contiguous, TensorMut, TensorRef};
