@@ -5,6 +5,11 @@
 //! [`Tensor`](crate::Tensor) itself, as a `#[pyfunction]` argument and
 //! result (its `FromPyObject` and `IntoPyObject` impls): it accepts any DLPack
 //! producer and returns an instance of the installed `dlbridge.Tensor`.
+//! To answer in the caller's own framework instead, [`Tensor::into_numpy`](crate::Tensor::into_numpy),
+//! [`Tensor::into_torch`](crate::Tensor::into_torch), [`Tensor::into_jax`](crate::Tensor::into_jax) and
+//! [`Tensor::into_framework`](crate::Tensor::into_framework) return a NumPy array, torch tensor or JAX array
+//! over the same memory; [`Framework::of`] tells an argument's framework and
+//! [`Framework::zeros`] allocates an output there for Rust to fill.
 //! The Python classes are not public: an extension links its own copy of
 //! this crate, and a class made from that copy would be a second Python type
 //! that `isinstance(x, dlbridge.Tensor)` does not recognise.
@@ -32,11 +37,13 @@ mod dlpack_import; // every DLPack import route (uses `ndarray`)
 // 4. Built from imports:
 mod boundary; // `Tensor` as an extension's argument and result
 mod compare; // `==`, `!=`, `in`
+mod frameworks; // results as NumPy, torch and JAX objects; outputs they allocate
 mod nested; // nested lists to tensors and back
 // 5. The Python-facing surface:
 mod constructors; // `tensor`, `as_tensor`, `from_numpy`, ...
 mod tensor_methods; // `dlbridge.Tensor`'s methods
 
+pub use frameworks::Framework;
 use pyo3::prelude::*;
 
 use device::PyDevice;
