@@ -272,10 +272,15 @@ impl Tensor {
     /// use dlbridge::Tensor;
     /// use pyo3::prelude::*;
     ///
+    /// # // In an extension the installed dlbridge package is there; here the
+    /// # // module is registered in the embedded interpreter.
+    /// # use dlbridge::python::dlbridge_module;
+    /// # pyo3::append_to_inittab!(dlbridge_module);
     /// Python::initialize();
     /// Python::attach(|py| -> PyResult<()> {
-    /// #   if py.import("numpy").is_err() || py.import("dlbridge").is_err() {
-    /// #       return Ok(()); // no NumPy or dlbridge where the doctest runs
+    /// #   py.import("_dlbridge")?;
+    /// #   if py.import("numpy").is_err() {
+    /// #       return Ok(()); // no NumPy where the doctest runs
     /// #   }
     ///     let t = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3])?;
     ///     let address = t.data_ptr() as usize;
