@@ -193,6 +193,9 @@ fn every_core_error_maps_to_the_exception_users_catch() {
     });
 }
 
+/// A way a tensor is returned to Python in a framework's type.
+type Route = fn(Tensor, Python<'_>) -> PyResult<Bound<'_, PyAny>>;
+
 #[test]
 fn numpy_and_torch_results_hold_the_rust_memory_exactly_as_long_as_they_live() {
     python();
@@ -200,8 +203,7 @@ fn numpy_and_torch_results_hold_the_rust_memory_exactly_as_long_as_they_live() {
         // Importing the module joins the borrow registry, as the installed
         // package does for an extension.
         py.import("_dlbridge")?;
-        let mut routes: Vec<(&str, fn(Tensor, Python<'_>) -> PyResult<Bound<'_, PyAny>>)> =
-            Vec::new();
+        let mut routes: Vec<(&str, Route)> = Vec::new();
         if py.import("numpy").is_ok() {
             routes.push(("a.ctypes.data", Tensor::into_numpy));
         }
