@@ -105,9 +105,10 @@ impl Framework {
     /// torch allocates through the `managed_tensor_allocator` of its DLPack C
     /// exchange API, so the memory is torch's own (its allocator, its
     /// alignment) and stays alive while either the torch tensor or the
-    /// [`Tensor`] does. That allocator gives uninitialised memory (like
-    /// `torch.empty`), which is zeroed here before anything can read it:
-    /// Rust must never read uninitialised bytes through `as_slice`. NumPy
+    /// [`Tensor`] does. DLPack's `DLPackManagedTensorAllocator` promises
+    /// nothing about the contents of the memory, so it is zeroed here before
+    /// anything can read it: Rust must never read uninitialised bytes through
+    /// `as_slice`. NumPy
     /// allocates with `PyArray_Zeros`. JAX arrays are immutable, so
     /// [`Framework::Jax`] is a `TypeError`: fill a NumPy or dlbridge output and
     /// return it with [`Tensor::into_jax`].
@@ -147,11 +148,16 @@ fn loaded_class<'a>(
     }
     let module_name = PyString::new(py, module);
     // SAFETY: `PyImport_GetModule` takes a live str and returns a new
-    // reference to the module in `sys.modules`, or NULL (with an error set
-    // only if the lookup itself failed, which `from_owned_ptr_or_err` takes).
+    // reference to the module in `sys.modules`, or NULL: without an error
+    // when the module is not imported (the common case, so no exception
+    // object is made for it), with one only if the lookup itself failed.
     let found =
-        unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyImport_GetModule(module_name.as_ptr())) };
-    let class = found.ok()?.getattr(name).ok()?.cast_into::<PyType>().ok()?;
+        unsafe { Bound::from_owned_ptr_or_opt(py, ffi::PyImport_GetModule(module_name.as_ptr())) };
+    let Some(found) = found else {
+        drop(PyErr::take(py));
+        return None;
+    };
+    let class = found.getattr(name).ok()?.cast_into::<PyType>().ok()?;
     let _ = cell.set(py, class.unbind());
     cell.get(py).map(|class| class.bind(py))
 }
@@ -562,7 +568,7 @@ impl ExchangeTable {
     }
 
     /// A fresh C-contiguous CPU tensor from the producer's allocator
-    /// (`managed_tensor_allocator`), uninitialised.
+    /// (`managed_tensor_allocator`), whose contents DLPack leaves unspecified.
     fn allocate(
         self,
         dtype: DType,

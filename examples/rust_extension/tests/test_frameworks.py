@@ -116,6 +116,18 @@ def test_strided_views_keep_their_layout(name):
         assert out.stride() == tuple(s // 4 for s in view.strides)
 
 
+@pytest.mark.parametrize("name", ["numpy", "torch", "jax"])
+def test_zero_dimensional_and_empty_results(name):
+    if name == "jax":
+        pytest.importorskip("jax")
+    scalar = dlbridge.tensor(3.5)
+    out = ex.share_as(scalar, name)
+    assert tuple(out.shape) == () and float(out) == 3.5
+    empty = dlbridge.tensor(np.zeros((0, 3)))
+    out = ex.share_as(empty, name)
+    assert tuple(out.shape) == (0, 3)
+
+
 def test_torch_refuses_negative_strides_as_from_numpy_does():
     with pytest.raises(ValueError, match="negative strides"):
         ex.share_as(np.arange(4.0)[::-1], "torch")
