@@ -204,19 +204,18 @@ fn numpy_api(py: Python<'_>) -> PyResult<()> {
 
 /// `numpy.dtype(ml_dtypes.bfloat16)`, or the `TypeError` of
 /// `dlbridge.Tensor.numpy()` without ml_dtypes.
+///
+/// Looked up on every call (an import found in `sys.modules`), not kept: the
+/// answer follows `sys.modules`, as `import ml_dtypes` in Python would.
 fn bfloat16_descr(py: Python<'_>) -> PyResult<Bound<'_, PyArrayDescr>> {
-    static BFLOAT16: PyOnceLock<Py<PyArrayDescr>> = PyOnceLock::new();
-    let descr = BFLOAT16.get_or_try_init(py, || {
-        let Ok(ml_dtypes) = py.import("ml_dtypes") else {
-            return Err(PyTypeError::new_err(
-                "NumPy has no bfloat16 dtype; install ml_dtypes to share bfloat16 memory with \
-                 NumPy, or convert first, e.g. t.to_dtype(DType::Float32)",
-            ));
-        };
-        let scalar_type = ml_dtypes.getattr("bfloat16")?;
-        Ok(PyArrayDescr::new(py, &scalar_type)?.unbind())
-    })?;
-    Ok(descr.bind(py).clone())
+    let Ok(ml_dtypes) = py.import("ml_dtypes") else {
+        return Err(PyTypeError::new_err(
+            "NumPy has no bfloat16 dtype; install ml_dtypes to share bfloat16 memory with \
+             NumPy, or convert to float32 first (t.to(dlbridge.float32) in Python, \
+             Tensor::to_dtype(DType::Float32) in Rust)",
+        ));
+    };
+    PyArrayDescr::new(py, &ml_dtypes.getattr("bfloat16")?)
 }
 
 /// Name of the capsules that keep a storage alive as a NumPy array's base.
