@@ -301,10 +301,19 @@ impl Tensor {
         let descr = numpy_descr(py, self.dtype())?;
         let ndim = self.ndim();
         let itemsize = self.itemsize() as isize;
-        // The dimensions and byte strides, on the stack (`MAX_NDIM` is 64):
-        // NumPy copies both into the array.
-        let mut dims = [0 as npy_intp; crate::MAX_NDIM];
-        let mut strides = [0 as npy_intp; crate::MAX_NDIM];
+        // The dimensions and byte strides, which NumPy copies into the array:
+        // on the stack up to 8 dimensions (zeroing the `MAX_NDIM` of 64 would
+        // cost more than the rest of a small result), on the heap past that.
+        const INLINE: usize = 8;
+        let mut inline = [[0 as npy_intp; INLINE]; 2];
+        let mut heap;
+        let (dims, strides) = if ndim <= INLINE {
+            let [dims, strides] = &mut inline;
+            (&mut dims[..ndim], &mut strides[..ndim])
+        } else {
+            heap = vec![0 as npy_intp; 2 * ndim];
+            heap.split_at_mut(ndim)
+        };
         for (axis, (&size, &stride)) in self.shape().iter().zip(self.strides()).enumerate() {
             dims[axis] = size as npy_intp;
             // Every element the layout addresses lies in the storage, so
@@ -319,7 +328,7 @@ impl Tensor {
             NPY_ARRAY_WRITEABLE
         };
         let data = self.data_ptr().cast_mut().cast::<c_void>();
-        let base = storage_capsule(py, Arc::clone(self.storage()))?;
+        let base = storage_capsule(py, self.into_storage())?;
         // SAFETY: NumPy's C API is loaded (`numpy_descr`). The descriptor
         // reference is stolen by NumPy (even on failure); `dims` and
         // `strides` hold `ndim` entries, which NumPy copies; `data` points to

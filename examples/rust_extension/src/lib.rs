@@ -168,13 +168,29 @@ fn zeros_in<'py>(
     Ok((output, tensor.data_ptr() as usize))
 }
 
-/// For timing: a fresh 16-element float32 buffer returned as a
-/// `dlbridge.Tensor` (`"dlbridge"`), `numpy.ndarray` (`"numpy"`) or
-/// `torch.Tensor` (`"torch"`).
-#[pyfunction]
-fn fresh16<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+/// For timing: a fresh 16-element float32 buffer from Rust.
+fn fresh16() -> PyResult<Tensor> {
     let values: Vec<f32> = (0..16).map(|i| i as f32).collect();
-    Tensor::from_vec(values, &[16])?.into_framework(py, framework(name)?)
+    Ok(Tensor::from_vec(values, &[16])?)
+}
+
+/// For timing: [`fresh16`] as a `dlbridge.Tensor` (no argument, like the
+/// baseline, so that only the conversions differ).
+#[pyfunction]
+fn fresh16_dlbridge(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    fresh16()?.into_pyobject(py)
+}
+
+/// For timing: [`fresh16`] as a `numpy.ndarray`.
+#[pyfunction]
+fn fresh16_numpy(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    fresh16()?.into_numpy(py)
+}
+
+/// For timing: [`fresh16`] as a `torch.Tensor`.
+#[pyfunction]
+fn fresh16_torch(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    fresh16()?.into_torch(py)
 }
 
 /// For timing, the baseline: the same buffer through rust-numpy's
@@ -206,7 +222,9 @@ fn dlbridge_example(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(share_as, m)?)?;
     m.add_function(wrap_pyfunction!(squares, m)?)?;
     m.add_function(wrap_pyfunction!(zeros_in, m)?)?;
-    m.add_function(wrap_pyfunction!(fresh16, m)?)?;
+    m.add_function(wrap_pyfunction!(fresh16_dlbridge, m)?)?;
+    m.add_function(wrap_pyfunction!(fresh16_numpy, m)?)?;
+    m.add_function(wrap_pyfunction!(fresh16_torch, m)?)?;
     m.add_function(wrap_pyfunction!(fresh16_rust_numpy, m)?)?;
     Ok(())
 }
