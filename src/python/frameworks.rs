@@ -703,7 +703,9 @@ fn torch_zeros<'py>(
     let Some(table) = torch_api(py)?.exchange else {
         // A torch without the exchange API: its own `zeros`, through Python.
         let torch = py.import("torch")?;
-        let object = torch.call_method1("zeros", (shape.to_vec(), torch.getattr(dtype.name())?))?;
+        let options = pyo3::types::PyDict::new(py);
+        options.set_item("dtype", torch.getattr(dtype.name())?)?;
+        let object = torch.call_method("zeros", (shape.to_vec(),), Some(&options))?;
         let tensor = super::dlpack_import::import_any(&object)?;
         return Ok((object, tensor));
     };

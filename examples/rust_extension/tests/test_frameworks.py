@@ -308,3 +308,22 @@ def test_torch_allocated_memory_outlives_the_rust_view():
     del x
     gc.collect()
     assert ref() is None
+
+
+def test_torch_without_the_exchange_api_goes_through_from_dlpack():
+    # As on a torch older than the DLPack C exchange API: the class attribute
+    # is shadowed before the first result goes to torch (the table is looked
+    # up once per process, so in a fresh interpreter).
+    code = (
+        "import torch\n"
+        "torch.Tensor.__dlpack_c_exchange_api__ = None\n"
+        "import numpy as np, dlbridge_example as ex\n"
+        "x, address = ex.arange_torch(3)\n"
+        "assert type(x) is torch.Tensor and x.data_ptr() == address\n"
+        "assert x.tolist() == [0.0, 1.0, 2.0]\n"
+        "out, address = ex.zeros_in('torch', [2, 3])\n"
+        "assert out.data_ptr() == address and out.tolist() == [[0.0] * 3] * 2\n"
+        "out, address = ex.squares(torch.arange(3.0))\n"
+        "assert out.data_ptr() == address and out.tolist() == [0.0, 1.0, 4.0]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
