@@ -65,9 +65,27 @@ impl Framework {
     /// Decided by type alone, and cheaply: the classes are looked up in
     /// `sys.modules`, never imported (an object of a framework that is not
     /// imported cannot exist), and kept once found. NumPy, torch and dlbridge
-    /// classes are checked by their method resolution order; `jax.Array` is an
-    /// abstract class that JAX's array type registers with, so it is an
+    /// classes are checked by their method resolution order (subclasses
+    /// count); `jax.Array` is an abstract base class, so it is an
     /// `isinstance` check, made last.
+    ///
+    /// ```
+    /// use dlbridge::python::Framework;
+    /// use pyo3::prelude::*;
+    ///
+    /// Python::initialize();
+    /// Python::attach(|py| -> PyResult<()> {
+    /// #   if py.import("numpy").is_err() {
+    /// #       return Ok(()); // no NumPy where the doctest runs
+    /// #   }
+    ///     let array = py.import("numpy")?.call_method1("zeros", (3,))?;
+    ///     assert_eq!(Framework::of(&array), Some(Framework::NumPy));
+    ///     let list = pyo3::types::PyList::empty(py);
+    ///     assert_eq!(Framework::of(&list), None);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), PyErr>(())
+    /// ```
     pub fn of(object: &Bound<'_, PyAny>) -> Option<Framework> {
         static NDARRAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
         static TORCH_TENSOR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -108,10 +126,34 @@ impl Framework {
     /// [`Tensor`] does. DLPack's `DLPackManagedTensorAllocator` promises
     /// nothing about the contents of the memory, so it is zeroed here before
     /// anything can read it: Rust must never read uninitialised bytes through
-    /// `as_slice`. NumPy
-    /// allocates with `PyArray_Zeros`. JAX arrays are immutable, so
-    /// [`Framework::Jax`] is a `TypeError`: fill a NumPy or dlbridge output and
-    /// return it with [`Tensor::into_jax`].
+    /// `as_slice`. NumPy allocates with `PyArray_Zeros`. JAX arrays are
+    /// immutable, so [`Framework::Jax`] is a `TypeError`: fill a NumPy or
+    /// dlbridge output and return it with [`Tensor::into_jax`].
+    ///
+    /// ```
+    /// use dlbridge::python::Framework;
+    /// use dlbridge::DType;
+    /// use pyo3::prelude::*;
+    ///
+    /// # use dlbridge::python::dlbridge_module;
+    /// # pyo3::append_to_inittab!(dlbridge_module);
+    /// Python::initialize();
+    /// Python::attach(|py| -> PyResult<()> {
+    /// #   py.import("_dlbridge")?; // the installed package, in an extension
+    /// #   if py.import("torch").is_err() {
+    /// #       return Ok(()); // no torch where the doctest runs
+    /// #   }
+    ///     // "An output like this argument": a torch tensor, allocated by torch.
+    ///     let (output, tensor) = Framework::Torch.zeros(py, DType::Float32, &[2, 3])?;
+    ///     tensor.as_slice_mut::<f32>()?[4] = 7.0; // filled from Rust
+    ///     let address: usize = output.call_method0("data_ptr")?.extract()?;
+    ///     assert_eq!(address, tensor.data_ptr() as usize);
+    ///     let sum: f32 = output.call_method0("sum")?.call_method0("item")?.extract()?;
+    ///     assert_eq!(sum, 7.0);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), PyErr>(())
+    /// ```
     pub fn zeros<'py>(
         self,
         py: Python<'py>,
@@ -382,6 +424,31 @@ impl Tensor {
     /// therefore refused with `BufferError` rather than made writable. Copy it
     /// first ([`Tensor::deep_copy`]). torch has no negative strides either: a
     /// reversed view is a `ValueError`, as in `torch.from_numpy`.
+    ///
+    /// ```
+    /// use dlbridge::Tensor;
+    /// use pyo3::prelude::*;
+    ///
+    /// # use dlbridge::python::dlbridge_module;
+    /// # pyo3::append_to_inittab!(dlbridge_module);
+    /// Python::initialize();
+    /// Python::attach(|py| -> PyResult<()> {
+    /// #   py.import("_dlbridge")?; // the installed package, in an extension
+    /// #   if py.import("torch").is_err() {
+    /// #       return Ok(()); // no torch where the doctest runs
+    /// #   }
+    ///     let t = Tensor::from_vec(vec![1i64, 2, 3], &[3])?;
+    ///     let address = t.data_ptr() as usize;
+    ///     let x = t.into_torch(py)?;
+    ///     let data_ptr: usize = x.call_method0("data_ptr")?.extract()?;
+    ///     assert_eq!(data_ptr, address); // the same memory
+    ///
+    ///     let read_only = Tensor::from_vec(vec![1.0f32], &[1])?.to_readonly();
+    ///     assert!(read_only.into_torch(py).is_err()); // BufferError
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), PyErr>(())
+    /// ```
     pub fn into_torch(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
         registry::ensure_shared(py)?;
         if self.is_readonly() {
