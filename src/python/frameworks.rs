@@ -505,6 +505,29 @@ impl Tensor {
     ///
     /// With [`Framework::of`] a function answers in its caller's framework:
     /// `tensor.into_framework(py, Framework::of(&arg).unwrap_or(Framework::DLBridge))`.
+    ///
+    /// ```
+    /// use dlbridge::python::Framework;
+    /// use dlbridge::Tensor;
+    /// use pyo3::prelude::*;
+    ///
+    /// # use dlbridge::python::dlbridge_module;
+    /// # pyo3::append_to_inittab!(dlbridge_module);
+    /// Python::initialize();
+    /// Python::attach(|py| -> PyResult<()> {
+    /// #   py.import("_dlbridge")?; // the installed package, in an extension
+    /// #   if py.import("numpy").is_err() {
+    /// #       return Ok(()); // no NumPy where the doctest runs
+    /// #   }
+    ///     let numpy = py.import("numpy")?;
+    ///     let argument = numpy.call_method1("ones", (2,))?;
+    ///     let framework = Framework::of(&argument).unwrap_or(Framework::DLBridge);
+    ///     let result = Tensor::from_vec(vec![1.0f64, 2.0], &[2])?.into_framework(py, framework)?;
+    ///     assert!(result.get_type().is(&argument.get_type())); // numpy.ndarray
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), PyErr>(())
+    /// ```
     pub fn into_framework(
         self,
         py: Python<'_>,
