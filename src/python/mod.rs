@@ -31,6 +31,7 @@ mod tensor; // the `dlbridge.Tensor` class itself
 // 2. Memory in and out:
 mod buffer; // the buffer protocol, both directions
 mod dlpack_export; // `__dlpack__` and the C exchange API producer
+mod exchange; // other frameworks' C exchange tables, called as a consumer
 mod ndarray; // NumPy arrays read field by field
 // 3. On those:
 mod dlpack_import; // every DLPack import route (uses `ndarray`)

@@ -205,6 +205,12 @@ def test_read_only_stays_read_only_in_numpy_and_is_refused_by_torch():
         out.flags.writeable = True
     with pytest.raises(BufferError, match="read-only"):
         ex.share_as(a, "torch")
+    # Returned as a dlbridge.Tensor (through the installed class's C exchange
+    # API), the flag is kept too.
+    t = ex.share_as(a, "dlbridge")
+    assert type(t) is dlbridge.Tensor and t.readonly and t.data_ptr() == a.ctypes.data
+    with pytest.raises(ValueError, match="read-only"):
+        t[0] = 1.0
     # bytes are read-only memory, never handed to torch as writable.
     with pytest.raises(BufferError, match="read-only"):
         ex.share_as(dlbridge.frombuffer(b"abcd", dtype="uint8"), "torch")
