@@ -238,7 +238,7 @@ impl DType {
         DType::ALL
             .into_iter()
             .find(|candidate| candidate.to_dlpack().matches(dtype))
-            .ok_or_else(|| Error::UnsupportedDLPackDType {
+            .ok_or(Error::UnsupportedDLPackDType {
                 code: dtype.code.0,
                 bits: dtype.bits,
                 lanes: dtype.lanes,

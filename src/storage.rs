@@ -47,8 +47,10 @@ enum Owner {
         /// The layout it was allocated with.
         layout: AllocLayout,
     },
-    /// A Rust value (a `Vec<T>`) whose heap buffer `base` points into.
-    Value(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
+    /// A `Vec<T>` whose heap buffer `base` is, kept as its raw parts rather
+    /// than boxed: one allocation fewer for every tensor made from a `Vec`
+    /// (rust-numpy's `PySliceContainer` keeps a `Vec` the same way).
+    Vec(VecParts),
     /// Memory owned by another object (a NumPy array, a Python buffer),
     /// which this storage keeps alive.
     // Only the Python layer (NumPy arrays, buffers) keeps memory alive so.
@@ -114,14 +116,19 @@ impl Storage {
     }
 
     /// Takes ownership of a vector without copying it.
-    pub(crate) fn from_vec<T: Send + Sync + 'static>(mut values: Vec<T>) -> Storage {
+    pub(crate) fn from_vec<T: Send + Sync + 'static>(values: Vec<T>) -> Storage {
+        let mut values = std::mem::ManuallyDrop::new(values);
         // `as_mut_ptr` on an empty Vec is dangling but non-null and aligned,
         // which is all a zero-element tensor needs.
         let base =
             NonNull::new(values.as_mut_ptr().cast::<u8>()).expect("Vec pointers are non-null");
         Storage {
             base,
-            owner: Owner::Value(Box::new(values)),
+            owner: Owner::Vec(VecParts {
+                length: values.len(),
+                capacity: values.capacity(),
+                release: release_vec::<T>,
+            }),
         }
     }
 
@@ -184,13 +191,43 @@ fn advise_huge_pages(start: *mut u8, bytes: usize) {
     let _ = (start, bytes, THRESHOLD);
 }
 
+/// The length, capacity and element type (through `release`) of a `Vec`
+/// whose buffer is a storage's `base`.
+struct VecParts {
+    length: usize,
+    capacity: usize,
+    /// `release_vec::<T>` for the vector's `T`.
+    release: unsafe fn(NonNull<u8>, usize, usize),
+}
+
+/// Rebuilds and drops the `Vec<T>` taken apart by `Storage::from_vec`.
+///
+/// # Safety
+///
+/// `base`, `length` and `capacity` are the parts of a `Vec<T>` forgotten by
+/// `Storage::from_vec`, and this is called once for them.
+unsafe fn release_vec<T>(base: NonNull<u8>, length: usize, capacity: usize) {
+    // SAFETY: the caller passes the parts of a forgotten `Vec<T>`, once.
+    drop(unsafe { Vec::from_raw_parts(base.as_ptr().cast::<T>(), length, capacity) });
+}
+
 impl Drop for Storage {
     fn drop(&mut self) {
-        if let Owner::Allocated { start, layout } = self.owner {
+        match self.owner {
             // SAFETY: `start` came from the allocator with `layout` and is
-            // freed once, here. The other owners release their memory when
-            // dropped.
-            unsafe { alloc::dealloc(start.as_ptr(), layout) };
+            // freed once, here.
+            Owner::Allocated { start, layout } => unsafe { alloc::dealloc(start.as_ptr(), layout) },
+            Owner::Vec(VecParts {
+                length,
+                capacity,
+                release,
+            }) => {
+                // SAFETY: `base` and the parts are those of the `Vec` that
+                // `from_vec` forgot, released once, here.
+                unsafe { release(self.base, length, capacity) }
+            }
+            // The other owners release their memory when dropped.
+            Owner::KeptAlive(_) | Owner::Imported(_) => {}
         }
     }
 }
@@ -199,7 +236,7 @@ impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let owner = match self.owner {
             Owner::Allocated { .. } => "allocated",
-            Owner::Value(_) => "rust value",
+            Owner::Vec(_) => "rust vector",
             Owner::KeptAlive(_) => "kept alive by its owner",
             Owner::Imported(_) => "imported",
         };
@@ -225,6 +262,27 @@ mod tests {
         assert!(bytes.iter().all(|&b| b == 0));
         assert!(Storage::zeroed(0).is_some());
         assert!(Storage::zeroed(usize::MAX).is_none());
+    }
+
+    #[test]
+    fn vector_storage_drops_the_vector_once_in_place() {
+        struct Counted(Arc<AtomicUsize>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut values: Vec<Counted> = Vec::with_capacity(5);
+        values.extend((0..3).map(|_| Counted(Arc::clone(&drops))));
+        let address = values.as_ptr() as usize;
+        let storage = Storage::from_vec(values);
+        assert_eq!(storage.base() as usize, address); // not moved or copied
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        drop(storage);
+        assert_eq!(drops.load(Ordering::SeqCst), 3);
+        // An empty vector, with no allocation at all.
+        drop(Storage::from_vec(Vec::<f64>::new()));
     }
 
     #[test]

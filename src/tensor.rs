@@ -305,6 +305,13 @@ impl Tensor {
         &self.storage
     }
 
+    /// The storage, with this handle's reference to it (for the Python
+    /// layer, which hands it to a NumPy array's base object).
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    pub(crate) fn into_storage(self) -> Arc<Storage> {
+        self.storage
+    }
+
     /// The address of the element at `offset` elements from the storage base.
     pub(crate) fn element_ptr(&self, offset: isize) -> *const u8 {
         // `wrapping_offset`: an empty view may point one past its storage,

@@ -192,3 +192,50 @@ fn every_core_error_maps_to_the_exception_users_catch() {
         }
     });
 }
+
+/// A way a tensor is returned to Python in a framework's type.
+type Route = fn(Tensor, Python<'_>) -> PyResult<Bound<'_, PyAny>>;
+
+#[test]
+fn numpy_and_torch_results_hold_the_rust_memory_exactly_as_long_as_they_live() {
+    python();
+    Python::attach(|py| -> PyResult<()> {
+        // Importing the module joins the borrow registry, as the installed
+        // package does for an extension.
+        py.import("_dlbridge")?;
+        let mut routes: Vec<(&str, Route)> = Vec::new();
+        if py.import("numpy").is_ok() {
+            routes.push(("a.ctypes.data", Tensor::into_numpy));
+        }
+        if py.import("torch").is_ok() {
+            routes.push(("a.data_ptr()", Tensor::into_torch));
+        }
+        for (address_of, route) in routes {
+            let (tensor, released) = watched(vec![1.0, 2.0, 3.0]);
+            let address = tensor.data_ptr() as usize;
+            let globals = PyDict::new(py);
+            globals.set_item("a", route(tensor, py)?)?;
+            globals.set_item("address", address)?;
+            let check = format!(
+                "assert {address_of} == address\n\
+                 v = a[1:]\n\
+                 a[2] = 30.0\n\
+                 del a\n\
+                 import gc; gc.collect()\n\
+                 assert v.tolist() == [2.0, 30.0]\n"
+            );
+            run(py, &std::ffi::CString::new(check).unwrap(), &globals)?;
+            assert!(
+                !released.load(Ordering::SeqCst),
+                "released while a view lives"
+            );
+            run(py, c"del v\nimport gc; gc.collect()", &globals)?;
+            assert!(
+                released.load(Ordering::SeqCst),
+                "{address_of}: not released"
+            );
+        }
+        Ok(())
+    })
+    .unwrap();
+}

@@ -5,11 +5,14 @@
 //! own copy of the `PyTensor` class. Handing that class to Python would create
 //! a second `dlbridge.Tensor` type that `isinstance` does not recognise, so a
 //! returned tensor goes through the installed `dlbridge` package instead: a
-//! DLPack capsule (zero-copy, read-only flag included) given to
-//! `dlbridge.from_dlpack`. In the dlbridge module itself the two classes are
-//! one, and the tensor is wrapped directly.
+//! versioned managed tensor (zero-copy, read-only flag included) handed to
+//! the DLPack C exchange API of the installed `dlbridge.Tensor` class, with no
+//! Python call, or, for an installed version without that API, a capsule
+//! given to `dlbridge.from_dlpack`. In the dlbridge module itself the two
+//! classes are one, and the tensor is wrapped directly.
 
 use super::dlpack_import;
+use super::exchange::ExchangeTable;
 use super::registry;
 use super::tensor::PyTensor;
 use crate::dlpack;
@@ -49,11 +52,25 @@ impl<'py> IntoPyObject<'py> for Tensor {
         if installed.is(py.get_type::<PyTensor>()) {
             return Ok(PyTensor::wrap(py, self)?.into_bound(py).into_any());
         }
-        let capsule = dlpack::export::<DLManagedTensorVersioned>(&self)?.into_pyobject(py)?;
+        let managed = dlpack::export::<DLManagedTensorVersioned>(&self)?;
+        if let Some(table) = installed_exchange_table(py) {
+            return table.to_py_object(py, managed);
+        }
         py.import("dlbridge")?
             .getattr("from_dlpack")?
-            .call1((capsule,))
+            .call1((managed.into_pyobject(py)?,))
     }
+}
+
+/// The DLPack C exchange table of the installed `dlbridge.Tensor`, looked up
+/// once; `None` for an installed version that has none.
+fn installed_exchange_table(py: Python<'_>) -> Option<ExchangeTable> {
+    static TABLE: PyOnceLock<Option<ExchangeTable>> = PyOnceLock::new();
+    *TABLE.get_or_init(py, || {
+        let class = installed_tensor_class(py).ok()?;
+        let capsule = class.getattr("__dlpack_c_exchange_api__").ok()?;
+        ExchangeTable::from_capsule(&capsule)
+    })
 }
 
 /// `dlbridge.Tensor` of the installed package, looked up once.

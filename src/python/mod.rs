@@ -7,6 +7,11 @@
 //! [`Tensor`](crate::Tensor) itself as a `#[pyfunction]` argument and result
 //! (its `FromPyObject` and `IntoPyObject` impls): it accepts any DLPack
 //! producer and returns an instance of the installed `dlbridge.Tensor`.
+//! To answer in the caller's own framework instead, [`Tensor::into_numpy`](crate::Tensor::into_numpy),
+//! [`Tensor::into_torch`](crate::Tensor::into_torch), [`Tensor::into_jax`](crate::Tensor::into_jax) and
+//! [`Tensor::into_framework`](crate::Tensor::into_framework) return a NumPy array, torch tensor or JAX array
+//! over the same memory; [`Framework::of`] tells an argument's framework and
+//! [`Framework::zeros`] allocates an output there for Rust to fill.
 //! The Python classes are not public: an extension links its own copy of
 //! this crate, and a class made from that copy would be a second Python type
 //! that `isinstance(x, dlbridge.Tensor)` does not recognise.
@@ -28,12 +33,14 @@ mod tensor; // the `dlbridge.Tensor` class itself
 // 2. Memory in and out:
 mod buffer; // the buffer protocol, both directions
 mod dlpack_export; // `__dlpack__` and the C exchange API producer
+mod exchange; // other frameworks' C exchange tables, called as a consumer
 mod ndarray; // NumPy arrays read field by field
 // 3. On those:
 mod dlpack_import; // every DLPack import route (uses `ndarray`)
 // 4. Built from imports:
 mod boundary; // `Tensor` as an extension's argument and result
 mod compare; // `==`, `!=`, `in`
+mod frameworks; // results as NumPy, torch and JAX objects; outputs they allocate
 mod nested; // nested lists to tensors and back
 mod typed; // typed tensor arguments of extensions
 // 5. The Python-facing surface:
@@ -42,6 +49,7 @@ mod tensor_methods; // `dlbridge.Tensor`'s methods
 
 use pyo3::prelude::*;
 
+pub use frameworks::Framework;
 pub use typed::{
     Contiguous, Converted, LayoutConstraint, Strided, TensorMut, TensorRef, WritableLayout,
 };

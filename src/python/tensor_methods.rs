@@ -147,24 +147,9 @@ impl PyTensor {
     /// bfloat16 tensor gives an `ml_dtypes.bfloat16` array over the same
     /// memory, and without it a `TypeError`.
     fn numpy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        let numpy = py.import("numpy")?;
-        let inner = &slf.get().inner;
-        if inner.dtype() != DType::BFloat16 {
-            return numpy.call_method1("from_dlpack", (slf,));
-        }
-        let Ok(ml_dtypes) = py.import("ml_dtypes") else {
-            return Err(PyTypeError::new_err(
-                "NumPy has no bfloat16 dtype; install ml_dtypes to share bfloat16 memory with \
-                 NumPy, or convert first, e.g. t.to(dlbridge.float32).numpy()",
-            ));
-        };
-        // DLPack cannot hand NumPy a bfloat16, so the same bits cross as
-        // uint16 and NumPy reinterprets them, as ml_dtypes does itself.
-        let bits = PyTensor::wrap(py, inner.reinterpret(DType::UInt16)?)?;
-        numpy
-            .call_method1("from_dlpack", (bits,))?
-            .call_method1("view", (ml_dtypes.getattr("bfloat16")?,))
+        // Built with NumPy's C API over the same storage, with no DLPack
+        // capsule and no Python call (`Tensor::into_numpy`).
+        slf.get().inner.clone().into_numpy(slf.py())
     }
 
     /// NumPy 2's array protocol: shares memory unless `dtype` differs or

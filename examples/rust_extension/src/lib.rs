@@ -2,10 +2,11 @@
 //! NumPy arrays without copying them, reads and writes them in place from
 //! Rust, and returns Rust-allocated tensors that torch and NumPy share.
 
-use dlbridge::python::{Contiguous, Converted, TensorMut, TensorRef};
+use dlbridge::python::{Contiguous, Converted, Framework, TensorMut, TensorRef};
 use dlbridge::{DType, Error, Tensor};
 use ndarray::{Ix1, Ix2, IxDyn};
-use pyo3::exceptions::PyTypeError;
+use numpy::IntoPyArray;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 /// The sum of a contiguous 1-d float32 tensor, read as one slice: the
@@ -132,6 +133,133 @@ fn try_borrow_twice(tensor: Tensor) -> PyResult<bool> {
     }
 }
 
+/// Reads a framework name: `"numpy"`, `"torch"`, `"jax"` or `"dlbridge"`.
+fn framework(name: &str) -> PyResult<Framework> {
+    match name {
+        "numpy" => Ok(Framework::NumPy),
+        "torch" => Ok(Framework::Torch),
+        "jax" => Ok(Framework::Jax),
+        "dlbridge" => Ok(Framework::DLBridge),
+        other => Err(PyValueError::new_err(format!(
+            "unknown framework {other:?}"
+        ))),
+    }
+}
+
+/// `[0, 1, ..., n-1]` as float32 in Rust memory, returned as a
+/// `numpy.ndarray` without a copy, with the memory's address.
+#[pyfunction]
+fn arange_numpy(py: Python<'_>, n: usize) -> PyResult<(Bound<'_, PyAny>, usize)> {
+    let values: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    let address = values.as_ptr() as usize;
+    Ok((Tensor::from_vec(values, &[n])?.into_numpy(py)?, address))
+}
+
+/// The same as a `torch.Tensor`.
+#[pyfunction]
+fn arange_torch(py: Python<'_>, n: usize) -> PyResult<(Bound<'_, PyAny>, usize)> {
+    let values: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    let address = values.as_ptr() as usize;
+    Ok((Tensor::from_vec(values, &[n])?.into_torch(py)?, address))
+}
+
+/// The same in the framework of `like` (a NumPy array gives a NumPy array,
+/// a torch tensor a torch tensor, anything else a `dlbridge.Tensor`).
+#[pyfunction]
+fn arange_like<'py>(
+    py: Python<'py>,
+    n: usize,
+    like: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyAny>, usize)> {
+    let values: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    let address = values.as_ptr() as usize;
+    let framework = Framework::of(like).unwrap_or(Framework::DLBridge);
+    Ok((
+        Tensor::from_vec(values, &[n])?.into_framework(py, framework)?,
+        address,
+    ))
+}
+
+/// The name of `value`'s framework, or None.
+#[pyfunction]
+fn framework_of(value: &Bound<'_, PyAny>) -> Option<&'static str> {
+    Framework::of(value).map(|framework| match framework {
+        Framework::NumPy => "numpy",
+        Framework::Torch => "torch",
+        Framework::Jax => "jax",
+        Framework::DLBridge => "dlbridge",
+        _ => "other",
+    })
+}
+
+/// Any tensor handed back in the framework named: the same memory, whatever
+/// its dtype, layout or read-only flag.
+#[pyfunction]
+fn share_as<'py>(py: Python<'py>, tensor: Tensor, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    tensor.into_framework(py, framework(name)?)
+}
+
+/// The squares of a float32 tensor, in an output allocated by the framework
+/// of the argument (torch's own allocator for a torch tensor) and filled from
+/// Rust; with the output's address as Rust saw it.
+#[pyfunction]
+fn squares<'py>(py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyAny>, usize)> {
+    let input: Tensor = x.extract()?;
+    let framework = Framework::of(x).unwrap_or(Framework::DLBridge);
+    let (output, filled) = framework.zeros(py, DType::Float32, input.shape())?;
+    {
+        let source = input.view::<f32>()?;
+        let mut target = filled.view_mut::<f32>()?;
+        target.zip_mut_with(&source, |out, &value| *out = value * value);
+    }
+    Ok((output, filled.data_ptr() as usize))
+}
+
+/// An output of zeros allocated by the framework named, with the address Rust
+/// sees.
+#[pyfunction]
+fn zeros_in<'py>(
+    py: Python<'py>,
+    name: &str,
+    shape: Vec<usize>,
+) -> PyResult<(Bound<'py, PyAny>, usize)> {
+    let (output, tensor) = framework(name)?.zeros(py, DType::Float64, &shape)?;
+    Ok((output, tensor.data_ptr() as usize))
+}
+
+/// For timing: a fresh 16-element float32 buffer from Rust.
+fn fresh16() -> PyResult<Tensor> {
+    let values: Vec<f32> = (0..16).map(|i| i as f32).collect();
+    Ok(Tensor::from_vec(values, &[16])?)
+}
+
+/// For timing: [`fresh16`] as a `dlbridge.Tensor` (no argument, like the
+/// baseline, so that only the conversions differ).
+#[pyfunction]
+fn fresh16_dlbridge(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    fresh16()?.into_pyobject(py)
+}
+
+/// For timing: [`fresh16`] as a `numpy.ndarray`.
+#[pyfunction]
+fn fresh16_numpy(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    fresh16()?.into_numpy(py)
+}
+
+/// For timing: [`fresh16`] as a `torch.Tensor`.
+#[pyfunction]
+fn fresh16_torch(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    fresh16()?.into_torch(py)
+}
+
+/// For timing, the baseline: the same buffer through rust-numpy's
+/// `into_pyarray` alone.
+#[pyfunction]
+fn fresh16_rust_numpy(py: Python<'_>) -> Bound<'_, PyAny> {
+    let values: Vec<f32> = (0..16).map(|i| i as f32).collect();
+    values.into_pyarray(py).into_any()
+}
+
 /// The module `dlbridge_example`.
 ///
 /// `gil_used = true`: PyO3 0.28 and newer would otherwise declare the module
@@ -152,5 +280,16 @@ fn dlbridge_example(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(address_f32, m)?)?;
     m.add_function(wrap_pyfunction!(copy_into, m)?)?;
     m.add_function(wrap_pyfunction!(mean_converted, m)?)?;
+    m.add_function(wrap_pyfunction!(arange_numpy, m)?)?;
+    m.add_function(wrap_pyfunction!(arange_torch, m)?)?;
+    m.add_function(wrap_pyfunction!(arange_like, m)?)?;
+    m.add_function(wrap_pyfunction!(framework_of, m)?)?;
+    m.add_function(wrap_pyfunction!(share_as, m)?)?;
+    m.add_function(wrap_pyfunction!(squares, m)?)?;
+    m.add_function(wrap_pyfunction!(zeros_in, m)?)?;
+    m.add_function(wrap_pyfunction!(fresh16_dlbridge, m)?)?;
+    m.add_function(wrap_pyfunction!(fresh16_numpy, m)?)?;
+    m.add_function(wrap_pyfunction!(fresh16_torch, m)?)?;
+    m.add_function(wrap_pyfunction!(fresh16_rust_numpy, m)?)?;
     Ok(())
 }
