@@ -6,7 +6,9 @@ Each row times a dlbridge operation and its anchor on the same data, reports bot
 medians and their ratio (dlbridge / anchor; below 1 means dlbridge is faster), and
 checks it against the goal from the speed issue. The table goes to stdout and to
 ``<out>/benchmarks.md``; with matplotlib installed, a plot goes to
-``<out>/benchmarks.png``. Timings are not tests: nothing here asserts.
+``<out>/benchmarks.png``. The extension-call section that
+``benches/extension_calls/run.sh`` measured (``benches/extension_calls/results.md``)
+is kept at the end of the page. Timings are not tests: nothing here asserts.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ import torch
 import dlbridge as db
 
 MB = 1 << 20
+# benches/extension_calls/runner.py writes its table to this file and under this
+# marker at the end of benchmarks.md; rewriting the page here keeps that section.
+EXTENSION_CALLS = Path(__file__).parent / "extension_calls" / "results.md"
+EXTENSION_MARKER = "<!-- extension_calls: written by benches/extension_calls/runner.py -->"
 
 
 @dataclass
@@ -303,7 +309,10 @@ def main() -> None:
         f"numpy {np.__version__}, torch {torch.__version__} (torch.set_num_threads(1)). "
         "Medians; ratio = dlbridge / anchor.\n\n"
     )
-    (args.out / "benchmarks.md").write_text(header + text + "\n\n![ratios](benchmarks.png)\n")
+    page = header + text + "\n\n![ratios](benchmarks.png)\n"
+    if EXTENSION_CALLS.exists():
+        page += f"\n{EXTENSION_MARKER}\n\n{EXTENSION_CALLS.read_text()}"
+    (args.out / "benchmarks.md").write_text(page)
     plot(results, args.out / "benchmarks.png")
 
 

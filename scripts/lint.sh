@@ -4,7 +4,8 @@
 #   bash scripts/lint.sh
 #
 # cargo fmt and clippy (-D warnings) for the core, the Python layer, the example
-# extension and the second test extension (tests/second_extension), ruff check and ruff format for the Python code, and mypy's stubtest of
+# extension, the second test extension (tests/second_extension) and the benchmark's
+# extensions (benches/extension_calls), ruff check and ruff format for the Python code, and mypy's stubtest of
 # the type stubs against the built extension (so build it first), and the docs site
 # built with warnings as errors. Uses the virtual
 # environment at $VENV (default: .venv) for ruff and for PyO3's interpreter.
@@ -16,6 +17,7 @@ export PYO3_PYTHON="${PYO3_PYTHON:-$VENV/bin/python}"
 unset PYO3_BUILD_EXTENSION_MODULE
 EXAMPLE="$REPO/examples/rust_extension"
 SECOND="$REPO/tests/second_extension"
+EXTCALLS="$REPO/benches/extension_calls"
 
 for component in rustfmt clippy; do
     if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
@@ -23,10 +25,11 @@ for component in rustfmt clippy; do
     fi
 done
 
-echo "--- cargo fmt --check (crate, example and second test extension)"
+echo "--- cargo fmt --check (crate, example, second test extension, benchmark extensions)"
 cargo fmt --all -- --check
 cargo fmt --manifest-path "$EXAMPLE/Cargo.toml" -- --check
 cargo fmt --manifest-path "$SECOND/Cargo.toml" -- --check
+cargo fmt --manifest-path "$EXTCALLS/Cargo.toml" --all -- --check
 echo "--- ruff check / ruff format --check"
 "$VENV/bin/ruff" check python python_tests examples benches "$SECOND"
 "$VENV/bin/ruff" format --check python python_tests examples benches "$SECOND"
@@ -38,6 +41,8 @@ echo "--- cargo clippy (examples/rust_extension)"
 CARGO_TARGET_DIR="$REPO/target/example" cargo clippy --manifest-path "$EXAMPLE/Cargo.toml" -- -D warnings
 echo "--- cargo clippy (tests/second_extension, sharing the example's target directory)"
 CARGO_TARGET_DIR="$REPO/target/example" cargo clippy --manifest-path "$SECOND/Cargo.toml" -- -D warnings
+echo "--- cargo clippy (benches/extension_calls, same lock file and target directory as the example)"
+CARGO_TARGET_DIR="$REPO/target/example" cargo clippy --manifest-path "$EXTCALLS/Cargo.toml" --workspace -- -D warnings
 echo "--- mypy stubtest: python/dlbridge/_dlbridge.pyi against the built module"
 if ! "$VENV/bin/python" -c "import dlbridge._dlbridge" 2>/dev/null; then
     echo "dlbridge is not built in $VENV: run 'maturin develop' first (scripts/test.sh does)" >&2

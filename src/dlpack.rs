@@ -211,10 +211,11 @@ fn export_with_flags<M: ManagedTensorBase>(
     tensor: &Tensor,
     flags: DlpackFlags,
 ) -> Result<Managed<M>> {
-    let to_i64 = |v: usize| v as i64;
-    let shape: Vec<i64> = tensor.shape().iter().copied().map(to_i64).collect();
-    let strides: Vec<i64> = tensor.strides().iter().map(|&s| s as i64).collect();
-    let mut initialized = Dynamic::new(shape, strides)
+    // dlpark copies shape and strides into the managed tensor's own
+    // allocation, converting each to `i64` (which always fits: layouts keep
+    // every size and stride within `isize`), so they are lent, not collected
+    // into two vectors first (two allocations and frees per export saved).
+    let mut initialized = Dynamic::new(tensor.shape(), tensor.strides())
         .initialize_as::<M>(Arc::clone(tensor.storage()))
         .map_err(|error| invalid(error.to_string()))?;
     initialized

@@ -7,7 +7,9 @@ use super::tensor::PyTensor;
 use crate::borrow::Participation;
 use crate::dlpack;
 use crate::tensor::Tensor;
-use dlpark::ffi::{DLDevice, DLManagedTensor, DLManagedTensorVersioned, DLTensor};
+use dlpark::ffi::{
+    DLDevice, DLManagedTensor, DLManagedTensorVersioned, DLPACK_MAJOR_VERSION, DLTensor,
+};
 use dlpark::python::{
     DlpackExchangeProducer, DlpackExporter, ExportAbi, ExportRequest, export_dlpack,
 };
@@ -65,6 +67,20 @@ pub fn export(
             "stream must be None for a CPU tensor, got {}",
             stream.repr()?
         )));
+    }
+    // The request NumPy's and torch's `from_dlpack` make: a versioned capsule,
+    // no device, no copy. dlpark's request checks all pass for it (no copy
+    // asked, the source's device, and a versioned ABI that carries the
+    // READ_ONLY flag), so the capsule is made directly, as `export_dlpack`
+    // would make it.
+    if max_version.is_some_and(|(major, _)| major >= DLPACK_MAJOR_VERSION)
+        && dl_device.is_none()
+        && copy != Some(true)
+    {
+        return Ok(dlpack::export::<DLManagedTensorVersioned>(tensor)?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind());
     }
     let legacy = max_version.is_none_or(|(major, _)| major < 1);
     if legacy && tensor.is_readonly() && copy != Some(true) {

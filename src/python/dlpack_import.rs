@@ -8,10 +8,12 @@ use super::ndarray;
 use super::tensor::PyTensor;
 use crate::dlpack;
 use crate::tensor::Tensor;
-use dlpark::DlpackFlags;
-use dlpark::ffi::{DLPACK_MAJOR_VERSION, DLPACK_MINOR_VERSION};
+use dlpark::ffi::{
+    DLManagedTensorVersioned, DLPACK_MAJOR_VERSION, DLPACK_MINOR_VERSION, DLPackExchangeAPI,
+    DLPackExchangeAPIHeader,
+};
 use dlpark::python::ImportedDlpack;
-use dlpark::python::consumer::exchange::ExchangeApi;
+use dlpark::{DlpackFlags, Managed};
 use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyTypeError};
 use pyo3::intern;
@@ -269,7 +271,7 @@ fn import_through_exchange_api(value: &Bound<'_, PyAny>) -> PyResult<Option<Tens
     // A class may opt out by setting the attribute to None (or to anything
     // that is not the API's capsule): then there is no API, and `__dlpack__`
     // decides, as torch's and NumPy's consumers fall back.
-    let Ok(Some(api)) = ExchangeApi::from_object(value.as_borrowed()) else {
+    let Some(from_py_object) = exchange_import_callback(value) else {
         return Ok(None);
     };
     if overrides_exchange_owner_dlpack(value)? {
@@ -283,19 +285,87 @@ fn import_through_exchange_api(value: &Bound<'_, PyAny>) -> PyResult<Option<Tens
     if !is_strided(value)? {
         return Ok(None);
     }
-    let Ok(managed) = api.import_managed_no_sync(value.as_borrowed()) else {
+    let mut out = std::ptr::null_mut();
+    // SAFETY: `from_py_object` is the `managed_tensor_from_py_object_no_sync`
+    // entry of the exchange table published on `value`'s type (found just
+    // now), called with that type's object, as DLPack's `dlpack.h` specifies;
+    // the GIL is held. On success it stores an owning versioned tensor in
+    // `out`.
+    let status = unsafe { from_py_object(value.as_ptr().cast(), &mut out) };
+    if status != 0 {
         // The callback refuses what torch's `__dlpack__` refuses too
         // (quantized and meta tensors, say), but with a C++ error; that way
-        // gives torch's own `BufferError`.
+        // gives torch's own `BufferError`. Its exception is dropped here.
+        drop(PyErr::take(py));
+        return Ok(None);
+    }
+    // SAFETY: a zero status hands over ownership of `out` (or NULL, which
+    // `from_raw` refuses), a managed tensor whose deleter may be called once.
+    let Ok(managed) = (unsafe { Managed::<DLManagedTensorVersioned>::from_raw(out) }) else {
         return Ok(None);
     };
-    let (managed, _stream) = managed.into_parts();
+    // The exchange API's `current_work_stream` is not asked: it names the
+    // stream to launch device work on, and dlbridge imports CPU tensors
+    // only (`dlpack::import` refuses every other device), which have none.
+    // What dlpark's `import_managed_no_sync` validates before that query is
+    // validated here, falling back to `__dlpack__` the same way.
+    if managed.validate().is_err() {
+        return Ok(None);
+    }
     let tensor = dlpack::import(managed)?;
     // Checked on the import, whose dtype tells whether the conjugate bit can
     // be set at all (a refused import's deleter runs when it is dropped).
     refuse_lazy_bits(value, tensor.dtype().is_complex())?;
     Ok(Some(tensor))
 }
+
+/// The `managed_tensor_from_py_object_no_sync` entry of the DLPack C exchange
+/// API that `value`'s type publishes, as dlpark's `ExchangeApi::from_object`
+/// finds it (the `__dlpack_c_exchange_api__` capsule named
+/// `dlpack_exchange_api` on the type, then the first table in its
+/// `prev_api` chain with dlbridge's DLPack major version), or `None` when
+/// there is none or it is unusable; a failed look-up's exception is dropped.
+///
+/// Looked up on every call, not cached per type, so that a class which
+/// changes or removes the attribute later is seen as it is now.
+fn exchange_import_callback(value: &Bound<'_, PyAny>) -> ManagedFromPyObject {
+    /// Bounds the chain walk, as dlpark does: no framework chains anywhere
+    /// near this deep, and a cyclic chain cannot hang the import.
+    const MAX_CHAIN_DEPTH: usize = 16;
+    let py = value.py();
+    let capsule = value
+        .get_type()
+        .getattr(intern!(py, "__dlpack_c_exchange_api__"))
+        .ok()?;
+    // SAFETY: `capsule` is a live object and the name a NUL-terminated
+    // string; `PyCapsule_GetPointer` checks that it is a capsule of that name
+    // and otherwise returns NULL with an exception set (taken below).
+    let table = unsafe {
+        pyo3::ffi::PyCapsule_GetPointer(capsule.as_ptr(), c"dlpack_exchange_api".as_ptr())
+    };
+    if table.is_null() {
+        drop(PyErr::take(py));
+        return None;
+    }
+    let mut header = table.cast::<DLPackExchangeAPIHeader>();
+    for _ in 0..=MAX_CHAIN_DEPTH {
+        // SAFETY: DLPack's `dlpack.h` makes the table (and every table in its
+        // `prev_api` chain) a full `DLPackExchangeAPI`, beginning with its
+        // header, owned by the producer and alive for the whole process; a
+        // NULL `prev_api` ends the chain.
+        let current = unsafe { header.as_ref()? };
+        if current.version.major == DLPACK_MAJOR_VERSION {
+            // SAFETY: as above, a same-major header starts a full table.
+            let api = unsafe { &*header.cast::<DLPackExchangeAPI>() };
+            return api.managed_tensor_from_py_object_no_sync;
+        }
+        header = current.prev_api;
+    }
+    None
+}
+
+/// The exchange API's callback that exports an object as a managed tensor.
+type ManagedFromPyObject = dlpark::ffi::DLPackManagedTensorFromPyObjectNoSync;
 
 /// Whether a torch tensor is strided: sparse and mkldnn tensors have no
 /// memory DLPack can describe, and torch's exchange callback skips the check
