@@ -1,24 +1,19 @@
 //! The dlbridge side of the extension-call benchmark: the same work as the
-//! rust-numpy and nanobind extensions, with today's dlbridge API.
-//!
-//! Every function takes or returns a plain `dlbridge::Tensor`, so each can
-//! switch to typed arguments (`dlbridge::python::TensorRef<'py, f32, Ix1>`)
-//! and to `Tensor::into_torch` / `Tensor::into_numpy` once those exist; the
-//! places to change are marked `SWITCH:`.
+//! rust-numpy and nanobind extensions, written as a dlbridge user would:
+//! a typed argument (`TensorRef`), and results in the caller's framework
+//! (`Tensor::into_torch`, `Tensor::into_numpy`).
 
 use dlbridge::Tensor;
-use dlpark::ffi::DLManagedTensorVersioned;
+use dlbridge::python::{Contiguous, TensorRef};
+use ndarray::Ix1;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 
-/// The sum of a contiguous float32 tensor from any DLPack producer (NumPy
-/// array, torch tensor, dlbridge tensor), read in place.
-///
-/// SWITCH: `t: TensorRef<'_, f32, Ix1>`, which checks dtype and rank during
-/// extraction.
+/// The sum of a contiguous 1-d float32 tensor from any DLPack producer (NumPy
+/// array, torch tensor, dlbridge tensor), read in place as one slice; dtype,
+/// rank and layout are checked when the argument is extracted.
 #[pyfunction]
-fn sum_f32(t: Tensor) -> PyResult<f32> {
-    Ok(t.as_slice::<f32>()?.iter().sum())
+fn sum_f32(t: TensorRef<'_, f32, Ix1, Contiguous>) -> f32 {
+    t.as_slice().iter().sum()
 }
 
 /// `[0, 1, ..., n-1]` as float32, allocated by Rust, returned as a
@@ -28,33 +23,18 @@ fn make(n: usize) -> PyResult<Tensor> {
     Ok(Tensor::from_vec(values(n), &[n])?)
 }
 
-/// `make(n)` returned as a torch tensor.
-///
-/// SWITCH: `Tensor::into_torch(py)`. Today's best path: a versioned DLPack
-/// capsule straight from Rust handed to `torch.from_dlpack`, which skips the
-/// `dlbridge.Tensor` object that `torch.from_dlpack(make(n))` would build.
+/// `make(n)` returned as a torch tensor sharing the Rust memory (torch's
+/// DLPack C exchange API, no Python-level call).
 #[pyfunction]
 fn make_torch(py: Python<'_>, n: usize) -> PyResult<Bound<'_, PyAny>> {
-    static FROM_DLPACK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let tensor = Tensor::from_vec(values(n), &[n])?;
-    let capsule = dlbridge::dlpack::export::<DLManagedTensorVersioned>(&tensor)?;
-    FROM_DLPACK
-        .import(py, "torch", "from_dlpack")?
-        .call1((capsule.into_pyobject(py)?,))
+    Tensor::from_vec(values(n), &[n])?.into_torch(py)
 }
 
-/// `make(n)` returned as a NumPy array.
-///
-/// SWITCH: `Tensor::into_numpy(py)`. Today's best path: the
-/// `dlbridge.Tensor` given to `numpy.from_dlpack`, which needs an object with
-/// `__dlpack__` (it takes no bare capsule).
+/// `make(n)` returned as a NumPy array sharing the Rust memory (NumPy's C
+/// API, no Python-level call).
 #[pyfunction]
 fn make_numpy(py: Python<'_>, n: usize) -> PyResult<Bound<'_, PyAny>> {
-    static FROM_DLPACK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let tensor = Tensor::from_vec(values(n), &[n])?.into_pyobject(py)?;
-    FROM_DLPACK
-        .import(py, "numpy", "from_dlpack")?
-        .call1((tensor,))
+    Tensor::from_vec(values(n), &[n])?.into_numpy(py)
 }
 
 fn values(n: usize) -> Vec<f32> {
