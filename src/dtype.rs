@@ -129,6 +129,22 @@ macro_rules! define_dtypes {
 
 for_each_dtype!((define_dtypes) []);
 
+/// The dtypes by DLPack type code and width (`log2(bits / 8)`: 8 to 128
+/// bits), for [`DType::from_dlpack`]; built from the table of facts at
+/// compile time, so it cannot disagree with [`DType::to_dlpack`].
+const BY_CODE_AND_WIDTH: [[Option<DType>; 5]; 7] = {
+    let mut table = [[None; 5]; 7];
+    let mut i = 0;
+    while i < COUNT {
+        let dtype = DType::ALL[i];
+        let dlpack = dtype.to_dlpack();
+        let width = (dlpack.bits / 8).trailing_zeros() as usize;
+        table[dlpack.code.0 as usize][width] = Some(dtype);
+        i += 1;
+    }
+    table
+};
+
 /// What one dtype is: the row of [`FACTS`] behind [`DType`]'s accessors.
 struct DTypeFacts {
     name: &'static str,
@@ -235,14 +251,23 @@ impl DType {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn from_dlpack(dtype: DLDataType) -> Result<DType> {
-        DType::ALL
-            .into_iter()
-            .find(|candidate| candidate.to_dlpack().matches(dtype))
-            .ok_or(Error::UnsupportedDLPackDType {
-                code: dtype.code.0,
-                bits: dtype.bits,
-                lanes: dtype.lanes,
-            })
+        // One table look-up (this runs on every import, NumPy arrays
+        // included), in the table built from the facts at compile time.
+        let width = dtype.bits / 8;
+        let found = if dtype.lanes == 1 && dtype.bits.is_multiple_of(8) && width.is_power_of_two() {
+            BY_CODE_AND_WIDTH
+                .get(usize::from(dtype.code.0))
+                .and_then(|row| row.get(width.trailing_zeros() as usize))
+                .copied()
+                .flatten()
+        } else {
+            None
+        };
+        found.ok_or(Error::UnsupportedDLPackDType {
+            code: dtype.code.0,
+            bits: dtype.bits,
+            lanes: dtype.lanes,
+        })
     }
 
     /// The dtype that holds values of both `self` and `other`: the higher
@@ -390,6 +415,46 @@ mod tests {
         assert!(DType::from_dlpack(float8).is_err());
         let odd_int = DLDataType::new(DLDataTypeCode::INT, 24, 1);
         assert!(DType::from_dlpack(odd_int).is_err());
+        // Around the look-up table's edges: widths it has no row or column
+        // for, codes past it, and a code it has but no such width.
+        for (code, bits) in [
+            (0, 0),
+            (0, 4),
+            (0, 12),
+            (2, 255),
+            (1, 128),
+            (3, 64),
+            (7, 8),
+            (255, 8),
+        ] {
+            let dtype = DLDataType::new(DLDataTypeCode(code), bits, 1);
+            assert_eq!(
+                DType::from_dlpack(dtype),
+                Err(Error::UnsupportedDLPackDType {
+                    code,
+                    bits,
+                    lanes: 1
+                }),
+                "code {code}, {bits} bits"
+            );
+        }
+        // Every code and width that names a dtype, and no other, is found.
+        let mut found = 0;
+        for code in 0..=255u8 {
+            for bits in 0..=255u8 {
+                if let Ok(dtype) =
+                    DType::from_dlpack(DLDataType::new(DLDataTypeCode(code), bits, 1))
+                {
+                    assert!(dtype.to_dlpack().matches(DLDataType::new(
+                        DLDataTypeCode(code),
+                        bits,
+                        1
+                    )));
+                    found += 1;
+                }
+            }
+        }
+        assert_eq!(found, DType::ALL.len());
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub struct PyTensor {
 
 impl PyTensor {
     /// A new Python `dlbridge.Tensor` holding `inner`.
+    #[inline]
     pub(crate) fn wrap(py: Python<'_>, inner: Tensor) -> PyResult<Py<PyTensor>> {
         Py::new(py, PyTensor { inner })
     }
