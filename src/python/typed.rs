@@ -92,8 +92,11 @@ mod sealed {
 ///
 /// The `'py` lifetime ties the argument to the GIL, as PyO3's `Bound` does:
 /// it is neither `Send` nor `Sync`, so it cannot be used inside `py.detach`,
-/// and Python code cannot write to the memory while the views it gives are
-/// alive:
+/// and no other Python thread runs while the views it gives are alive. (Python
+/// code the extension itself calls meanwhile could still write to the memory,
+/// as with rust-numpy's arrays: the borrow registry sees Rust borrows only.
+/// Writes through a `TensorMut` do not bump torch's version counter, so
+/// autograd does not see them.)
 ///
 /// ```compile_fail
 /// use dlbridge::python::TensorRef;
