@@ -18,6 +18,7 @@
 //!   installed `dlbridge.Tensor`.
 
 use super::exchange::ExchangeTable;
+use super::imported::imported;
 use super::ndarray;
 use super::registry;
 use super::tensor::PyTensor;
@@ -32,7 +33,7 @@ use pyo3::exceptions::{PyBufferError, PyRuntimeError, PyTypeError, PyValueError}
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyString, PyType};
+use pyo3::types::PyType;
 use std::ffi::{CStr, c_int, c_void};
 use std::sync::Arc;
 
@@ -185,17 +186,7 @@ fn loaded_class<'a>(
     if let Some(class) = cell.get(py) {
         return Some(class.bind(py));
     }
-    let module_name = PyString::new(py, module);
-    // SAFETY: `PyImport_GetModule` takes a live str and returns a new
-    // reference to the module in `sys.modules`, or NULL: without an error
-    // when the module is not imported (the common case, so no exception
-    // object is made for it), with one only if the lookup itself failed.
-    let found =
-        unsafe { Bound::from_owned_ptr_or_opt(py, ffi::PyImport_GetModule(module_name.as_ptr())) };
-    let Some(found) = found else {
-        drop(PyErr::take(py));
-        return None;
-    };
+    let found = imported(py, module)?;
     let class = found.getattr(name).ok()?.cast_into::<PyType>().ok()?;
     let _ = cell.set(py, class.unbind());
     cell.get(py).map(|class| class.bind(py))

@@ -26,6 +26,7 @@ mod device; // `dlbridge.Device` and device arguments
 mod dtype; // `dlbridge.DType` and dtype arguments (NumPy dtypes too)
 mod error; // core errors to Python exceptions
 mod gil; // releasing Python resources; copies without the GIL
+mod imported; // modules already in `sys.modules`, never imported
 mod index; // `t[...]` keys to core index items
 mod registry; // the process-wide borrow registry capsule
 mod scalar; // one Python number to a core scalar and back

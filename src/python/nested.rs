@@ -24,6 +24,7 @@
 
 use super::dlpack_import;
 use super::dtype;
+use super::imported::imported;
 use super::scalar::{extract_scalar, scalar_to_py};
 use crate::borrow::Participation;
 use crate::dtype::{DType, Kind};
@@ -37,7 +38,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyComplex, PyFloat, PyInt, PyList, PyModule, PyTuple};
+use pyo3::types::{PyBool, PyComplex, PyFloat, PyInt, PyList, PyTuple};
 
 /// Builds a fresh tensor from a Python number or nested list/tuple, which
 /// may hold NumPy scalars, arrays and tensors anywhere a number or a
@@ -449,7 +450,7 @@ unsafe fn write_plain(value: &Bound<'_, PyAny>, dtype: DType, at: *mut u8) -> Py
 /// torch, rather than numbers parsed from them.
 fn numpy_scalar(value: &Bound<'_, PyAny>) -> PyResult<Option<(DType, Scalar)>> {
     let py = value.py();
-    let Some(generic) = numpy_generic_type(py)? else {
+    let Some(generic) = numpy_generic_type(py) else {
         return Ok(None);
     };
     // SAFETY: `value` is a live object and `generic` a type object.
@@ -499,25 +500,17 @@ fn numpy_scalar(value: &Bound<'_, PyAny>) -> PyResult<Option<(DType, Scalar)>> {
 /// rust-numpy loads the C API on first use and panics if it cannot, so that
 /// first use waits until `numpy` is in `sys.modules`. After it, the type is
 /// kept, and no per-element lookup is made.
-fn numpy_generic_type(py: Python<'_>) -> PyResult<Option<*mut pyo3::ffi::PyTypeObject>> {
+fn numpy_generic_type(py: Python<'_>) -> Option<*mut pyo3::ffi::PyTypeObject> {
     static GENERIC: PyOnceLock<usize> = PyOnceLock::new();
     if let Some(&generic) = GENERIC.get(py) {
-        return Ok(Some(generic as *mut pyo3::ffi::PyTypeObject));
+        return Some(generic as *mut pyo3::ffi::PyTypeObject);
     }
-    let modules = py
-        .import(intern!(py, "sys"))?
-        .getattr(intern!(py, "modules"))?;
-    if !modules
-        .get_item(intern!(py, "numpy"))
-        .is_ok_and(|numpy| numpy.is_instance_of::<PyModule>())
-    {
-        return Ok(None);
-    }
+    imported(py, "numpy")?;
     // SAFETY: the GIL is held (`py`); NumPy is imported, so rust-numpy can
     // load its C API table, from which the type object is read.
     let generic = unsafe { get_type_object(py, NpyTypes::PyGenericArrType_Type) };
     let _ = GENERIC.set(py, generic as usize);
-    Ok(Some(generic))
+    Some(generic)
 }
 
 /// A list or tuple (subclasses too), walked without copying out its items.
