@@ -164,9 +164,18 @@ pub fn import(value: &Bound<'_, PyAny>, copy: Option<bool>) -> PyResult<Tensor> 
             error
         }
     })?;
-    if let Some(tensor) = fast {
-        return Ok(tensor);
+    match fast {
+        Some(tensor) => Ok(tensor),
+        None => import_through_capsule(value, copy),
     }
+}
+
+/// Imports `value`, a capsule or a producer that [`try_import_fast`] did not
+/// take, through a DLPack capsule (its `__dlpack__`'s, for a producer).
+pub(crate) fn import_through_capsule(
+    value: &Bound<'_, PyAny>,
+    copy: Option<bool>,
+) -> PyResult<Tensor> {
     let capsule = if value.is_instance_of::<PyCapsule>() {
         value.clone()
     } else {

@@ -304,7 +304,9 @@ fn import_checked<T: Element, D: Dimension, L: LayoutConstraint>(
     // the signature's terms.
     let tensor = match dlpack_import::try_import_fast(&obj)? {
         Some(tensor) => tensor,
-        None if dlpack_import::is_dlpack_source(&obj)? => dlpack_import::import_any(&obj)?,
+        None if dlpack_import::is_dlpack_source(&obj)? => {
+            dlpack_import::import_through_capsule(&obj, None)?
+        }
         None => {
             return Err(PyTypeError::new_err(format!(
                 "expected {}, got {}",
