@@ -36,6 +36,7 @@ mod buffer; // the buffer protocol, both directions
 mod dlpack_export; // `__dlpack__` and the C exchange API producer
 mod exchange; // other frameworks' C exchange tables, called as a consumer
 mod ndarray; // NumPy arrays read field by field
+mod numpy_view; // matching NumPy arrays as typed views, no `Tensor` built
 // 3. On those:
 mod dlpack_import; // every DLPack import route (uses `ndarray`)
 // 4. Built from imports:

@@ -13,11 +13,14 @@
 //! argument.
 
 use super::dlpack_import;
+use super::ndarray::import_ndarray;
+use super::numpy_view;
 use super::registry;
 use crate::borrow::{Borrow, Participation};
 use crate::dtype::{DType, Element};
 use crate::tensor::Tensor;
 use ndarray::{ArrayView, ArrayViewMut, Dimension, IxDyn};
+use numpy::PyUntypedArray;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use std::marker::PhantomData;
@@ -129,11 +132,11 @@ mod sealed {
 /// ```
 pub struct TensorRef<'py, T: Element, D: Dimension = IxDyn, L: LayoutConstraint = Strided> {
     // Field order matters: the view is dropped before the borrow that
-    // protects it, and both before the tensor that keeps the memory alive.
+    // protects it, and both before the source that keeps the memory alive.
     view: ArrayView<'static, T, D>,
     _borrow: Borrow,
-    tensor: Tensor,
-    _marker: PhantomData<(Python<'py>, L)>,
+    source: Source<'py>,
+    _marker: PhantomData<L>,
 }
 
 /// A writable tensor argument: as [`TensorRef`], and also refused when the
@@ -143,11 +146,29 @@ pub struct TensorRef<'py, T: Element, D: Dimension = IxDyn, L: LayoutConstraint 
 /// Writes are seen by the caller's NumPy array or torch tensor, which share
 /// the memory.
 pub struct TensorMut<'py, T: Element, D: Dimension = IxDyn, L: WritableLayout = Strided> {
-    // As in `TensorRef`: view, then borrow, then the tensor.
+    // As in `TensorRef`: view, then borrow, then the source.
     view: ArrayViewMut<'static, T, D>,
     _borrow: Borrow,
-    tensor: Tensor,
-    _marker: PhantomData<(Python<'py>, L)>,
+    source: Source<'py>,
+    _marker: PhantomData<L>,
+}
+
+/// What keeps an argument's memory alive: the tensor it was imported as or,
+/// for a NumPy array that matched the signature as it is, the array itself
+/// (no `Tensor` is built for the common case).
+enum Source<'py> {
+    Tensor(Tensor),
+    Array(Bound<'py, PyAny>),
+}
+
+impl Source<'_> {
+    /// A tensor handle on the source's memory.
+    fn to_tensor(&self) -> PyResult<Tensor> {
+        match self {
+            Source::Tensor(tensor) => Ok(tensor.clone()),
+            Source::Array(array) => import_ndarray(array.cast::<PyUntypedArray>()?),
+        }
+    }
 }
 
 impl<'py, T: Element, D: Dimension, L: LayoutConstraint> TensorRef<'py, T, D, L> {
@@ -164,12 +185,14 @@ impl<'py, T: Element, D: Dimension, L: LayoutConstraint> TensorRef<'py, T, D, L>
 
     /// The size of each dimension.
     pub fn shape(&self) -> &[usize] {
-        self.tensor.shape()
+        self.view.shape()
     }
 
-    /// The tensor itself, a handle on the same memory.
-    pub fn tensor(&self) -> &Tensor {
-        &self.tensor
+    /// A [`Tensor`] handle on the same memory, to keep beyond the call or
+    /// hand to dlbridge's core API (for a NumPy argument it is made now,
+    /// the argument itself holding only the array).
+    pub fn to_tensor(&self) -> PyResult<Tensor> {
+        self.source.to_tensor()
     }
 }
 
@@ -209,12 +232,14 @@ impl<'py, T: Element, D: Dimension, L: WritableLayout> TensorMut<'py, T, D, L> {
 
     /// The size of each dimension.
     pub fn shape(&self) -> &[usize] {
-        self.tensor.shape()
+        self.view.shape()
     }
 
-    /// The tensor itself, a handle on the same memory.
-    pub fn tensor(&self) -> &Tensor {
-        &self.tensor
+    /// A [`Tensor`] handle on the same memory, to keep beyond the call or
+    /// hand to dlbridge's core API (for a NumPy argument it is made now,
+    /// the argument itself holding only the array).
+    pub fn to_tensor(&self) -> PyResult<Tensor> {
+        self.source.to_tensor()
     }
 }
 
@@ -240,6 +265,24 @@ impl<'a, 'py, T: Element, D: Dimension, L: LayoutConstraint> FromPyObject<'a, 'p
     type Error = PyErr;
 
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        // Before the borrow is taken, this copy of dlbridge must use the
+        // process-wide registry, or other extensions' borrows would not see it.
+        registry::ensure_shared(obj.py())?;
+        let obj = obj.to_owned();
+        if let Some(parts) = numpy_view::view_parts::<T, D>(&obj, L::CONTIGUOUS, false) {
+            let borrow = Borrow::acquire(parts.range, false)?;
+            // SAFETY: the argument holds the array (and with it the memory)
+            // and the shared borrow for as long as the view, and is tied to
+            // the GIL (`'py`): no other Python thread runs while the view,
+            // lent out reborrowed from `&self`, is alive.
+            let view = unsafe { parts.into_view() };
+            return Ok(TensorRef {
+                view,
+                _borrow: borrow,
+                source: Source::Array(obj),
+                _marker: PhantomData,
+            });
+        }
         let tensor = import_checked::<T, D, L>(&obj, false)?;
         // SAFETY: the argument keeps `tensor`, and with it the storage, alive,
         // and holds the borrow, for as long as the view; the view is only
@@ -251,7 +294,7 @@ impl<'a, 'py, T: Element, D: Dimension, L: LayoutConstraint> FromPyObject<'a, 'p
         Ok(TensorRef {
             view,
             _borrow: borrow,
-            tensor,
+            source: Source::Tensor(tensor),
             _marker: PhantomData,
         })
     }
@@ -263,6 +306,21 @@ impl<'a, 'py, T: Element, D: Dimension, L: WritableLayout> FromPyObject<'a, 'py>
     type Error = PyErr;
 
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        // As for `TensorRef`.
+        registry::ensure_shared(obj.py())?;
+        let obj = obj.to_owned();
+        if let Some(parts) = numpy_view::view_parts::<T, D>(&obj, L::CONTIGUOUS, true) {
+            let borrow = Borrow::acquire(parts.range, true)?;
+            // SAFETY: as for `TensorRef`, with an exclusive borrow; the
+            // mutable view is only lent out reborrowed from `&mut self`.
+            let view = unsafe { parts.into_view_mut() };
+            return Ok(TensorMut {
+                view,
+                _borrow: borrow,
+                source: Source::Array(obj),
+                _marker: PhantomData,
+            });
+        }
         let tensor = import_checked::<T, D, L>(&obj, true)?;
         // SAFETY: as for `TensorRef`; the mutable view is only lent out
         // reborrowed from `&mut self`.
@@ -273,7 +331,7 @@ impl<'a, 'py, T: Element, D: Dimension, L: WritableLayout> FromPyObject<'a, 'py>
         Ok(TensorMut {
             view,
             _borrow: borrow,
-            tensor,
+            source: Source::Tensor(tensor),
             _marker: PhantomData,
         })
     }
@@ -282,7 +340,7 @@ impl<'a, 'py, T: Element, D: Dimension, L: WritableLayout> FromPyObject<'a, 'py>
 /// Imports `obj` without copying and checks it against the signature: a
 /// `TypeError` saying what was expected and what was given.
 fn import_checked<T: Element, D: Dimension, L: LayoutConstraint>(
-    obj: &Borrowed<'_, '_, PyAny>,
+    obj: &Bound<'_, PyAny>,
     writable: bool,
 ) -> PyResult<Tensor> {
     let expected = || {
@@ -295,17 +353,13 @@ fn import_checked<T: Element, D: Dimension, L: LayoutConstraint>(
             describe(&qualities, D::NDIM, Some(T::DTYPE))
         }
     };
-    let obj = obj.to_owned();
-    // Before the borrow is taken, this copy of dlbridge must use the
-    // process-wide registry, or other extensions' borrows would not see it.
-    registry::ensure_shared(obj.py())?;
     // NumPy arrays, dlbridge tensors and torch tensors first, with no
     // attribute look-up; then other producers; anything else is refused in
     // the signature's terms.
-    let tensor = match dlpack_import::try_import_fast(&obj)? {
+    let tensor = match dlpack_import::try_import_fast(obj)? {
         Some(tensor) => tensor,
-        None if dlpack_import::is_dlpack_source(&obj)? => {
-            dlpack_import::import_through_capsule(&obj, None)?
+        None if dlpack_import::is_dlpack_source(obj)? => {
+            dlpack_import::import_through_capsule(obj, None)?
         }
         None => {
             return Err(PyTypeError::new_err(format!(

@@ -47,6 +47,22 @@ fn address_f32(x: TensorRef<'_, f32, Ix1>) -> usize {
     x.as_ptr() as usize
 }
 
+/// A float32 tensor of any rank and layout as a typed argument sees it: its
+/// elements in row-major order, the address of its first element and its
+/// shape, to compare with what NumPy and torch say of the same memory.
+#[pyfunction]
+fn seen_f32(x: TensorRef<'_, f32, IxDyn>) -> (Vec<f32>, usize, Vec<usize>) {
+    let values = x.as_array().iter().copied().collect();
+    (values, x.as_ptr() as usize, x.shape().to_vec())
+}
+
+/// The argument as a `dlbridge.Tensor` over the same memory, kept beyond
+/// the call (`TensorRef::to_tensor`).
+#[pyfunction]
+fn keep(x: TensorRef<'_, f32, IxDyn>) -> PyResult<Tensor> {
+    x.to_tensor()
+}
+
 /// The mean of a 1-d tensor of any dtype and layout, read as contiguous
 /// float64 (converted, by a copy, only when it is not already), with the
 /// address read, to show when the caller's memory is used directly.
@@ -278,6 +294,8 @@ fn dlbridge_example(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(row_sums, m)?)?;
     m.add_function(wrap_pyfunction!(fill_, m)?)?;
     m.add_function(wrap_pyfunction!(address_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(seen_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(keep, m)?)?;
     m.add_function(wrap_pyfunction!(copy_into, m)?)?;
     m.add_function(wrap_pyfunction!(mean_converted, m)?)?;
     m.add_function(wrap_pyfunction!(arange_numpy, m)?)?;

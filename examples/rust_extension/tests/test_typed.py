@@ -165,3 +165,85 @@ def test_read_only_dlbridge_tensors_are_read_but_not_written():
     assert ex.sum_f32(frozen) == 3.0
     with pytest.raises(TypeError, match="got a read-only 1-d float64 tensor"):
         ex.fill_(dlbridge.from_numpy(frozen_array), 0.0)
+
+
+def _numpy_layouts():
+    """NumPy arrays of every layout a typed argument reads: the common ones
+    are read from the array's fields (no `Tensor` built), the rest through
+    the general import; either way the view must be the array's own."""
+    base = np.arange(24, dtype=np.float32)
+    grid = base.reshape(4, 6)
+    odd_unit_strides = np.lib.stride_tricks.as_strided(
+        base, shape=(1, 6, 1), strides=(1000, 4, 12)
+    )
+    return {
+        "contiguous": base,
+        "reversed": base[::-1],
+        "every third": base[::3],
+        "2-d": grid,
+        "transposed": grid.T,
+        "reversed columns": grid[:, ::-2],
+        "length-1 axes with any stride": odd_unit_strides,
+        "broadcast": np.broadcast_to(base[:3], (2, 3)),
+        "0-d": np.array(1.5, dtype=np.float32),
+        "empty": base[:0],
+        "empty 2-d": np.zeros((0, 3), dtype=np.float32),
+        "read-only": np.frombuffer(base.tobytes(), dtype=np.float32),
+    }
+
+
+@pytest.mark.parametrize("name", list(_numpy_layouts()))
+def test_numpy_arguments_are_viewed_in_place_in_any_layout(name):
+    array = _numpy_layouts()[name]
+    values, address, shape = ex.seen_f32(array)
+    assert values == array.ravel().tolist()
+    assert tuple(shape) == array.shape
+    if array.size:
+        assert address == array.ctypes.data
+    # The same memory, kept as a dlbridge tensor beyond the call.
+    kept = ex.keep(array)
+    assert kept.shape == array.shape
+    if array.size:
+        assert kept.data_ptr() == array.ctypes.data
+        assert np.from_dlpack(kept).tolist() == array.tolist()
+
+
+def test_numpy_arguments_that_cannot_be_viewed_are_refused():
+    raw = np.zeros(17, dtype=np.uint8)
+    misaligned = raw[1:].view(np.float32)
+    with pytest.raises(BufferError, match="aligned"):
+        ex.seen_f32(misaligned)
+    swapped = np.zeros(3, dtype=">f4")
+    with pytest.raises(TypeError, match="byte order"):
+        ex.seen_f32(swapped)
+    # A subclass goes the general way, where its own `__dlpack__` decides.
+    class Refusing(np.ndarray):
+        def __dlpack__(self, **kwargs):
+            raise BufferError("not shared")
+
+    with pytest.raises(BufferError, match="not shared"):
+        ex.seen_f32(np.zeros(3, dtype=np.float32).view(Refusing))
+
+
+def test_numpy_arguments_are_written_in_place_in_any_writable_layout():
+    fortran = np.zeros((3, 2), order="F")
+    ex.fill_(fortran, 2.0)
+    assert (fortran == 2.0).all()
+    strided = np.zeros(6)
+    ex.fill_(strided[::-2], 1.0)
+    assert strided.tolist() == [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]
+    overlapping = np.lib.stride_tricks.as_strided(np.zeros(4), shape=(3, 3), strides=(8, 8))
+    with pytest.raises(ValueError, match="overlap"):
+        ex.fill_(overlapping, 1.0)
+
+
+def test_numpy_and_torch_arguments_over_one_memory_see_each_others_borrows():
+    a = np.arange(4, dtype=np.float32)
+    # The target comes through torch (a `Tensor` import), the source is read
+    # from the NumPy array's fields: the borrows still meet in one registry.
+    with pytest.raises(RuntimeError, match="borrow"):
+        ex.copy_into(torch.from_numpy(a), a)
+    with pytest.raises(RuntimeError, match="borrow"):
+        ex.copy_into(a[1:], a[:3])
+    ex.copy_into(a[2:], a[:2])
+    assert a.tolist() == [0.0, 1.0, 0.0, 1.0]
