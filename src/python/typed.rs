@@ -11,6 +11,11 @@
 //! message in a traceback). Nothing is copied, and the argument is any DLPack
 //! producer (NumPy, torch, JAX, dlbridge), as for a plain [`Tensor`]
 //! argument.
+//!
+//! A NumPy array that matches as it is, the common case, is read from its
+//! own fields (`numpy_view.rs`) with no allocation and no `Tensor`, at
+//! rust-numpy's cost; everything else is imported as a `Tensor`, and a
+//! refusal is always worded from that general import.
 
 use super::dlpack_import;
 use super::ndarray::import_ndarray;

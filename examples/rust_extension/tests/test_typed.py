@@ -173,9 +173,7 @@ def _numpy_layouts():
     the general import; either way the view must be the array's own."""
     base = np.arange(24, dtype=np.float32)
     grid = base.reshape(4, 6)
-    odd_unit_strides = np.lib.stride_tricks.as_strided(
-        base, shape=(1, 6, 1), strides=(1000, 4, 12)
-    )
+    odd_unit_strides = np.lib.stride_tricks.as_strided(base, shape=(1, 6, 1), strides=(1000, 4, 12))
     return {
         "contiguous": base,
         "reversed": base[::-1],
@@ -216,6 +214,7 @@ def test_numpy_arguments_that_cannot_be_viewed_are_refused():
     swapped = np.zeros(3, dtype=">f4")
     with pytest.raises(TypeError, match="byte order"):
         ex.seen_f32(swapped)
+
     # A subclass goes the general way, where its own `__dlpack__` decides.
     class Refusing(np.ndarray):
         def __dlpack__(self, **kwargs):
