@@ -349,6 +349,29 @@ impl Tensor {
         Some((low, high))
     }
 
+    /// The elements of a C-contiguous tensor as a 1-d `uint8` tensor over
+    /// the same bytes, with the same read-only flag: every dtype's memory as
+    /// a buffer any consumer can take (pickle's out-of-band buffers). `None`
+    /// when the tensor is not C-contiguous.
+    // Only the Python layer hands memory out as bytes.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    pub(crate) fn contiguous_bytes(&self) -> Option<Tensor> {
+        if !self.is_contiguous() {
+            return None;
+        }
+        let itemsize = self.itemsize() as isize;
+        // The first element's byte offset from the storage's base; a valid
+        // layout keeps it (like every element's) within `isize`.
+        let offset = self.layout.offset() * itemsize;
+        let layout = Layout::from_parts(vec![self.nbytes()], vec![1], offset);
+        Some(Tensor::from_parts(
+            Arc::clone(&self.storage),
+            layout,
+            DType::UInt8,
+            self.readonly,
+        ))
+    }
+
     /// A view with the same memory and a new layout and read-only flag.
     fn with_layout(&self, layout: Layout) -> Tensor {
         Tensor::from_parts(Arc::clone(&self.storage), layout, self.dtype, self.readonly)

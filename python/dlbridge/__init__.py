@@ -6,6 +6,8 @@
 Importing dlbridge never imports torch.
 """
 
+from typing import Any
+
 from . import _dlbridge
 from ._dlbridge import (
     Device,
@@ -72,3 +74,9 @@ def _dtype_by_name(name: str) -> DType:
 def _rebuild_tensor(data: bytes, dtype: str, shape: tuple, readonly: bool) -> Tensor:
     """Rebuild a pickled tensor (``Tensor.__reduce__`` names this function)."""
     return _dlbridge._from_pickle(data, dtype, list(shape), readonly)
+
+
+def _rebuild_tensor_from_buffer(buffer: Any, dtype: str, shape: tuple, readonly: bool) -> Tensor:
+    """Rebuild a tensor pickled with protocol 5 (``Tensor.__reduce_ex__`` names this
+    function), adopting ``buffer``, in band or out of band, without a copy."""
+    return _dlbridge._from_pickle_buffer(buffer, dtype, list(shape), readonly)

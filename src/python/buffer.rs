@@ -149,20 +149,12 @@ pub unsafe fn release_buffer(view: *mut ffi::Py_buffer) {
     }
 }
 
-/// A 1-d tensor sharing the memory of any object with the buffer protocol
-/// (bytes, bytearray, array.array, mmap, memoryview), as `torch.frombuffer`
-/// does: `count` elements of `dtype` from byte `offset` (all that fit when
-/// `count` is negative). Read-only buffers give read-only tensors.
-///
-/// The buffer is held through PyO3's `PyUntypedBuffer`, which releases it
-/// with the GIL when the storage's last user lets go (and not at all once
-/// the interpreter is gone).
-pub(crate) fn import_buffer(
+/// The buffer of `buffer`, which must be C-contiguous (`user` names who
+/// needs it, for the error).
+pub(crate) fn hold_c_contiguous(
     buffer: &Bound<'_, PyAny>,
-    dtype: DType,
-    count: isize,
-    offset: isize,
-) -> PyResult<Tensor> {
+    user: &str,
+) -> PyResult<PyUntypedBuffer> {
     let held = match PyUntypedBuffer::get(buffer) {
         Ok(held) => held,
         // PyO3 asks for shape and strides and refuses an export without them,
@@ -181,10 +173,82 @@ pub(crate) fn import_buffer(
     };
     if !held.is_c_contiguous() {
         return Err(PyBufferError::new_err(format!(
-            "frombuffer needs a C-contiguous buffer; this {} is not",
+            "{user} needs a C-contiguous buffer; this {} is not",
             buffer.get_type().name()?
         )));
     }
+    Ok(held)
+}
+
+/// A row-major tensor of `dtype` and `shape` over all of `held`'s bytes,
+/// whose length the caller has checked to be exactly the tensor's (and not
+/// 0), adopting the buffer without a copy; read-only when the buffer is.
+///
+/// A buffer whose address is not aligned for `dtype` cannot be viewed as
+/// its elements, so it is copied once into fresh memory instead (pickle's
+/// in-band bytes, or a consumer's buffer at an odd offset).
+pub(crate) fn adopt_buffer(
+    held: PyUntypedBuffer,
+    dtype: DType,
+    shape: &[usize],
+) -> PyResult<Tensor> {
+    let data = held.buf_ptr() as usize;
+    let readonly = held.readonly();
+    if !data.is_multiple_of(dtype.alignment()) {
+        let tensor = Tensor::uninit(dtype, shape)?;
+        debug_assert_eq!(tensor.nbytes(), held.len_bytes());
+        // SAFETY: the buffer holds `len_bytes` readable bytes while `held`
+        // lives; the tensor is fresh, contiguous and exactly that long, and
+        // no one else can reach it.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                held.buf_ptr().cast::<u8>(),
+                tensor.data_ptr().cast_mut(),
+                held.len_bytes(),
+            )
+        };
+        return Ok(if readonly {
+            tensor.to_readonly()
+        } else {
+            tensor
+        });
+    }
+    // The same gate as every other way memory enters.
+    let validated = foreign::validate(ForeignMemory {
+        origin: "buffer",
+        data,
+        byte_offset: 0,
+        shape: shape.to_vec(),
+        strides: Strides::RowMajor,
+        dtype,
+    })?;
+    // SAFETY: the exporter keeps the buffer's bytes valid until the buffer is
+    // released, which the storage does when its last user is gone; the
+    // layout addresses exactly the buffer's `len_bytes` bytes.
+    let storage = unsafe { Storage::kept_alive_by(validated.base, Box::new(held)) };
+    Ok(Tensor::from_parts(
+        Arc::new(storage),
+        validated.layout,
+        dtype,
+        readonly,
+    ))
+}
+
+/// A 1-d tensor sharing the memory of any object with the buffer protocol
+/// (bytes, bytearray, array.array, mmap, memoryview), as `torch.frombuffer`
+/// does: `count` elements of `dtype` from byte `offset` (all that fit when
+/// `count` is negative). Read-only buffers give read-only tensors.
+///
+/// The buffer is held through PyO3's `PyUntypedBuffer`, which releases it
+/// with the GIL when the storage's last user lets go (and not at all once
+/// the interpreter is gone).
+pub(crate) fn import_buffer(
+    buffer: &Bound<'_, PyAny>,
+    dtype: DType,
+    count: isize,
+    offset: isize,
+) -> PyResult<Tensor> {
+    let held = hold_c_contiguous(buffer, "frombuffer")?;
     let readonly = held.readonly();
     let length = held.len_bytes() as isize;
     let itemsize = dtype.itemsize() as isize;

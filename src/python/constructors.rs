@@ -128,7 +128,8 @@ pub fn clone(py: Python<'_>, tensor: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>
     PyTensor::wrap(py, copy_to(py, inner, inner.dtype())?)
 }
 
-/// Rebuilds a pickled tensor from its row-major bytes (see `__reduce__`).
+/// Rebuilds a pickled tensor from its row-major bytes (see `__reduce__`,
+/// protocols 0 to 4): one copy, into fresh memory.
 #[pyfunction]
 #[pyo3(name = "_from_pickle")]
 pub fn from_pickle(
@@ -138,44 +139,77 @@ pub fn from_pickle(
     shape: Vec<i128>,
     readonly: bool,
 ) -> PyResult<Py<PyTensor>> {
-    let dtype = DType::from_name(dtype)?;
-    if let Some(&size) = shape.iter().find(|&&size| size < 0) {
-        return Err(PyValueError::new_err(format!(
-            "negative dimension {size} in shape {shape:?}"
-        )));
-    }
-    let Ok(shape) = shape
-        .iter()
-        .map(|&size| usize::try_from(size))
-        .collect::<Result<Vec<usize>, _>>()
-    else {
-        return Err(PyValueError::new_err(format!(
-            "{} bytes cannot hold a {dtype} tensor of shape {shape:?}",
-            data.len()
-        )));
-    };
-    // A pickle is untrusted input: its shape is checked against the bytes it
-    // carries before anything is allocated.
-    crate::layout::check_ndim(shape.len())?;
-    let nbytes = crate::layout::numel(&shape).and_then(|n| n.checked_mul(dtype.itemsize()));
-    if nbytes != Some(data.len()) {
-        return Err(PyValueError::new_err(format!(
-            "{} bytes cannot hold a {dtype} tensor of shape {shape:?}",
-            data.len()
-        )));
-    }
+    let (dtype, shape) = pickled_layout(dtype, &shape, data.len())?;
     let tensor = Tensor::uninit(dtype, &shape)?;
     // SAFETY: the tensor is fresh and contiguous with exactly `data.len()`
     // bytes, and no one else can reach it.
     unsafe {
         std::ptr::copy_nonoverlapping(data.as_ptr(), tensor.data_ptr().cast_mut(), data.len())
     };
-    PyTensor::wrap(
-        py,
-        if readonly {
-            tensor.to_readonly()
-        } else {
-            tensor
-        },
-    )
+    PyTensor::wrap(py, with_readonly(tensor, readonly))
+}
+
+/// Rebuilds a tensor pickled with protocol 5 (see `__reduce_ex__`) from the
+/// buffer pickle gives back: out of band, whatever the consumer handed
+/// `pickle.loads` (a `PickleBuffer`, Ray's or Dask's shared memory), and in
+/// band a `bytes` or `bytearray`. The buffer is adopted without copying and
+/// held for as long as the tensor's memory is used; the tensor is read-only
+/// when the pickled one was or when the buffer is (Ray's object store hands
+/// out read-only memory).
+#[pyfunction]
+#[pyo3(name = "_from_pickle_buffer")]
+pub fn from_pickle_buffer(
+    py: Python<'_>,
+    buffer: &Bound<'_, PyAny>,
+    dtype: &str,
+    shape: Vec<i128>,
+    readonly: bool,
+) -> PyResult<Py<PyTensor>> {
+    let held = buffer::hold_c_contiguous(buffer, "a pickled tensor")?;
+    let (dtype, shape) = pickled_layout(dtype, &shape, held.len_bytes())?;
+    let tensor = if held.len_bytes() == 0 {
+        // Nothing to share: an empty tensor owns no bytes.
+        Tensor::zeros(dtype, &shape)?
+    } else {
+        buffer::adopt_buffer(held, dtype, &shape)?
+    };
+    let readonly = readonly || tensor.is_readonly();
+    PyTensor::wrap(py, with_readonly(tensor, readonly))
+}
+
+/// Checks a pickle's dtype and shape against the bytes it carries, before
+/// anything is allocated or adopted: a pickle is untrusted input.
+fn pickled_layout(dtype: &str, shape: &[i128], nbytes: usize) -> PyResult<(DType, Vec<usize>)> {
+    let dtype = DType::from_name(dtype)?;
+    if let Some(&size) = shape.iter().find(|&&size| size < 0) {
+        return Err(PyValueError::new_err(format!(
+            "negative dimension {size} in shape {shape:?}"
+        )));
+    }
+    let mismatch = || {
+        PyValueError::new_err(format!(
+            "{nbytes} bytes cannot hold a {dtype} tensor of shape {shape:?}"
+        ))
+    };
+    let Ok(shape) = shape
+        .iter()
+        .map(|&size| usize::try_from(size))
+        .collect::<Result<Vec<usize>, _>>()
+    else {
+        return Err(mismatch());
+    };
+    crate::layout::check_ndim(shape.len())?;
+    let expected = crate::layout::numel(&shape).and_then(|n| n.checked_mul(dtype.itemsize()));
+    if expected != Some(nbytes) {
+        return Err(mismatch());
+    }
+    Ok((dtype, shape))
+}
+
+fn with_readonly(tensor: Tensor, readonly: bool) -> Tensor {
+    if readonly {
+        tensor.to_readonly()
+    } else {
+        tensor
+    }
 }

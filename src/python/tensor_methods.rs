@@ -388,6 +388,51 @@ impl PyTensor {
         unsafe { buffer::release_buffer(view) }
     }
 
+    /// Pickling with protocol 5 and newer (PEP 574): the tensor's memory
+    /// goes as one `pickle.PickleBuffer`, which a `buffer_callback` (Ray,
+    /// Dask, multiprocessing's shared memory) can send out of band with no
+    /// copy, and which `pickle.loads` gives back to `_rebuild_tensor_from_buffer`
+    /// to adopt, again with no copy. A tensor that is not C-contiguous is
+    /// made so once first. Older protocols take `__reduce__`'s bytes.
+    fn __reduce_ex__<'py>(
+        slf: &Bound<'py, Self>,
+        protocol: i64,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        if protocol < 5 {
+            return PyTensor::__reduce__(slf);
+        }
+        let py = slf.py();
+        let inner = &slf.get().inner;
+        let bytes = match inner.contiguous_bytes() {
+            Some(bytes) => bytes,
+            None => {
+                let copy = copy_to(py, inner, inner.dtype())?;
+                let copy = if inner.is_readonly() {
+                    copy.to_readonly()
+                } else {
+                    copy
+                };
+                copy.contiguous_bytes()
+                    .expect("a fresh copy is C-contiguous")
+            }
+        };
+        let dlbridge = py.import("dlbridge")?;
+        let buffer = py
+            .import("pickle")?
+            .getattr("PickleBuffer")?
+            .call1((PyTensor::wrap(py, bytes)?,))?;
+        let args = (
+            buffer,
+            inner.dtype().name(),
+            PyTuple::new(py, inner.shape())?,
+            inner.is_readonly(),
+        );
+        Ok((
+            dlbridge.getattr("_rebuild_tensor_from_buffer")?,
+            args.into_pyobject(py)?,
+        ))
+    }
+
     /// Pickles as the tensor's bytes (row-major), dtype, shape and read-only
     /// flag; unpickling gives an equal, independent tensor.
     fn __reduce__<'py>(
