@@ -108,7 +108,7 @@ unset PYTHONHOME PYO3_BUILD_EXTENSION_MODULE
 done_step
 
 # ---------------------------------------------------------------------------
-step "pip install maturin numpy torch jax pytest hypothesis ml_dtypes mypy mkdocs ruff"
+step "pip install maturin numpy torch jax ray pytest hypothesis ml_dtypes mypy mkdocs ruff"
 # No --upgrade: what is already installed and satisfies the pins is kept, so a warm
 # venv costs no download. No --no-cache-dir: torch and its CUDA wheels are several GB.
 "$VPY" -m pip install \
@@ -120,6 +120,7 @@ step "pip install maturin numpy torch jax pytest hypothesis ml_dtypes mypy mkdoc
     'ml_dtypes' \
     'mypy' \
     'jax' \
+    'ray>=2.9' \
     'mkdocs' \
     'mkdocstrings[python]' \
     'ruff'
