@@ -108,7 +108,7 @@ unset PYTHONHOME PYO3_BUILD_EXTENSION_MODULE
 done_step
 
 # ---------------------------------------------------------------------------
-step "pip install maturin numpy torch jax ray pytest hypothesis ml_dtypes mypy mkdocs ruff"
+step "pip install maturin numpy torch jax ray dask-distributed pytest hypothesis ml_dtypes mypy mkdocs ruff"
 # No --upgrade: what is already installed and satisfies the pins is kept, so a warm
 # venv costs no download. No --no-cache-dir: torch and its CUDA wheels are several GB.
 "$VPY" -m pip install \
@@ -121,6 +121,7 @@ step "pip install maturin numpy torch jax ray pytest hypothesis ml_dtypes mypy m
     'mypy' \
     'jax' \
     'ray>=2.9' \
+    'distributed>=2024.1' \
     'mkdocs' \
     'mkdocstrings[python]' \
     'ruff'

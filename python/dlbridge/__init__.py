@@ -8,7 +8,7 @@ Importing dlbridge never imports torch.
 
 from typing import Any
 
-from . import _dlbridge
+from . import _dask, _dlbridge
 from ._dlbridge import (
     Device,
     DType,
@@ -80,3 +80,8 @@ def _rebuild_tensor_from_buffer(buffer: Any, dtype: str, shape: tuple, readonly:
     """Rebuild a tensor pickled with protocol 5 (``Tensor.__reduce_ex__`` names this
     function), adopting ``buffer``, in band or out of band, without a copy."""
     return _dlbridge._from_pickle_buffer(buffer, dtype, list(shape), readonly)
+
+
+# Dask distributed: a serializer of dlbridge's own (see `_dask.py`), registered when
+# Dask's protocol module loads, without importing Dask here.
+_dask.install()
