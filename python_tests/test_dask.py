@@ -29,8 +29,14 @@ def test_the_frame_is_the_tensors_memory_and_is_adopted_back():
     t = db.tensor(np.arange(1000, dtype=np.float64).reshape(10, 100))
     header, frames = serialize(t)
     assert header["serializer"] == "dask"
-    [frame] = frames
+    # A spacer, then the tensor's own memory (the spacer is what makes Dask's
+    # TCP comm read the tensor's bytes into a host array of their own).
+    [_, frame] = frames
     assert _address(frame) == t.data_ptr()
+    # Past one shard, the bytes alone: Dask's shards of them then stay contiguous.
+    big = db.tensor(np.zeros(65 << 20, dtype=np.uint8))
+    [big_frame] = serialize(big)[1]
+    assert _address(big_frame) == big.data_ptr()
     back = deserialize(header, frames)
     assert back.data_ptr() == t.data_ptr()
     assert back.shape == (10, 100) and back.dtype == db.float64
@@ -50,8 +56,8 @@ def test_read_only_and_strided_tensors():
 
 def test_a_writable_tensor_in_read_only_memory_is_copied_to_stay_writable():
     t = db.tensor([1.0, 2.0])
-    header, [frame] = serialize(t)
-    back = deserialize(header, [bytes(frame)])
+    header, [spacer, frame] = serialize(t)
+    back = deserialize(header, [spacer, bytes(frame)])
     assert not back.readonly and back.tolist() == [1.0, 2.0]
 
 
@@ -59,10 +65,10 @@ def test_a_misaligned_frame_is_copied_once():
     # Dask's TCP comm reads every frame of a message into one buffer, so a
     # frame can start at any offset.
     t = db.tensor(np.arange(8, dtype=np.float64))
-    header, [frame] = serialize(t)
+    header, [spacer, frame] = serialize(t)
     raw = bytearray(1 + t.nbytes)
     raw[1:] = frame
-    back = deserialize(header, [memoryview(raw)[1:]])
+    back = deserialize(header, [spacer, memoryview(raw)[1:]])
     assert back.tolist() == list(range(8)) and back.data_ptr() % 8 == 0
 
 

@@ -34,25 +34,42 @@ _lock = threading.Lock()
 
 
 def serialize(tensor: _dlbridge.Tensor) -> tuple[dict[str, Any], list[memoryview]]:
-    """The tensor as a header and one frame: its bytes, in row-major order.
+    """The tensor as a header and its bytes in row-major order, as one frame
+    (after a one-byte spacer when it fits in one of Dask's shards).
 
-    The frame is the tensor's own memory for a C-contiguous tensor (a strided
+    The bytes are the tensor's own memory for a C-contiguous tensor (a strided
     one is made contiguous once), exactly what pickle protocol 5 hands out.
+
+    The spacer is about alignment on the receiving side. Dask's TCP comm reads
+    the first uncompressed buffer of a message into the same host buffer as
+    the message header, at whatever offset the header leaves (often odd), and
+    every later one into a host array of its own (distributed/comm/tcp.py,
+    "Always store 2+ separate numpy/parquet objects onto separate buffers").
+    Behind a spacer, bytes that fit in one shard (64 MiB by default) arrive
+    in their own, aligned host array and are adopted as they are. Larger
+    bytes are sent in shards, which Dask would then read apart and join with
+    a copy; without the spacer they stay contiguous after the header and are
+    adopted when their offset is aligned for the dtype, and copied once when
+    it is not (NumPy, which allows unaligned arrays, never copies here).
     """
+    from distributed.protocol.utils import BIG_BYTES_SHARD_SIZE
+
     _, (buffer, dtype, shape, readonly) = tensor.__reduce_ex__(5)
     header = {"dtype": dtype, "shape": list(shape), "readonly": readonly}
-    return header, [buffer.raw()]
+    data = buffer.raw()
+    if data.nbytes <= BIG_BYTES_SHARD_SIZE:
+        return header, [memoryview(bytearray(1)), data]
+    return header, [data]
 
 
 def deserialize(header: dict[str, Any], frames: list[Any]) -> _dlbridge.Tensor:
-    """Rebuild a tensor over the frame Dask received, without a copy.
+    """Rebuild a tensor over the bytes Dask received, without a copy.
 
     A writable tensor that arrives in read-only memory is copied once, so
     that it stays writable, as Dask's NumPy serializer does; a read-only one
     is adopted as it is.
     """
-    (frame,) = frames
-    frame = memoryview(frame)
+    frame = memoryview(frames[-1])
     if frame.readonly and not header["readonly"]:
         frame = memoryview(bytearray(frame))
     return _dlbridge._from_pickle_buffer(
