@@ -19,7 +19,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::foreign::{self, ForeignMemory, Strides};
 use crate::layout::MAX_NDIM;
-use crate::storage::Storage;
+use crate::storage::{Extent, Storage};
 use crate::tensor::Tensor;
 use dlpark::metadata::Dynamic;
 use dlpark::{DlpackFlags, Managed, ManagedTensorBase};
@@ -105,11 +105,13 @@ pub fn import<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
         let readonly = managed.flags().contains(DlpackFlags::READ_ONLY);
         (validated, dtype, readonly)
     };
+    let extent = Extent::of_layout(&validated.layout, dtype.itemsize());
     // SAFETY: `foreign::validate` checked that every element the layout
     // addresses (offset 0 from `base`) lies in the address space without
     // wrapping; the producer guarantees the memory stays valid until its
-    // deleter runs, which the storage calls when dropped, exactly once.
-    let storage = unsafe { Storage::imported(validated.base, managed.into_deleter()) };
+    // deleter runs, which the storage calls when dropped, exactly once; the
+    // extent is exactly the bytes that layout reaches.
+    let storage = unsafe { Storage::imported(validated.base, extent, managed.into_deleter()) };
     Ok(Tensor::from_parts(
         Arc::new(storage),
         validated.layout,

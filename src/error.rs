@@ -114,6 +114,17 @@ pub enum Error {
         shape: Vec<usize>,
     },
 
+    /// The operating system refused a shared-memory operation
+    /// (`Tensor::share_memory`), or a segment received from another process
+    /// is not one dlbridge can map.
+    #[error("shared memory: {operation} failed: {reason}")]
+    SharedMemory {
+        /// What was being done (`memfd_create`, `mmap`, ...).
+        operation: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+
     /// A complex value with a non-zero imaginary part given for a real dtype.
     #[error(
         "cannot convert complex value {value} to real dtype {dtype} without losing its imaginary part"

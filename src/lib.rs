@@ -52,6 +52,8 @@ mod format;
 mod layout;
 mod round;
 mod scalar;
+mod shared;
+mod sharing;
 mod storage;
 mod tensor;
 

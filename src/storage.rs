@@ -16,10 +16,14 @@
 //! writes in part; the storage's ownership (the `Arc`, the one release) is
 //! never raced.
 
+use crate::error::Result;
+use crate::layout::Layout;
+use crate::shared::SharedSegment;
 use dlpark::AllocationDeleter;
 use std::alloc::{self, Layout as AllocLayout};
 use std::any::Any;
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 
 /// Alignment of the first byte of every buffer dlbridge allocates: 64 bytes,
 /// a cache line, what PyTorch's CPU allocator gives and what XLA (JAX) needs
@@ -36,7 +40,44 @@ const ALLOCATOR_ALIGNMENT: usize = 16;
 /// A block of memory shared by tensors.
 pub(crate) struct Storage {
     base: NonNull<u8>,
+    /// Every byte a tensor on this storage may reach, relative to `base`.
+    extent: Extent,
     owner: Owner,
+    /// Where the bytes are once [`Storage::move_to_shared`] has moved them.
+    /// The original memory stays with `owner` until the storage is dropped:
+    /// an alias exported before the move (a NumPy view, a DLPack capsule, a
+    /// `memoryview`) still points there, and must stay valid.
+    relocated: OnceLock<Relocated>,
+}
+
+/// The bytes a storage's tensors may reach, relative to its base address:
+/// `len` bytes from `start` (negative when a tensor with negative strides
+/// reaches below its first element).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Extent {
+    pub(crate) start: isize,
+    pub(crate) len: usize,
+}
+
+impl Extent {
+    /// The bytes reached by `layout`'s elements of `itemsize` bytes, whose
+    /// offsets count from the base (none for an empty layout).
+    pub(crate) fn of_layout(layout: &Layout, itemsize: usize) -> Extent {
+        match layout.span() {
+            None => Extent { start: 0, len: 0 },
+            Some((low, high)) => Extent {
+                start: low * itemsize as isize,
+                len: (high - low) as usize * itemsize + itemsize,
+            },
+        }
+    }
+}
+
+/// A storage's bytes after a move into shared memory.
+struct Relocated {
+    /// The new base: the segment's start, minus the extent's `start`.
+    base: NonNull<u8>,
+    segment: SharedSegment,
 }
 
 enum Owner {
@@ -58,6 +99,10 @@ enum Owner {
     KeptAlive(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
     /// An imported DLPack managed tensor; dropping the deleter releases it.
     Imported(#[allow(dead_code)] AllocationDeleter),
+    /// A shared-memory segment received from another process.
+    // Only the Python layer receives segments (through `multiprocessing`).
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    Shared(SharedSegment),
 }
 
 // SAFETY: a Storage is plain memory plus an owner that is itself Send + Sync
@@ -111,7 +156,12 @@ impl Storage {
         }
         Some(Storage {
             base,
+            extent: Extent {
+                start: 0,
+                len: bytes,
+            },
             owner: Owner::Allocated { start, layout },
+            relocated: OnceLock::new(),
         })
     }
 
@@ -124,11 +174,16 @@ impl Storage {
             NonNull::new(values.as_mut_ptr().cast::<u8>()).expect("Vec pointers are non-null");
         Storage {
             base,
+            extent: Extent {
+                start: 0,
+                len: std::mem::size_of_val::<[T]>(&values),
+            },
             owner: Owner::Vec(VecParts {
                 length: values.len(),
                 capacity: values.capacity(),
                 release: release_vec::<T>,
             }),
+            relocated: OnceLock::new(),
         }
     }
 
@@ -137,16 +192,40 @@ impl Storage {
     ///
     /// # Safety
     ///
-    /// `base` must stay valid for every access the tensors built on this
-    /// storage make, for as long as `owner` lives.
+    /// The `extent` bytes around `base` must stay valid for as long as
+    /// `owner` lives, and no tensor built on this storage may reach others.
     #[cfg_attr(not(feature = "python"), allow(dead_code))]
     pub(crate) unsafe fn kept_alive_by(
         base: NonNull<u8>,
+        extent: Extent,
         owner: Box<dyn Any + Send + Sync>,
     ) -> Storage {
         Storage {
             base,
+            extent,
             owner: Owner::KeptAlive(owner),
+            relocated: OnceLock::new(),
+        }
+    }
+
+    /// Adopts memory in a shared-memory segment received from another
+    /// process, which the storage keeps mapped.
+    ///
+    /// # Safety
+    ///
+    /// The `extent` bytes around `base` must lie inside the segment's
+    /// mapping, and no tensor built on this storage may reach others.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    pub(crate) unsafe fn in_segment(
+        base: NonNull<u8>,
+        extent: Extent,
+        segment: SharedSegment,
+    ) -> Storage {
+        Storage {
+            base,
+            extent,
+            owner: Owner::Shared(segment),
+            relocated: OnceLock::new(),
         }
     }
 
@@ -154,19 +233,77 @@ impl Storage {
     ///
     /// # Safety
     ///
-    /// `base` must stay valid for every access the validated descriptor
-    /// allows until `deleter` is dropped, and `deleter` must release exactly
-    /// that tensor.
-    pub(crate) unsafe fn imported(base: NonNull<u8>, deleter: AllocationDeleter) -> Storage {
+    /// The `extent` bytes around `base` (those the validated descriptor
+    /// allows) must stay valid until `deleter` is dropped, and `deleter`
+    /// must release exactly that tensor.
+    pub(crate) unsafe fn imported(
+        base: NonNull<u8>,
+        extent: Extent,
+        deleter: AllocationDeleter,
+    ) -> Storage {
         Storage {
             base,
+            extent,
             owner: Owner::Imported(deleter),
+            relocated: OnceLock::new(),
         }
     }
 
-    /// The address element offsets are measured from.
+    /// The address element offsets are measured from: in the shared segment
+    /// once the storage has moved there.
     pub(crate) fn base(&self) -> *mut u8 {
-        self.base.as_ptr()
+        match self.relocated.get() {
+            Some(relocated) => relocated.base.as_ptr(),
+            None => self.base.as_ptr(),
+        }
+    }
+
+    /// The shared-memory segment the bytes are in, if they are in one.
+    pub(crate) fn segment(&self) -> Option<&SharedSegment> {
+        match &self.owner {
+            Owner::Shared(segment) => Some(segment),
+            _ => self.relocated.get().map(|relocated| &relocated.segment),
+        }
+    }
+
+    /// The bytes tensors on this storage may reach, as absolute addresses
+    /// `[start, end)` (for the borrow registry); `None` when there are none.
+    pub(crate) fn byte_range(&self) -> Option<(usize, usize)> {
+        let start = (self.base() as usize).checked_add_signed(self.extent.start)?;
+        (self.extent.len > 0).then(|| (start, start + self.extent.len))
+    }
+
+    /// Moves the bytes into a fresh shared-memory segment, in place: every
+    /// tensor on this storage reads and writes the segment from then on. A
+    /// no-op for a storage already in one.
+    ///
+    /// # Safety
+    ///
+    /// No one may write the bytes while they are copied (the caller holds an
+    /// exclusive borrow of [`Storage::byte_range`]).
+    pub(crate) unsafe fn move_to_shared(&self) -> Result<()> {
+        if self.segment().is_some() {
+            return Ok(());
+        }
+        let segment = SharedSegment::create(self.extent.len)?;
+        if self.extent.len > 0 {
+            // SAFETY: the extent's bytes are valid (the constructors'
+            // contracts) and unwritten meanwhile (this function's); the
+            // segment is fresh and at least that long; they cannot overlap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.base.as_ptr().offset(self.extent.start),
+                    segment.ptr().as_ptr(),
+                    self.extent.len,
+                );
+            }
+        }
+        let base = NonNull::new(segment.ptr().as_ptr().wrapping_offset(-self.extent.start))
+            .expect("an address inside a mapping is not NULL");
+        // Another thread may have moved the storage meanwhile: its segment
+        // stays, and this one is dropped.
+        let _ = self.relocated.set(Relocated { base, segment });
+        Ok(())
     }
 }
 
@@ -227,7 +364,7 @@ impl Drop for Storage {
                 unsafe { release(self.base, length, capacity) }
             }
             // The other owners release their memory when dropped.
-            Owner::KeptAlive(_) | Owner::Imported(_) => {}
+            Owner::KeptAlive(_) | Owner::Imported(_) | Owner::Shared(_) => {}
         }
     }
 }
@@ -239,10 +376,13 @@ impl std::fmt::Debug for Storage {
             Owner::Vec(_) => "rust vector",
             Owner::KeptAlive(_) => "kept alive by its owner",
             Owner::Imported(_) => "imported",
+            Owner::Shared(_) => "shared-memory segment",
         };
         f.debug_struct("Storage")
-            .field("base", &self.base)
+            .field("base", &self.base())
+            .field("extent", &self.extent)
             .field("owner", &owner)
+            .field("shared", &self.segment().is_some())
             .finish()
     }
 }
@@ -294,8 +434,9 @@ mod tests {
         let deleter = AllocationDeleter::new(move || {
             counter.fetch_add(1, Ordering::SeqCst);
         });
+        let extent = Extent { start: 0, len: 3 };
         // SAFETY: `data` outlives the storage.
-        let storage = Arc::new(unsafe { Storage::imported(base, deleter) });
+        let storage = Arc::new(unsafe { Storage::imported(base, extent, deleter) });
         let view = Arc::clone(&storage);
         drop(storage);
         assert_eq!(calls.load(Ordering::SeqCst), 0);

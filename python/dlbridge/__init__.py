@@ -8,7 +8,7 @@ Importing dlbridge never imports torch.
 
 from typing import Any
 
-from . import _dask, _dlbridge
+from . import _dask, _dlbridge, _multiprocessing
 from ._dlbridge import (
     Device,
     DType,
@@ -82,6 +82,8 @@ def _rebuild_tensor_from_buffer(buffer: Any, dtype: str, shape: tuple, readonly:
     return _dlbridge._from_pickle_buffer(buffer, dtype, list(shape), readonly)
 
 
-# Dask distributed: a serializer of dlbridge's own (see `_dask.py`), registered when
-# Dask's protocol module loads, without importing Dask here.
+# Dask distributed and multiprocessing: dlbridge's serializer (`_dask.py`) and its
+# reducer for shared tensors (`_multiprocessing.py`), registered when their modules
+# load, without importing them here.
 _dask.install()
+_multiprocessing.install()

@@ -8,29 +8,17 @@ there, copied into the pickle stream. NumPy arrays and torch tensors avoid
 that with serializers in Dask's ``"dask"`` family (distributed/protocol/numpy.py
 and torch.py); this module registers one for ``dlbridge.Tensor``.
 
-The registration happens when ``distributed.protocol.serialize`` is imported,
+The registration happens when ``distributed.protocol.serialize`` is loaded,
 in whichever order the two packages are imported, and never imports Dask
-itself: at ``import dlbridge`` it registers at once if Dask's protocol module
-is already loaded, and otherwise watches for that one module to finish loading
-(an import-system finder that steps aside after it has fired).
+itself (``_hooks.py``).
 """
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
-import sys
-import threading
 from types import ModuleType
 from typing import Any
 
-from . import _dlbridge
-
-# Where Dask's `dask_serialize` and `dask_deserialize` dispatchers live.
-_SERIALIZE_MODULE = "distributed.protocol.serialize"
-_registered = False
-_lock = threading.Lock()
+from . import _dlbridge, _hooks
 
 
 def serialize(tensor: _dlbridge.Tensor) -> tuple[dict[str, Any], list[memoryview]]:
@@ -78,66 +66,10 @@ def deserialize(header: dict[str, Any], frames: list[Any]) -> _dlbridge.Tensor:
 
 
 def _register(serialize_module: ModuleType) -> None:
-    global _registered
-    with _lock:
-        if _registered:
-            return
-        serialize_module.dask_serialize.register(_dlbridge.Tensor)(serialize)
-        serialize_module.dask_deserialize.register(_dlbridge.Tensor)(deserialize)
-        _registered = True
-
-
-class _RegisterOnLoad(importlib.abc.MetaPathFinder):
-    """Finds nothing itself: when ``distributed.protocol.serialize`` is about
-    to load, it takes itself off ``sys.meta_path``, lets the other finders
-    find the module, and has the module's loader register dlbridge's
-    serializer once the module has run."""
-
-    def find_spec(
-        self, fullname: str, path: Any = None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != _SERIALIZE_MODULE:
-            return None
-        _stop_watching()
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        spec.loader = _ThenRegister(spec.loader)
-        return spec
-
-
-class _ThenRegister(importlib.abc.Loader):
-    """Loads a module with ``loader``, then registers dlbridge's serializer in it."""
-
-    def __init__(self, loader: importlib.abc.Loader) -> None:
-        self._loader = loader
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module: ModuleType) -> None:
-        self._loader.exec_module(module)
-        _register(module)
-
-    def __getattr__(self, name: str) -> Any:
-        # Everything else (get_code, get_source, is_package, ...) is the real loader's.
-        return getattr(self._loader, name)
-
-
-_finder = _RegisterOnLoad()
-
-
-def _stop_watching() -> None:
-    try:
-        sys.meta_path.remove(_finder)
-    except ValueError:
-        pass
+    serialize_module.dask_serialize.register(_dlbridge.Tensor)(serialize)
+    serialize_module.dask_deserialize.register(_dlbridge.Tensor)(deserialize)
 
 
 def install() -> None:
     """Register with Dask now if its protocol module is loaded, else when it loads."""
-    loaded = sys.modules.get(_SERIALIZE_MODULE)
-    if loaded is not None and hasattr(loaded, "dask_deserialize"):
-        _register(loaded)
-    elif _finder not in sys.meta_path:
-        sys.meta_path.insert(0, _finder)
+    _hooks.when_imported("distributed.protocol.serialize", _register)

@@ -4,7 +4,7 @@
 use super::tensor::PyTensor;
 use crate::dtype::DType;
 use crate::foreign::{self, ForeignMemory, Strides};
-use crate::storage::Storage;
+use crate::storage::{Extent, Storage};
 use crate::tensor::Tensor;
 use pyo3::buffer::PyUntypedBuffer;
 use pyo3::exceptions::{PyBufferError, PyValueError};
@@ -222,10 +222,11 @@ pub(crate) fn adopt_buffer(
         strides: Strides::RowMajor,
         dtype,
     })?;
+    let extent = Extent::of_layout(&validated.layout, dtype.itemsize());
     // SAFETY: the exporter keeps the buffer's bytes valid until the buffer is
     // released, which the storage does when its last user is gone; the
     // layout addresses exactly the buffer's `len_bytes` bytes.
-    let storage = unsafe { Storage::kept_alive_by(validated.base, Box::new(held)) };
+    let storage = unsafe { Storage::kept_alive_by(validated.base, extent, Box::new(held)) };
     Ok(Tensor::from_parts(
         Arc::new(storage),
         validated.layout,
@@ -293,10 +294,11 @@ pub(crate) fn import_buffer(
         strides: Strides::RowMajor,
         dtype,
     })?;
+    let extent = Extent::of_layout(&validated.layout, dtype.itemsize());
     // SAFETY: the exporter keeps the buffer's bytes valid until the buffer is
     // released, which the storage does when its last user is gone; the tensor
     // addresses `count * itemsize <= len - offset` bytes from `buf + offset`.
-    let storage = unsafe { Storage::kept_alive_by(validated.base, Box::new(held)) };
+    let storage = unsafe { Storage::kept_alive_by(validated.base, extent, Box::new(held)) };
     Ok(Tensor::from_parts(
         Arc::new(storage),
         validated.layout,

@@ -177,6 +177,47 @@ pub fn from_pickle_buffer(
     PyTensor::wrap(py, with_readonly(tensor, readonly))
 }
 
+/// Rebuilds a shared tensor another process sent through `multiprocessing`
+/// (see `Tensor._shared_handle`): the segment behind `fd`, a descriptor this
+/// call takes ownership of (it is closed on failure), mapped again. The
+/// description is untrusted: the segment must be a sealed memory file that
+/// holds every byte it reaches.
+#[pyfunction]
+#[pyo3(name = "_from_shared")]
+pub fn from_shared(
+    py: Python<'_>,
+    fd: i32,
+    offset: u64,
+    shape: Vec<i128>,
+    strides: Vec<isize>,
+    dtype: &str,
+    readonly: bool,
+) -> PyResult<Py<PyTensor>> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    if fd < 0 {
+        return Err(PyValueError::new_err(format!(
+            "invalid file descriptor {fd}"
+        )));
+    }
+    // SAFETY: the caller hands this descriptor over (multiprocessing's
+    // `DupFd.detach()` gives one that no one else owns); it is closed when the
+    // tensor's storage, or this error path, drops it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let dtype = DType::from_name(dtype)?;
+    let Ok(shape) = shape
+        .iter()
+        .map(|&size| usize::try_from(size))
+        .collect::<Result<Vec<usize>, _>>()
+    else {
+        return Err(PyValueError::new_err(format!(
+            "invalid shape {shape:?} for a shared tensor"
+        )));
+    };
+    crate::layout::check_ndim(shape.len())?;
+    let tensor = Tensor::from_shared_handle(fd, offset, shape, strides, dtype, readonly)?;
+    PyTensor::wrap(py, tensor)
+}
+
 /// Checks a pickle's dtype and shape against the bytes it carries, before
 /// anything is allocated or adopted: a pickle is untrusted input.
 fn pickled_layout(dtype: &str, shape: &[i128], nbytes: usize) -> PyResult<(DType, Vec<usize>)> {

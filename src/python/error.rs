@@ -4,8 +4,8 @@
 use crate::error::Error;
 use pyo3::PyErr;
 use pyo3::exceptions::{
-    PyBufferError, PyIndexError, PyMemoryError, PyOverflowError, PyRuntimeError, PyTypeError,
-    PyValueError,
+    PyBufferError, PyIndexError, PyMemoryError, PyOSError, PyOverflowError, PyRuntimeError,
+    PyTypeError, PyValueError,
 };
 
 impl From<Error> for PyErr {
@@ -21,6 +21,9 @@ impl From<Error> for PyErr {
             | Error::ReadOnlyLegacyExport => PyBufferError::new_err(message),
             // NumPy raises MemoryError for an allocation it cannot make.
             Error::OutOfMemory { .. } => PyMemoryError::new_err(message),
+            // What the operating system refuses is an OSError in Python, as
+            // `multiprocessing.shared_memory` raises it.
+            Error::SharedMemory { .. } => PyOSError::new_err(message),
             // Python's own `float(1j)` raises TypeError.
             Error::ComplexToReal { .. } => PyTypeError::new_err(message),
             // torch.tensor(..., dtype="nope") raises TypeError.

@@ -56,3 +56,18 @@ pub(crate) fn copy_to(py: Python<'_>, source: &Tensor, dtype: DType) -> PyResult
     };
     Ok(result?)
 }
+
+/// Moves `tensor`'s memory into shared memory (`Tensor::share_memory`),
+/// without holding the GIL when the copy is large. Unlike `copy_to`, the
+/// move registers an exclusive borrow: a write another Python thread makes
+/// meanwhile would land in the memory being left behind and be lost, so it
+/// is refused ("already borrowed") instead.
+pub(crate) fn share_memory(py: Python<'_>, tensor: &Tensor) -> PyResult<()> {
+    let share = || tensor.share_memory();
+    if tensor.nbytes() >= DETACH_BYTES {
+        py.detach(share)?;
+    } else {
+        share()?;
+    }
+    Ok(())
+}

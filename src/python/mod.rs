@@ -92,6 +92,7 @@ pub fn dlbridge_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(constructors::frombuffer, m)?)?;
     m.add_function(wrap_pyfunction!(constructors::from_pickle, m)?)?;
     m.add_function(wrap_pyfunction!(constructors::from_pickle_buffer, m)?)?;
+    m.add_function(wrap_pyfunction!(constructors::from_shared, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -7,7 +7,7 @@
 use super::dtype;
 use super::gil;
 use crate::foreign::{self, ForeignMemory, Strides};
-use crate::storage::Storage;
+use crate::storage::{Extent, Storage};
 use crate::tensor::Tensor;
 use numpy::npyffi::NPY_ARRAY_WRITEABLE;
 use numpy::{PyUntypedArray, PyUntypedArrayMethods};
@@ -48,10 +48,11 @@ pub fn import_ndarray(array: &Bound<'_, PyUntypedArray>) -> PyResult<Tensor> {
     })?;
     let readonly = flags & NPY_ARRAY_WRITEABLE == 0;
     let owner = ArrayOwner(Some(array.clone().into_any().unbind()));
+    let extent = Extent::of_layout(&validated.layout, dtype.itemsize());
     // SAFETY: the array owns (or keeps alive, through its base) the memory its
     // fields describe, checked above not to wrap the address space; the
     // storage holds a reference to the array until the last user is gone.
-    let storage = unsafe { Storage::kept_alive_by(validated.base, Box::new(owner)) };
+    let storage = unsafe { Storage::kept_alive_by(validated.base, extent, Box::new(owner)) };
     Ok(Tensor::from_parts(
         Arc::new(storage),
         validated.layout,

@@ -8,7 +8,7 @@ use super::device::PyDevice;
 use super::dlpack_export;
 use super::dlpack_import;
 use super::dtype::{self, PyDType};
-use super::gil::copy_to;
+use super::gil::{self, copy_to};
 use super::index;
 use super::nested;
 use super::scalar;
@@ -386,6 +386,41 @@ impl PyTensor {
     unsafe fn __releasebuffer__(&self, view: *mut pyo3::ffi::Py_buffer) {
         // SAFETY: `view` was filled by `__getbuffer__`.
         unsafe { buffer::release_buffer(view) }
+    }
+
+    /// Moves the tensor's memory into shared memory, in place, and returns
+    /// the tensor (torch's `share_memory_()`): sent to another process
+    /// through `multiprocessing` from then on, it goes as a handle, and both
+    /// processes see each other's writes. A no-op when already shared.
+    fn share_memory_<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
+        gil::share_memory(slf.py(), &slf.get().inner)?;
+        Ok(slf.clone())
+    }
+
+    /// Whether the tensor's memory is in shared memory (`share_memory_()`,
+    /// or received from another process).
+    fn is_shared(&self) -> bool {
+        self.inner.is_shared()
+    }
+
+    /// What `multiprocessing` sends for a shared tensor
+    /// (`python/dlbridge/_multiprocessing.py`): the segment's file descriptor
+    /// (still this process's, to be duplicated), the first element's offset in
+    /// it, shape, strides, dtype name and read-only flag; `None` when the
+    /// tensor is not shared.
+    #[allow(clippy::type_complexity)]
+    fn _shared_handle(&self) -> Option<(i32, usize, Vec<usize>, Vec<isize>, &'static str, bool)> {
+        use std::os::fd::AsRawFd;
+        let inner = &self.inner;
+        let handle = inner.shared_handle()?;
+        Some((
+            handle.fd.as_raw_fd(),
+            handle.offset,
+            inner.shape().to_vec(),
+            inner.strides().to_vec(),
+            inner.dtype().name(),
+            inner.is_readonly(),
+        ))
     }
 
     /// Pickling with protocol 5 and newer (PEP 574): the tensor's memory
