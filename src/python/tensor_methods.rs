@@ -475,13 +475,25 @@ impl PyTensor {
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let py = slf.py();
         let inner = &slf.get().inner;
-        let copy = copy_to(py, inner, inner.dtype())?;
-        // SAFETY: `copy` is fresh and contiguous, `nbytes` long, and no one
-        // else can reach it.
-        let bytes = unsafe { std::slice::from_raw_parts(copy.data_ptr(), copy.nbytes()) };
+        let data = if inner.is_contiguous() {
+            // One copy, straight from the tensor into the bytes object.
+            let _reading = Participation::CheckOnly.hold(inner.byte_range(), false)?;
+            // SAFETY: a C-contiguous tensor's elements are the `nbytes` bytes
+            // from `data_ptr`, valid while `inner` lives; no Rust borrow
+            // writes them (checked just now) and the GIL, held here, keeps
+            // other Python threads out while they are copied.
+            let bytes = unsafe { std::slice::from_raw_parts(inner.data_ptr(), inner.nbytes()) };
+            pyo3::types::PyBytes::new(py, bytes)
+        } else {
+            let copy = copy_to(py, inner, inner.dtype())?;
+            // SAFETY: `copy` is fresh and contiguous, `nbytes` long, and no
+            // one else can reach it.
+            let bytes = unsafe { std::slice::from_raw_parts(copy.data_ptr(), copy.nbytes()) };
+            pyo3::types::PyBytes::new(py, bytes)
+        };
         let rebuild = py.import("dlbridge")?.getattr("_rebuild_tensor")?;
         let args = (
-            pyo3::types::PyBytes::new(py, bytes),
+            data,
             inner.dtype().name(),
             PyTuple::new(py, inner.shape())?,
             inner.is_readonly(),
