@@ -95,3 +95,26 @@ def test_tasks_receive_and_return_tensors(local_ray):
     )
     assert (name, readonly) == ("Tensor", True)
     assert doubled.readonly and doubled.tolist()[:3] == [0.0, 2.0, 4.0]
+
+
+def test_actors_receive_tensors_read_only_and_keep_copies(local_ray):
+    @local_ray.remote
+    class Accumulator:
+        def __init__(self):
+            self.total = None
+
+        def add(self, x):
+            import numpy
+
+            import dlbridge
+
+            assert x.readonly  # a view of the object store
+            values = numpy.from_dlpack(x)
+            self.total = values.copy() if self.total is None else self.total + values
+            return dlbridge.tensor(self.total)
+
+    actor = Accumulator.remote()
+    t = db.tensor(np.arange(5, dtype=np.float64))
+    local_ray.get(actor.add.remote(t), timeout=120)
+    total = local_ray.get(actor.add.remote(t), timeout=120)
+    assert total.tolist() == [0.0, 2.0, 4.0, 6.0, 8.0]
