@@ -168,9 +168,10 @@ def test_received_handles_are_checked():
     t = db.tensor(np.arange(4, dtype=np.float32)).share_memory_()
     fd, offset, shape, strides, dtype, readonly = t._shared_handle()
 
+    good = dict(offset=offset, shape=shape, strides=strides, dtype=dtype, readonly=readonly)
+
     def rebuild(**changes):
-        args = dict(offset=offset, shape=shape, strides=strides, dtype=dtype, readonly=readonly)
-        args.update(changes)
+        args = {**good, **changes}
         # The descriptor is the call's: kept by the tensor, or closed on failure.
         return _dlbridge._from_shared(os.dup(fd), **args)
 
@@ -190,6 +191,12 @@ def test_received_handles_are_checked():
         duplicate = os.dup(plain.fileno())
         with pytest.raises(OSError, match="not a memory file"):
             _dlbridge._from_shared(duplicate, 0, [1], [1], "uint8", False)
+        with pytest.raises(OSError):
+            os.fstat(duplicate)  # closed by the refused call
+    for bad in (dict(offset=-1), dict(strides=[0.5]), dict(readonly="no")):
+        duplicate = os.dup(fd)
+        with pytest.raises((OverflowError, TypeError)):
+            _dlbridge._from_shared(duplicate, **{**good, **bad})
         with pytest.raises(OSError):
             os.fstat(duplicate)  # closed by the refused call
     with pytest.raises(ValueError, match="invalid file descriptor -1"):

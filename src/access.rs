@@ -115,7 +115,7 @@ impl Tensor {
     /// ```
     pub fn as_slice<T: Element>(&self) -> Result<SliceRef<'_, T>> {
         self.check_slice::<T>()?;
-        let borrow = Borrow::acquire(self.byte_range(), false)?;
+        let borrow = self.acquire(false)?;
         self.check_valid_values::<T>()?;
         // SAFETY: dtype, contiguity, alignment and value validity are
         // checked; the storage (kept alive by `&self`) holds `numel` elements
@@ -150,7 +150,7 @@ impl Tensor {
     pub fn as_slice_mut<T: Element>(&self) -> Result<SliceMut<'_, T>> {
         self.check_writable()?;
         self.check_slice::<T>()?;
-        let borrow = Borrow::acquire(self.byte_range(), true)?;
+        let borrow = self.acquire(true)?;
         self.check_valid_values::<T>()?;
         // SAFETY: as in `as_slice`; the exclusive borrow keeps every other
         // Rust reader and writer out while the slice lives.
@@ -212,7 +212,7 @@ impl Tensor {
         &self,
     ) -> Result<(ArrayViewD<'any, T>, Borrow)> {
         self.check_typed::<T>()?;
-        let borrow = Borrow::acquire(self.byte_range(), false)?;
+        let borrow = self.acquire(false)?;
         self.check_valid_values::<T>()?;
         let (start, shape, inverted) = self.raw_parts::<T>();
         // SAFETY: dtype, alignment and values are checked; `raw_parts` gives
@@ -277,7 +277,7 @@ impl Tensor {
                 strides: self.strides().to_vec(),
             });
         }
-        let borrow = Borrow::acquire(self.byte_range(), true)?;
+        let borrow = self.acquire(true)?;
         self.check_valid_values::<T>()?;
         let (start, shape, inverted) = self.raw_parts::<T>();
         // SAFETY: as in `view_unbound`; the elements are distinct, so the

@@ -84,8 +84,8 @@ impl Tensor {
         };
         let (left, right) = (as_common(self)?, as_common(other)?);
         let _reading = (
-            participation.hold(left.byte_range(), false)?,
-            participation.hold(right.byte_range(), false)?,
+            left.hold(participation, false)?,
+            right.hold(participation, false)?,
         );
         let (left, right) = (left.broadcast_to(&shape)?, right.broadcast_to(&shape)?);
         let result = Tensor::zeros(DType::Bool, &shape)?;
@@ -130,7 +130,7 @@ impl Tensor {
 
     /// [`Tensor::any`], registering its borrow or only checking for one.
     pub(crate) fn any_with(&self, participation: Participation) -> Result<bool> {
-        let _reading = participation.hold(self.byte_range(), false)?;
+        let _reading = self.hold(participation, false)?;
         let mut any = false;
         crate::copy::for_each_offset(self.layout(), |offset| {
             // SAFETY: `offset` is an element of this tensor's validated

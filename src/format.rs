@@ -43,7 +43,7 @@ fn has_default_dtype(dtype: DType) -> bool {
 pub(crate) fn render(tensor: &Tensor, participation: Participation) -> String {
     // One look at the registry for the whole print, so the reads below cannot
     // fail half-way; a tensor mutably borrowed by Rust code prints as such.
-    let Ok(_reading) = participation.hold(tensor.byte_range(), false) else {
+    let Ok(_reading) = tensor.hold(participation, false) else {
         return format!("tensor(<mutably borrowed>, shape={:?})", tensor.shape());
     };
     let prefix = "tensor(";

@@ -40,9 +40,9 @@ impl Tensor {
     /// The segment is an anonymous memory file (Linux `memfd_create`), freed
     /// by the kernel with its last mapping in any process: nothing to unlink,
     /// nothing left in `/dev/shm`. Aliases exported before the move (a NumPy
-    /// view, a DLPack capsule) keep the old memory, which stays valid until
-    /// the tensor's storage is released, but no longer see the tensor's
-    /// writes. Fails with [`Error::AlreadyBorrowed`] while a Rust borrow of
+    /// view, a DLPack capsule) keep the old memory, which stays valid, and
+    /// allocated, until the tensor's storage is released, but no longer see
+    /// the tensor's writes. Fails with [`Error::AlreadyBorrowed`] while a Rust borrow of
     /// the memory is alive, and with [`Error::SharedMemory`] where the system
     /// refuses (or on platforms other than Linux).
     ///
@@ -66,13 +66,20 @@ impl Tensor {
             return Ok(());
         }
         // Registered, not only checked: no Rust code may start reading or
-        // writing the bytes while they are copied.
-        let _borrow = Participation::Register.hold(self.storage().byte_range(), true)?;
+        // writing the bytes while they are copied. Every borrow re-reads its
+        // range once held (`Tensor::hold`), so none can be left on the old
+        // bytes while its pointers go to the new ones.
+        let storage = self.storage();
+        let range = storage.byte_range();
+        let _borrow = Participation::Register.hold(range, true)?;
+        if storage.byte_range() != range {
+            return Ok(()); // another thread moved it meanwhile
+        }
         // SAFETY: the exclusive borrow keeps every Rust reader and writer out
         // while the bytes are copied (Python writers are ordered by the GIL,
         // which the caller from Python holds or hands back only for the copy,
         // as for every other copy).
-        unsafe { self.storage().move_to_shared() }
+        unsafe { storage.move_to_shared() }
     }
 
     /// Whether this tensor's memory is in shared memory ([`Tensor::share_memory`],

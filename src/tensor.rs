@@ -1,6 +1,6 @@
 //! [`Tensor`]: shared storage seen through a layout, with a dtype and device.
 
-use crate::borrow::Participation;
+use crate::borrow::{Borrow, Participation};
 use crate::copy;
 use crate::device::Device;
 use crate::dtype::{DType, Element};
@@ -349,6 +349,36 @@ impl Tensor {
         Some((low, high))
     }
 
+    /// Registers (or only checks, per `participation`) a borrow of the
+    /// elements' bytes where they are once it is held.
+    ///
+    /// The range is read again after the hold: a storage moved into shared
+    /// memory in between ([`Tensor::share_memory`], which registers the old
+    /// range exclusively while it copies, so it cannot move while a borrow of
+    /// it is held) would otherwise leave the borrow on the old bytes while
+    /// the pointers taken next point into the new ones. A storage moves at
+    /// most once, so this retries at most once.
+    pub(crate) fn hold(
+        &self,
+        participation: Participation,
+        exclusive: bool,
+    ) -> Result<Option<Borrow>> {
+        loop {
+            let range = self.byte_range();
+            let held = participation.hold(range, exclusive)?;
+            if self.byte_range() == range {
+                return Ok(held);
+            }
+        }
+    }
+
+    /// [`Tensor::hold`], registered: the borrow the typed accessors keep.
+    pub(crate) fn acquire(&self, exclusive: bool) -> Result<Borrow> {
+        Ok(self
+            .hold(Participation::Register, exclusive)?
+            .expect("a registered hold is a borrow"))
+    }
+
     /// The elements of a C-contiguous tensor as a 1-d `uint8` tensor over
     /// the same bytes, with the same read-only flag: every dtype's memory as
     /// a buffer any consumer can take (pickle's out-of-band buffers). `None`
@@ -620,7 +650,7 @@ impl Tensor {
         dtype: DType,
         participation: Participation,
     ) -> Result<Tensor> {
-        let _reading = participation.hold(self.byte_range(), false)?;
+        let _reading = self.hold(participation, false)?;
         let fresh = Tensor::uninit(dtype, self.shape())?;
         // SAFETY: both layouts are validated against their storage, which the
         // tensors keep alive; `fresh` has the same shape, is new (so distinct
@@ -699,8 +729,8 @@ impl Tensor {
         } else {
             source
         };
-        let _reading = participation.hold(source.byte_range(), false)?;
-        let _writing = participation.hold(self.byte_range(), true)?;
+        let _reading = source.hold(participation, false)?;
+        let _writing = self.hold(participation, true)?;
         // SAFETY: both layouts are validated against their storage, which the
         // tensors keep alive; `source` was broadcast to this shape and copied
         // first if it overlapped; this tensor is writable (checked above);
@@ -756,7 +786,7 @@ impl Tensor {
 
     /// [`Tensor::to_scalars`], registering a borrow or only checking for one.
     pub(crate) fn to_scalars_with(&self, participation: Participation) -> Result<Vec<Scalar>> {
-        let _reading = participation.hold(self.byte_range(), false)?;
+        let _reading = self.hold(participation, false)?;
         self.read_scalars()
     }
 

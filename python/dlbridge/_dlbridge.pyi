@@ -156,9 +156,9 @@ def _from_pickle_buffer(
 ) -> Tensor: ...
 def _from_shared(
     fd: int,
-    offset: int,
-    shape: list[int],
-    strides: list[int],
-    dtype: str,
-    readonly: builtins.bool,
+    offset: Any,
+    shape: Any,
+    strides: Any,
+    dtype: Any,
+    readonly: Any,
 ) -> Tensor: ...

@@ -187,11 +187,11 @@ pub fn from_pickle_buffer(
 pub fn from_shared(
     py: Python<'_>,
     fd: i32,
-    offset: u64,
-    shape: Vec<i128>,
-    strides: Vec<isize>,
-    dtype: &str,
-    readonly: bool,
+    offset: &Bound<'_, PyAny>,
+    shape: &Bound<'_, PyAny>,
+    strides: &Bound<'_, PyAny>,
+    dtype: &Bound<'_, PyAny>,
+    readonly: &Bound<'_, PyAny>,
 ) -> PyResult<Py<PyTensor>> {
     use std::os::fd::{FromRawFd, OwnedFd};
     if fd < 0 {
@@ -201,9 +201,14 @@ pub fn from_shared(
     }
     // SAFETY: the caller hands this descriptor over (multiprocessing's
     // `DupFd.detach()` gives one that no one else owns); it is closed when the
-    // tensor's storage, or this error path, drops it.
+    // tensor's storage, or any error below, drops it. The other arguments
+    // are converted only now, so that a bad one closes it too.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let dtype = DType::from_name(dtype)?;
+    let offset: u64 = offset.extract()?;
+    let shape: Vec<i128> = shape.extract()?;
+    let strides: Vec<isize> = strides.extract()?;
+    let dtype = DType::from_name(dtype.extract::<&str>()?)?;
+    let readonly: bool = readonly.extract()?;
     let Ok(shape) = shape
         .iter()
         .map(|&size| usize::try_from(size))

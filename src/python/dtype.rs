@@ -176,7 +176,11 @@ pub(crate) fn descr_to_dtype(descr: &Bound<'_, PyArrayDescr>) -> PyResult<DType>
     // Not a NumPy number: a dtype registered by another package, if its name
     // is one of ours.
     let name = descr.getattr(pyo3::intern!(descr.py(), "name"))?;
-    DType::from_name(name.cast::<PyString>()?.to_str()?).map_err(|_| unsupported(descr))
+    match DType::from_name(name.cast::<PyString>()?.to_str()?) {
+        // A name is only a claim: the elements must also have our size.
+        Ok(dtype) if dtype.itemsize() == descr.itemsize() => Ok(dtype),
+        _ => Err(unsupported(descr)),
+    }
 }
 
 fn unsupported(descr: &Bound<'_, PyArrayDescr>) -> PyErr {

@@ -111,6 +111,10 @@ pub(crate) fn view_parts<T: Element, D: Dimension>(
             strides[axis] = (bytes / itemsize).unsigned_abs();
         }
     }
+    // ndarray's own limit on a view (NumPy keeps arrays within it too).
+    if numel > isize::MAX as usize {
+        return None;
+    }
     if contiguous && !is_c_contiguous(dims, byte_strides, itemsize, numel) {
         return None;
     }

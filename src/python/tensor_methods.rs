@@ -477,7 +477,7 @@ impl PyTensor {
         let inner = &slf.get().inner;
         let data = if inner.is_contiguous() {
             // One copy, straight from the tensor into the bytes object.
-            let _reading = Participation::CheckOnly.hold(inner.byte_range(), false)?;
+            let _reading = inner.hold(Participation::CheckOnly, false)?;
             // SAFETY: a C-contiguous tensor's elements are the `nbytes` bytes
             // from `data_ptr`, valid while `inner` lives; no Rust borrow
             // writes them (checked just now) and the GIL, held here, keeps
