@@ -46,3 +46,29 @@ def test_architecture_page_lists_every_source_file(folder):
     listed = {name for pair in listed for name in pair if name}
     present = {path.name for path in (ROOT / folder).glob("*.rs")}
     assert listed == present
+
+
+def test_every_public_function_and_class_is_in_the_api_reference():
+    """docs/api.md lists, as members of the generated reference, every function and
+    class that ``dlbridge`` exports (the dtype objects are documented with ``DType``)."""
+    listed = set(re.findall(r"^\s+- (\w+)$", (ROOT / "docs" / "api.md").read_text(), re.M))
+    public = {
+        name
+        for name in db.__all__
+        if callable(getattr(db, name)) and not isinstance(getattr(db, name), db.DType)
+    }
+    assert public, "nothing public found"
+    assert public <= listed, f"missing from docs/api.md: {sorted(public - listed)}"
+
+
+def test_every_public_function_is_in_the_readme_table_or_the_guide():
+    guide = (ROOT / "docs" / "guide.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    functions = {
+        name
+        for name in db.__all__
+        if callable(getattr(db, name)) and not isinstance(getattr(db, name), (type, db.DType))
+    }
+    for name in functions:
+        assert f"db.{name}(" in guide, f"docs/guide.md does not present db.{name}"
+        assert f"db.{name}(" in readme, f"the README's table does not list db.{name}"

@@ -6,8 +6,9 @@
 # Needs: Rust stable (cargo, with rustfmt and clippy), Python >= 3.10 with the venv
 # module, and network access to PyPI and crates.io on the first run. The script
 # creates (or reuses) a virtual environment at .venv in the repository root and
-# installs maturin, numpy, torch, pytest and ruff into it; pip's cache is used, so
-# PyPI's large torch wheel is downloaded once per machine.
+# installs into it what the checks need (maturin, numpy, torch, jax, ray, dask
+# distributed, pytest, hypothesis, ml_dtypes, mypy, mkdocs, ruff); pip's cache is
+# used, so PyPI's large torch wheel is downloaded once per machine.
 #
 # Environment knobs:
 #   PYTHON   interpreter used to create .venv (default: python3)
@@ -17,8 +18,10 @@
 # cargo doc, cargo test --features python (embedded interpreter), maturin develop
 # --release, every lint (scripts/lint.sh: fmt, clippy, ruff, stubtest), pytest, the
 # example extension (build and its pytest), the second test extension that shares the
-# borrow registry with it (build and its pytest), python -m dlbridge. The script stops
-# at the first failure with a non-zero exit.
+# borrow registry with it (build and its pytest), the wheels (scripts/wheels.sh:
+# sdist, abi3 and cp310 manylinux2014 wheels, each installed and smoke-tested on every
+# CPython 3.10-3.13 found), python -m dlbridge. The script stops at the first failure
+# with a non-zero exit. Each step's time is printed and kept in target/test-times.txt.
 set -euo pipefail
 
 REPO="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -45,8 +48,13 @@ step() {
     printf '\n==> [%s] %s\n' "$(date +%H:%M:%S)" "$STEP"
 }
 
+TIMES="$REPO/target/test-times.txt"
+mkdir -p "$REPO/target"
+printf '# scripts/test.sh, started %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" >"$TIMES"
+
 done_step() {
     printf -- '--- ok: %s (%ss)\n' "$STEP" "$((SECONDS - STEP_START))"
+    printf '%6ss  %s\n' "$((SECONDS - STEP_START))" "$STEP" >>"$TIMES"
 }
 
 fail() {
@@ -70,6 +78,9 @@ on_exit() {
     if [[ $rc -ne 0 ]]; then
         printf '\n==> FAILED (exit %s) during: %s\n' "$rc" "$STEP" >&2
     else
+        printf '%6ss  total\n' "$((SECONDS - TOTAL_START))" >>"$TIMES"
+        printf '\n==> step times (kept in %s):\n' "$TIMES"
+        cat "$TIMES"
         printf '\n==> all checks and tests passed (%ss)\n' "$((SECONDS - TOTAL_START))"
     fi
 }
@@ -210,6 +221,11 @@ done_step
 step "tests/second_extension: maturin develop --release and its pytest (one registry for two extensions)"
 (cd "$SECOND" && CARGO_TARGET_DIR="$EXAMPLE_TARGET" maturin develop --release)
 run_pytest "$SECOND/tests" -p no:cacheprovider
+done_step
+
+# ---------------------------------------------------------------------------
+step "wheels: bash scripts/wheels.sh (sdist, abi3 and cp310 manylinux2014 wheels, each smoke-tested on every CPython found)"
+bash "$REPO/scripts/wheels.sh"
 done_step
 
 # ---------------------------------------------------------------------------

@@ -53,16 +53,21 @@ impl SharedSegment {
             operation: "ftruncate",
             reason: format!("{len} bytes is too large a segment"),
         })?;
+        // The system call itself, not glibc's wrapper: the wrapper needs
+        // glibc 2.27, and the wheels target manylinux2014 (glibc 2.17); the
+        // kernel has had memfd_create since 3.17.
         // SAFETY: the name is a NUL-terminated string; the flags are valid.
         let raw = unsafe {
-            libc::memfd_create(
+            libc::syscall(
+                libc::SYS_memfd_create,
                 c"dlbridge".as_ptr(),
                 libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
             )
         };
-        if raw < 0 {
-            return Err(os_error("memfd_create"));
-        }
+        let raw = match std::os::fd::RawFd::try_from(raw) {
+            Ok(raw) if raw >= 0 => raw,
+            _ => return Err(os_error("memfd_create")),
+        };
         // SAFETY: `raw` is a descriptor just opened here and owned by no one else.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         // SAFETY: `fd` is an open memory file; a new one is empty, and
