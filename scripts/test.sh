@@ -14,8 +14,8 @@
 #   PYTHON   interpreter used to create .venv (default: python3)
 #   VENV     virtual environment path (default: <repo>/.venv)
 #
-# Steps, in order: venv, pip install, torch import check, cargo test (core) and
-# cargo doc, cargo test --features python (embedded interpreter), maturin develop
+# Steps, in order: venv, pip install, torch import check, cargo test (core), cargo doc
+# and cargo package, cargo test --features python (embedded interpreter), maturin develop
 # --release, every lint (scripts/lint.sh: fmt, clippy, ruff, stubtest), pytest, the
 # example extension (build and its pytest), the second test extension that shares the
 # borrow registry with it (build and its pytest), the wheels (scripts/wheels.sh:
@@ -159,9 +159,12 @@ export EXAMPLE_TARGET="$REPO/target/example"
 SECOND="$REPO/tests/second_extension"
 
 # ---------------------------------------------------------------------------
-step "cargo test (core, no Python) and cargo doc"
+step "cargo test (core, no Python), cargo doc, cargo package (the crate builds for publication)"
 cargo test
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features python
+# Packs the crate as crates.io would get it and builds that copy (the include list in
+# Cargo.toml must hold everything its docs and doctests need).
+cargo package --allow-dirty --quiet
 done_step
 
 # ---------------------------------------------------------------------------
