@@ -192,6 +192,38 @@ pub enum Error {
     #[error("slice step cannot be zero")]
     ZeroStep,
 
+    /// A dimension index outside `[-ndim, ndim - 1]` (a 0-d tensor takes
+    /// `-1` and `0`, as in PyTorch).
+    #[error("Dimension out of range (expected to be in range of [{low}, {high}], but got {dim})", low = -(*ndim.max(&1) as isize), high = *ndim.max(&1) as isize - 1)]
+    DimOutOfRange {
+        /// The dimension given.
+        dim: isize,
+        /// The rank it was checked against.
+        ndim: usize,
+    },
+
+    /// A shape that does not hold the tensor's elements, or is malformed
+    /// (PyTorch's `infer_size` messages).
+    #[error("{reason}")]
+    InvalidShape {
+        /// What is wrong, in PyTorch's words.
+        reason: String,
+    },
+
+    /// A view whose shape the layout cannot be seen as without copying
+    /// (PyTorch's rule for `view`; `reshape` copies instead).
+    #[error(
+        "view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead."
+    )]
+    NotViewable {
+        /// The tensor's shape.
+        shape: Vec<usize>,
+        /// The tensor's strides.
+        strides: Vec<isize>,
+        /// The shape asked for.
+        target: Vec<usize>,
+    },
+
     /// Shapes that do not broadcast (NumPy rules).
     #[error("could not broadcast shape {from:?} to shape {to:?}")]
     NotBroadcastable {

@@ -50,6 +50,7 @@ mod error;
 mod foreign;
 mod format;
 mod layout;
+mod reshape;
 mod round;
 mod scalar;
 mod shared;

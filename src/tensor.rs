@@ -403,7 +403,7 @@ impl Tensor {
     }
 
     /// A view with the same memory and a new layout and read-only flag.
-    fn with_layout(&self, layout: Layout) -> Tensor {
+    pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
         Tensor::from_parts(Arc::clone(&self.storage), layout, self.dtype, self.readonly)
     }
 

@@ -11,14 +11,18 @@ use super::device;
 use super::dlpack_import;
 use super::dtype::{extract_dtype, optional_dtype};
 use super::gil::copy_to;
+use super::index;
 use super::ndarray;
 use super::nested;
+use super::scalar;
 use super::tensor::PyTensor;
 use crate::dtype::DType;
+use crate::scalar::Scalar;
 use crate::tensor::Tensor;
 use numpy::PyUntypedArray;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
 /// Shares a NumPy array's memory (any `numpy.ndarray`, subclasses included).
 #[pyfunction]
@@ -258,4 +262,228 @@ fn with_readonly(tensor: Tensor, readonly: bool) -> Tensor {
     } else {
         tensor
     }
+}
+
+/// A shape for a new tensor, as torch takes one: `f(2, 3)`, `f((2, 3))` or
+/// `f([2, 3])`; a negative size is torch's `RuntimeError`.
+fn new_shape(size: &Bound<'_, PyTuple>) -> PyResult<Vec<usize>> {
+    let shape = index::shape_arguments(size)?;
+    if let Some(&negative) = shape.iter().find(|&&size| size < 0) {
+        return Err(crate::Error::InvalidShape {
+            reason: format!(
+                "Trying to create tensor with negative dimension {negative}: {shape:?}"
+            ),
+        }
+        .into());
+    }
+    let shape: Vec<usize> = shape.iter().map(|&size| size as usize).collect();
+    crate::layout::check_ndim(shape.len())?;
+    Ok(shape)
+}
+
+/// A tensor of `shape` and `dtype` (float32 when not given, as torch's
+/// default) with every element `value`.
+fn filled(shape: &[usize], dtype: Option<DType>, value: Option<Scalar>) -> PyResult<Tensor> {
+    let dtype =
+        dtype.unwrap_or_else(|| value.map_or(DType::Float32, |v| DType::default_for(v.kind())));
+    let tensor = Tensor::zeros(dtype, shape)?;
+    if let Some(value) = value {
+        tensor.fill(value)?;
+    }
+    Ok(tensor)
+}
+
+/// `db.zeros(*size, dtype=None)`: a new tensor of zeros (float32 unless
+/// `dtype` says otherwise), as torch's `zeros`.
+#[pyfunction]
+#[pyo3(signature = (*size, dtype=None))]
+pub fn zeros(
+    size: &Bound<'_, PyTuple>,
+    dtype: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyTensor>> {
+    let tensor = filled(&new_shape(size)?, optional_dtype(dtype)?, None)?;
+    PyTensor::wrap(size.py(), tensor)
+}
+
+/// `db.ones(*size, dtype=None)`: a new tensor of ones, as torch's `ones`.
+#[pyfunction]
+#[pyo3(signature = (*size, dtype=None))]
+pub fn ones(size: &Bound<'_, PyTuple>, dtype: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyTensor>> {
+    let dtype = optional_dtype(dtype)?.unwrap_or(DType::Float32);
+    let tensor = filled(&new_shape(size)?, Some(dtype), Some(Scalar::Int(1)))?;
+    PyTensor::wrap(size.py(), tensor)
+}
+
+/// `db.empty(*size, dtype=None)`: a new tensor, as torch's `empty`. Its
+/// memory is zeroed, where torch leaves it unset: Rust may not read memory
+/// that was never written, and the kernel hands out zeroed pages anyway.
+#[pyfunction]
+#[pyo3(signature = (*size, dtype=None))]
+pub fn empty(
+    size: &Bound<'_, PyTuple>,
+    dtype: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyTensor>> {
+    zeros(size, dtype)
+}
+
+/// `db.full(size, fill_value, dtype=None)`: a new tensor with every element
+/// `fill_value`, as torch's `full`; the dtype follows the value when not
+/// given (bool, int64, float32 or complex64).
+#[pyfunction]
+#[pyo3(signature = (size, fill_value, *, dtype=None))]
+pub fn full(
+    size: &Bound<'_, PyAny>,
+    fill_value: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyTensor>> {
+    let py = size.py();
+    let shape = new_shape(&PyTuple::new(py, [size])?)?;
+    let value = scalar::extract_scalar(fill_value)?;
+    PyTensor::wrap(py, filled(&shape, optional_dtype(dtype)?, Some(value))?)
+}
+
+/// The shape and dtype of `input`, any tensor dlbridge can import.
+fn like(
+    input: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(Vec<usize>, DType)> {
+    let source = dlpack_import::import_any(input)?;
+    Ok((
+        source.shape().to_vec(),
+        optional_dtype(dtype)?.unwrap_or(source.dtype()),
+    ))
+}
+
+/// `db.zeros_like(input, dtype=None)`: zeros of `input`'s shape and dtype.
+#[pyfunction]
+#[pyo3(signature = (input, *, dtype=None))]
+pub fn zeros_like(
+    input: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyTensor>> {
+    let (shape, dtype) = like(input, dtype)?;
+    PyTensor::wrap(input.py(), filled(&shape, Some(dtype), None)?)
+}
+
+/// `db.empty_like(input, dtype=None)`: as `zeros_like` (the memory is
+/// zeroed; see `empty`).
+#[pyfunction]
+#[pyo3(signature = (input, *, dtype=None))]
+pub fn empty_like(
+    input: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyTensor>> {
+    zeros_like(input, dtype)
+}
+
+/// `db.ones_like(input, dtype=None)`: ones of `input`'s shape and dtype.
+#[pyfunction]
+#[pyo3(signature = (input, *, dtype=None))]
+pub fn ones_like(
+    input: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyTensor>> {
+    let (shape, dtype) = like(input, dtype)?;
+    PyTensor::wrap(
+        input.py(),
+        filled(&shape, Some(dtype), Some(Scalar::Int(1)))?,
+    )
+}
+
+/// `db.full_like(input, fill_value, dtype=None)`: `fill_value` everywhere,
+/// with `input`'s shape and dtype.
+#[pyfunction]
+#[pyo3(signature = (input, fill_value, *, dtype=None))]
+pub fn full_like(
+    input: &Bound<'_, PyAny>,
+    fill_value: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyTensor>> {
+    let (shape, dtype) = like(input, dtype)?;
+    let value = scalar::extract_scalar(fill_value)?;
+    PyTensor::wrap(input.py(), filled(&shape, Some(dtype), Some(value))?)
+}
+
+/// `db.arange(start, end=None, step=1, dtype=None)`: the values `start,
+/// start + step, ...` up to `end` (excluded), as torch's `arange`:
+/// `arange(n)` counts from 0, the dtype is int64 for integer arguments and
+/// float32 when any is a float, unless `dtype` says otherwise.
+#[pyfunction]
+#[pyo3(signature = (start, end=None, step=None, *, dtype=None))]
+pub fn arange(
+    start: &Bound<'_, PyAny>,
+    end: Option<&Bound<'_, PyAny>>,
+    step: Option<&Bound<'_, PyAny>>,
+    dtype: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyTensor>> {
+    let py = start.py();
+    let number = |value: &Bound<'_, PyAny>| -> PyResult<Scalar> {
+        match scalar::extract_scalar(value)? {
+            scalar @ (Scalar::Int(_) | Scalar::UInt(_) | Scalar::Float(_)) => Ok(scalar),
+            other => Err(PyTypeError::new_err(format!(
+                "arange() takes real numbers, got {other:?}"
+            ))),
+        }
+    };
+    let (start, end) = match end {
+        Some(end) => (number(start)?, number(end)?),
+        None => (Scalar::Int(0), number(start)?),
+    };
+    let step = step.map(number).transpose()?.unwrap_or(Scalar::Int(1));
+    let all_ints = [start, end, step]
+        .iter()
+        .all(|value| matches!(value, Scalar::Int(_) | Scalar::UInt(_)));
+    let dtype = optional_dtype(dtype)?.unwrap_or(if all_ints {
+        DType::Int64
+    } else {
+        DType::Float32
+    });
+    let shape_error = |reason: &str| -> PyErr {
+        crate::Error::InvalidShape {
+            reason: reason.into(),
+        }
+        .into()
+    };
+    let (first, last, delta) = (start.as_f64(), end.as_f64(), step.as_f64());
+    if delta == 0.0 {
+        return Err(shape_error("step must be nonzero"));
+    }
+    if !(first.is_finite() && last.is_finite()) {
+        return Err(shape_error(
+            "unsupported range: start and end must be finite",
+        ));
+    }
+    if (delta > 0.0 && last < first) || (delta < 0.0 && last > first) {
+        return Err(shape_error(
+            "upper bound and larger bound inconsistent with step sign",
+        ));
+    }
+    let values: Vec<Scalar> =
+        if let (true, Scalar::Int(first), Scalar::Int(last), Scalar::Int(delta)) =
+            (all_ints, start, end, step)
+        {
+            // Exact integer arithmetic: the count is ceil((last - first) / delta).
+            let span = i128::from(last) - i128::from(first);
+            let delta = i128::from(delta);
+            let count = (span + delta - delta.signum()) / delta;
+            let count =
+                usize::try_from(count.max(0)).map_err(|_| shape_error("arange() too large"))?;
+            (0..count)
+                .map(|i| Scalar::Int((i128::from(first) + i as i128 * delta) as i64))
+                .collect()
+        } else {
+            let count = ((last - first) / delta).ceil().max(0.0);
+            if count > isize::MAX as f64 {
+                return Err(shape_error("arange() too large"));
+            }
+            (0..count as usize)
+                .map(|i| Scalar::Float(first + i as f64 * delta))
+                .collect()
+        };
+    let n = values.len();
+    let converted: Vec<Scalar> = values
+        .into_iter()
+        .map(|value| value.cast_to(dtype))
+        .collect();
+    PyTensor::wrap(py, Tensor::from_scalars(dtype, &[n], &converted)?)
 }

@@ -35,10 +35,16 @@ impl From<Error> for PyErr {
             Error::IndexOutOfRange { .. }
             | Error::TooManyIndices { .. }
             | Error::InvalidPermutation { .. }
+            | Error::DimOutOfRange { .. }
             | Error::MultipleEllipsis
             | Error::IndexRankTooLarge { .. } => PyIndexError::new_err(message),
             // torch refuses writes to overlapping memory with RuntimeError.
             Error::OverlappingWrite { .. } => PyRuntimeError::new_err(message),
+            // PyTorch raises RuntimeError for shapes that do not fit and for
+            // views it cannot make.
+            Error::InvalidShape { .. } | Error::NotViewable { .. } => {
+                PyRuntimeError::new_err(message)
+            }
             Error::Overflow { .. } => PyOverflowError::new_err(message),
             // NumPy: "could not broadcast", "assignment destination is
             // read-only", "can only convert an array of size 1"; torch:

@@ -93,6 +93,19 @@ pub fn dlbridge_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(constructors::from_pickle, m)?)?;
     m.add_function(wrap_pyfunction!(constructors::from_pickle_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(constructors::from_shared, m)?)?;
+    for function in [
+        wrap_pyfunction!(constructors::zeros, m)?,
+        wrap_pyfunction!(constructors::ones, m)?,
+        wrap_pyfunction!(constructors::empty, m)?,
+        wrap_pyfunction!(constructors::full, m)?,
+        wrap_pyfunction!(constructors::zeros_like, m)?,
+        wrap_pyfunction!(constructors::ones_like, m)?,
+        wrap_pyfunction!(constructors::empty_like, m)?,
+        wrap_pyfunction!(constructors::full_like, m)?,
+        wrap_pyfunction!(constructors::arange, m)?,
+    ] {
+        m.add_function(function)?;
+    }
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -81,6 +81,140 @@ impl PyTensor {
         PyTensor::wrap(py, self.inner.permute(&order)?)
     }
 
+    /// The size of each dimension as a tuple, or of dimension `dim`
+    /// (torch's `size()`; negative dimensions count from the end).
+    #[pyo3(signature = (dim=None))]
+    fn size(&self, py: Python<'_>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
+        match dim {
+            None => Ok(PyTuple::new(py, self.inner.shape())?.into_any().unbind()),
+            Some(dim) => Ok(self.inner.shape()[self.axis(dim)?]
+                .into_pyobject(py)?
+                .into_any()
+                .unbind()),
+        }
+    }
+
+    /// The stride of each dimension, in elements, as a tuple, or of dimension
+    /// `dim` (torch's `stride()`).
+    #[pyo3(signature = (dim=None))]
+    fn stride(&self, py: Python<'_>, dim: Option<isize>) -> PyResult<Py<PyAny>> {
+        match dim {
+            None => Ok(PyTuple::new(py, self.inner.strides())?.into_any().unbind()),
+            Some(dim) => Ok(self.inner.strides()[self.axis(dim)?]
+                .into_pyobject(py)?
+                .into_any()
+                .unbind()),
+        }
+    }
+
+    /// The number of dimensions (torch's `dim()`; also `ndim`).
+    fn dim(&self) -> usize {
+        self.inner.ndim()
+    }
+
+    /// Bytes per element (torch's `element_size()`; also `itemsize`).
+    fn element_size(&self) -> usize {
+        self.inner.itemsize()
+    }
+
+    /// A view with another shape, never a copy, as torch's `view`:
+    /// `t.view(2, -1)` or `t.view((2, -1))`, one `-1` inferred. A
+    /// `RuntimeError` when the layout cannot be seen with that shape (use
+    /// `reshape`). `t.view(dtype)` reinterprets the bits as another dtype of
+    /// the same size.
+    #[pyo3(signature = (*shape))]
+    fn view(&self, py: Python<'_>, shape: &Bound<'_, PyTuple>) -> PyResult<Py<PyTensor>> {
+        if shape.len() == 1
+            && let Ok(dtype) = dtype::extract_dtype(&shape.get_item(0)?)
+        {
+            return PyTensor::wrap(py, self.inner.reinterpret(dtype)?);
+        }
+        PyTensor::wrap(py, self.inner.view_shape(&index::shape_arguments(shape)?)?)
+    }
+
+    /// Another shape, as torch's `reshape`: a view when the layout allows
+    /// one (the rule of `view`), else a contiguous copy.
+    #[pyo3(signature = (*shape))]
+    fn reshape(&self, py: Python<'_>, shape: &Bound<'_, PyTuple>) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.reshaped(py, &index::shape_arguments(shape)?)?)
+    }
+
+    /// Dimensions `start_dim..=end_dim` merged into one, as torch's
+    /// `flatten`: a view when the layout allows, else a copy.
+    #[pyo3(signature = (start_dim=0, end_dim=-1))]
+    #[pyo3(text_signature = "($self, start_dim=0, end_dim=-1)")]
+    fn flatten(slf: &Bound<'_, Self>, start_dim: isize, end_dim: isize) -> PyResult<Py<PyTensor>> {
+        let this = slf.get();
+        match this.inner.flatten_shape(start_dim, end_dim)? {
+            Some(shape) => PyTensor::wrap(slf.py(), this.reshaped(slf.py(), &shape)?),
+            None => Ok(slf.clone().unbind()),
+        }
+    }
+
+    /// A view without size-1 dimensions (all of them, or only `dim`), as
+    /// torch's `squeeze`.
+    #[pyo3(signature = (dim=None))]
+    fn squeeze(&self, py: Python<'_>, dim: Option<isize>) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.inner.squeeze(dim)?)
+    }
+
+    /// A view with a new dimension of size 1 at `dim`, as torch's `unsqueeze`.
+    fn unsqueeze(&self, py: Python<'_>, dim: isize) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.inner.unsqueeze(dim)?)
+    }
+
+    /// A view with dimensions `dim0` and `dim1` swapped, as torch's `transpose`.
+    fn transpose(&self, py: Python<'_>, dim0: isize, dim1: isize) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.inner.transpose(dim0, dim1)?)
+    }
+
+    /// A view with the last two dimensions swapped, as torch's `mT`.
+    #[getter(mT)]
+    fn matrix_transposed(&self, py: Python<'_>) -> PyResult<Py<PyTensor>> {
+        if self.inner.ndim() == 0 {
+            // torch: the identity, with a deprecation warning.
+            PyErr::warn(
+                py,
+                &py.get_type::<pyo3::exceptions::PyUserWarning>(),
+                c"Tensor.mT is deprecated on 0-D tensors. This function is the identity in these cases.",
+                1,
+            )?;
+            return PyTensor::wrap(py, self.inner.clone());
+        }
+        if self.inner.ndim() < 2 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "tensor.mT is only supported on matrices or batches of matrices. Got {}-D tensor.",
+                self.inner.ndim()
+            )));
+        }
+        PyTensor::wrap(py, self.inner.transpose(-2, -1)?)
+    }
+
+    /// A view repeating size-1 dimensions (and adding leading ones) to reach
+    /// `sizes`, as torch's `expand` (`-1` keeps a size). Nothing is copied;
+    /// the repeated elements are one memory, so the view cannot be written.
+    #[pyo3(signature = (*sizes))]
+    fn expand(&self, py: Python<'_>, sizes: &Bound<'_, PyTuple>) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.inner.expand(&index::shape_arguments(sizes)?)?)
+    }
+
+    /// Only for names the class does not have: the `AttributeError` says
+    /// where torch's other methods are (arithmetic, reductions, autograd are
+    /// deliberately not dlbridge's; `torch.from_dlpack(t)` and `t.numpy()`
+    /// share the memory).
+    fn __getattr__(&self, name: &str) -> PyResult<Py<PyAny>> {
+        let message = if name.starts_with('_') {
+            format!("'dlbridge.Tensor' object has no attribute '{name}'")
+        } else {
+            format!(
+                "'dlbridge.Tensor' object has no attribute '{name}'. dlbridge moves tensors and \
+                 changes their layout without copying; for arithmetic, reductions and autograd, \
+                 use torch.from_dlpack(t) or t.numpy(), which share its memory"
+            )
+        };
+        Err(pyo3::exceptions::PyAttributeError::new_err(message))
+    }
+
     /// Bytes per element.
     #[getter]
     fn itemsize(&self) -> usize {
@@ -583,5 +717,27 @@ impl TensorIterator {
     fn __length_hint__(&self) -> usize {
         self.len
             .saturating_sub(self.next.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl PyTensor {
+    /// `dim` wrapped into `0..ndim` (torch's `IndexError` otherwise).
+    fn axis(&self, dim: isize) -> PyResult<usize> {
+        let axis = crate::reshape::wrap_dim(dim, self.inner.ndim())?;
+        if self.inner.ndim() == 0 {
+            // torch's `size(0)` of a 0-d tensor is an IndexError too.
+            return Err(crate::Error::DimOutOfRange { dim, ndim: 0 }.into());
+        }
+        Ok(axis)
+    }
+
+    /// `reshape(shape)`: a view, or a copy made without the GIL when large.
+    fn reshaped(&self, py: Python<'_>, shape: &[isize]) -> PyResult<Tensor> {
+        match self.inner.view_shape(shape) {
+            Err(crate::Error::NotViewable { .. }) => {
+                Ok(copy_to(py, &self.inner, self.inner.dtype())?.view_shape(shape)?)
+            }
+            result => Ok(result?),
+        }
     }
 }

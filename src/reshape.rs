@@ -1,0 +1,464 @@
+//! The layout vocabulary PyTorch users reach for, as views that never copy
+//! (`view_shape`, PyTorch's `view`; `squeeze`, `unsqueeze`, `transpose`, `expand`) and `reshape` and
+//! `flatten`, which copy only when no view can have the shape.
+//!
+//! Each follows PyTorch's own rule, cited where it decides: which shapes a
+//! strided layout can be viewed as (`computeStride` in
+//! aten/src/ATen/TensorUtils.cpp), how `-1` is inferred (`infer_size_impl` in
+//! aten/src/ATen/InferSize.h), how dimensions wrap (`maybe_wrap_dim`, where a
+//! 0-d tensor takes the dimensions `-1` and `0`), and the strides a new
+//! dimension gets (`inferUnsqueezeGeometry`).
+
+use crate::borrow::Participation;
+use crate::error::{Error, Result};
+use crate::layout::{self, Layout};
+use crate::tensor::Tensor;
+
+/// PyTorch's `maybe_wrap_dim`: a dimension in `[-ndim, ndim - 1]` (a 0-d
+/// tensor taking `-1` and `0`), as an index.
+pub(crate) fn wrap_dim(dim: isize, ndim: usize) -> Result<usize> {
+    let rank = ndim.max(1) as isize;
+    if dim < -rank || dim >= rank {
+        return Err(Error::DimOutOfRange { dim, ndim });
+    }
+    Ok(if dim < 0 { dim + rank } else { dim } as usize)
+}
+
+/// PyTorch's `infer_size`: `shape` with its one `-1` (if any) worked out so
+/// that it holds `numel` elements.
+pub(crate) fn infer_shape(shape: &[isize], numel: usize) -> Result<Vec<usize>> {
+    let invalid = |reason: String| Error::InvalidShape { reason };
+    let mut inferred = None;
+    let mut known: usize = 1;
+    for (axis, &size) in shape.iter().enumerate() {
+        match size {
+            -1 if inferred.is_some() => {
+                return Err(invalid("only one dimension can be inferred".into()));
+            }
+            -1 => inferred = Some(axis),
+            0.. => {
+                known = known
+                    .checked_mul(size as usize)
+                    .ok_or_else(|| invalid(format!("shape '{shape:?}' is too large")))?;
+            }
+            _ => return Err(invalid(format!("invalid shape dimension {size}"))),
+        }
+    }
+    let fits = numel == known || (inferred.is_some() && known > 0 && numel.is_multiple_of(known));
+    if !fits {
+        return Err(invalid(format!(
+            "shape '{shape:?}' is invalid for input of size {numel}"
+        )));
+    }
+    let mut resolved: Vec<usize> = shape.iter().map(|&size| size.max(0) as usize).collect();
+    if let Some(axis) = inferred {
+        if known == 0 {
+            return Err(invalid(format!(
+                "cannot reshape tensor of 0 elements into shape {shape:?} because the \
+                 unspecified dimension size -1 can be any value and is ambiguous"
+            )));
+        }
+        resolved[axis] = numel / known;
+    }
+    layout::check_ndim(resolved.len())?;
+    Ok(resolved)
+}
+
+impl Layout {
+    /// The strides that show this layout's elements, in the same order, with
+    /// shape `target` (which holds as many elements), or `None` when no
+    /// strides can: PyTorch's `computeStride`. Dimensions can be merged or
+    /// split only within a run of dimensions that are contiguous with each
+    /// other (size-1 dimensions never break a run).
+    pub(crate) fn view_strides(&self, target: &[usize]) -> Option<Vec<isize>> {
+        let (shape, strides) = (self.shape(), self.strides());
+        if shape.is_empty() {
+            return Some(vec![1; target.len()]);
+        }
+        if self.numel() == 0 {
+            // Strides are arbitrary without elements: kept when the shape is,
+            // else those of a fresh row-major tensor (PyTorch, as NumPy).
+            if shape == target {
+                return Some(strides.to_vec());
+            }
+            let mut result = vec![0isize; target.len()];
+            let mut step: isize = 1;
+            for (stride, &size) in result.iter_mut().zip(target).rev() {
+                *stride = step;
+                step = step.saturating_mul(size.max(1) as isize);
+            }
+            return Some(result);
+        }
+        let mut result = vec![0isize; target.len()];
+        let mut view_d = target.len() as isize - 1;
+        let mut chunk_base_stride = *strides.last().expect("not 0-d");
+        let mut tensor_numel: usize = 1;
+        let mut view_numel: usize = 1;
+        for tensor_d in (0..shape.len()).rev() {
+            tensor_numel *= shape[tensor_d];
+            let chunk_ends = tensor_d == 0
+                || (shape[tensor_d - 1] != 1
+                    && strides[tensor_d - 1] != tensor_numel as isize * chunk_base_stride);
+            if chunk_ends {
+                while view_d >= 0 && (view_numel < tensor_numel || target[view_d as usize] == 1) {
+                    result[view_d as usize] = view_numel as isize * chunk_base_stride;
+                    view_numel *= target[view_d as usize];
+                    view_d -= 1;
+                }
+                if view_numel != tensor_numel {
+                    return None;
+                }
+                if tensor_d > 0 {
+                    chunk_base_stride = strides[tensor_d - 1];
+                    tensor_numel = 1;
+                    view_numel = 1;
+                }
+            }
+        }
+        (view_d == -1).then_some(result)
+    }
+}
+
+impl Tensor {
+    /// A view of this tensor with another shape, never a copy: PyTorch's
+    /// `view(*shape)` (the name `view` is [`Tensor::view`]'s, the typed
+    /// `ndarray` view). One `-1` in `shape` is inferred. Fails with
+    /// [`Error::InvalidShape`] when the shape does not hold the elements, and
+    /// with [`Error::NotViewable`] when the layout cannot be seen with that
+    /// shape without copying (a transposed tensor flattened, say; use
+    /// [`Tensor::reshape`] then).
+    ///
+    /// ```
+    /// use dlbridge::{Error, Tensor};
+    ///
+    /// let t = Tensor::from_vec((0..6).collect::<Vec<i32>>(), &[2, 3])?;
+    /// let v = t.view_shape(&[3, -1])?;
+    /// assert_eq!((v.shape(), v.data_ptr()), (&[3, 2][..], t.data_ptr()));
+    /// let transposed = t.transpose_all();
+    /// assert!(matches!(transposed.view_shape(&[-1]), Err(Error::NotViewable { .. })));
+    /// assert!(matches!(t.view_shape(&[4, -1]), Err(Error::InvalidShape { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn view_shape(&self, shape: &[isize]) -> Result<Tensor> {
+        let target = infer_shape(shape, self.numel())?;
+        let strides = self
+            .layout()
+            .view_strides(&target)
+            .ok_or_else(|| Error::NotViewable {
+                shape: self.shape().to_vec(),
+                strides: self.strides().to_vec(),
+                target: target.clone(),
+            })?;
+        let layout = Layout::from_parts(target, strides, self.layout().offset());
+        Ok(self.with_layout(layout))
+    }
+
+    /// This tensor with another shape, as PyTorch's `reshape`: a view when
+    /// the layout allows one ([`Tensor::view_shape`]'s rule, which covers more than
+    /// contiguous tensors), else a C-contiguous copy. Fails with
+    /// [`Error::InvalidShape`] when the shape does not hold the elements.
+    ///
+    /// ```
+    /// use dlbridge::Tensor;
+    ///
+    /// let t = Tensor::from_vec((0..6).collect::<Vec<i64>>(), &[2, 3])?;
+    /// assert_eq!(t.reshape(&[-1])?.data_ptr(), t.data_ptr()); // a view
+    /// let flat = t.transpose_all().reshape(&[-1])?; // no view can: a copy
+    /// assert_ne!(flat.data_ptr(), t.data_ptr());
+    /// assert_eq!(flat.to_scalars()?, t.transpose_all().to_scalars()?);
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn reshape(&self, shape: &[isize]) -> Result<Tensor> {
+        self.reshape_with(shape, Participation::Register)
+    }
+
+    /// [`Tensor::reshape`], registering the copy's borrow or only checking.
+    pub(crate) fn reshape_with(
+        &self,
+        shape: &[isize],
+        participation: Participation,
+    ) -> Result<Tensor> {
+        match self.view_shape(shape) {
+            Err(Error::NotViewable { .. }) => self
+                .to_dtype_with(self.dtype(), participation)?
+                .view_shape(shape),
+            result => result,
+        }
+    }
+
+    /// Dimensions `start..=end` merged into one, as PyTorch's `flatten`
+    /// (negative dimensions count from the end): a view when the layout
+    /// allows, else a copy ([`Tensor::reshape`]). A 0-d tensor becomes 1-d.
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::zeros(dlbridge::DType::Float32, &[2, 3, 4])?;
+    /// assert_eq!(t.flatten(1, -1)?.shape(), &[2, 12]);
+    /// assert_eq!(t.flatten(0, -1)?.shape(), &[24]);
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn flatten(&self, start: isize, end: isize) -> Result<Tensor> {
+        self.flatten_with(start, end, Participation::Register)
+    }
+
+    /// [`Tensor::flatten`], registering the copy's borrow or only checking.
+    pub(crate) fn flatten_with(
+        &self,
+        start: isize,
+        end: isize,
+        participation: Participation,
+    ) -> Result<Tensor> {
+        match self.flatten_shape(start, end)? {
+            Some(target) => self.reshape_with(&target, participation),
+            None => Ok(self.clone()),
+        }
+    }
+
+    /// The shape [`Tensor::flatten`] reshapes to, `None` when it changes
+    /// nothing (`start == end` on a tensor of at least one dimension).
+    pub(crate) fn flatten_shape(&self, start: isize, end: isize) -> Result<Option<Vec<isize>>> {
+        let ndim = self.ndim();
+        let (start, end) = (wrap_dim(start, ndim)?, wrap_dim(end, ndim)?);
+        if start > end {
+            return Err(Error::InvalidShape {
+                reason: "flatten() has invalid args: start_dim cannot come after end_dim".into(),
+            });
+        }
+        if ndim == 0 {
+            return Ok(Some(vec![1]));
+        }
+        if start == end {
+            return Ok(None);
+        }
+        let shape = self.shape();
+        let merged: usize = shape[start..=end].iter().product();
+        Ok(Some(
+            shape[..start]
+                .iter()
+                .chain(std::iter::once(&merged))
+                .chain(&shape[end + 1..])
+                .map(|&size| size as isize)
+                .collect(),
+        ))
+    }
+
+    /// A view without size-1 dimensions, as PyTorch's `squeeze`: all of them
+    /// with `dim` `None`, else only `dim` if its size is 1 (otherwise the
+    /// view has the same shape). Fails with [`Error::DimOutOfRange`].
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::zeros(dlbridge::DType::Int8, &[1, 3, 1])?;
+    /// assert_eq!(t.squeeze(None)?.shape(), &[3]);
+    /// assert_eq!(t.squeeze(Some(-1))?.shape(), &[1, 3]);
+    /// assert_eq!(t.squeeze(Some(1))?.shape(), &[1, 3, 1]);
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn squeeze(&self, dim: Option<isize>) -> Result<Tensor> {
+        let drop_axis = match dim {
+            Some(dim) => {
+                let axis = wrap_dim(dim, self.ndim())?;
+                Some(axis)
+            }
+            None => None,
+        };
+        let keep = |axis: usize| match drop_axis {
+            Some(drop) => axis != drop || self.shape()[axis] != 1,
+            None => self.shape()[axis] != 1,
+        };
+        let axes: Vec<usize> = (0..self.ndim()).filter(|&axis| keep(axis)).collect();
+        let layout = Layout::from_parts(
+            axes.iter().map(|&axis| self.shape()[axis]).collect(),
+            axes.iter().map(|&axis| self.strides()[axis]).collect(),
+            self.layout().offset(),
+        );
+        Ok(self.with_layout(layout))
+    }
+
+    /// A view with a new dimension of size 1 at `dim` (in `[-ndim - 1,
+    /// ndim]`), as PyTorch's `unsqueeze`, with PyTorch's stride for it.
+    /// Fails with [`Error::DimOutOfRange`].
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::zeros(dlbridge::DType::Int8, &[2, 3])?;
+    /// let u = t.unsqueeze(1)?;
+    /// assert_eq!((u.shape(), u.strides()), (&[2, 1, 3][..], &[3, 3, 1][..]));
+    /// assert_eq!(t.unsqueeze(-1)?.shape(), &[2, 3, 1]);
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn unsqueeze(&self, dim: isize) -> Result<Tensor> {
+        let ndim = self.ndim();
+        let axis = wrap_dim(dim, ndim + 1)?;
+        layout::check_ndim(ndim + 1)?;
+        let (mut shape, mut strides) = (self.shape().to_vec(), self.strides().to_vec());
+        let stride = if axis >= ndim {
+            1
+        } else {
+            shape[axis] as isize * strides[axis]
+        };
+        shape.insert(axis, 1);
+        strides.insert(axis, stride);
+        let layout = Layout::from_parts(shape, strides, self.layout().offset());
+        Ok(self.with_layout(layout))
+    }
+
+    /// A view with dimensions `a` and `b` swapped, as PyTorch's `transpose`.
+    /// Fails with [`Error::DimOutOfRange`].
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::zeros(dlbridge::DType::Int8, &[2, 3, 4])?;
+    /// assert_eq!(t.transpose(0, -1)?.shape(), &[4, 3, 2]);
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn transpose(&self, a: isize, b: isize) -> Result<Tensor> {
+        let ndim = self.ndim();
+        let (a, b) = (wrap_dim(a, ndim)?, wrap_dim(b, ndim)?);
+        if ndim == 0 {
+            return Ok(self.clone());
+        }
+        let mut order: Vec<usize> = (0..ndim).collect();
+        order.swap(a, b);
+        self.permute(&order)
+    }
+
+    /// A view repeating size-1 dimensions (and adding leading ones) to reach
+    /// `sizes`, as PyTorch's `expand`: `-1` keeps a dimension's size, and
+    /// nothing is copied (the repeated dimensions get stride 0, so the view
+    /// cannot be written). Fails with [`Error::InvalidShape`] in PyTorch's
+    /// words.
+    ///
+    /// ```
+    /// let row = dlbridge::Tensor::from_vec(vec![1u8, 2, 3], &[1, 3])?;
+    /// let grid = row.expand(&[4, -1])?;
+    /// assert_eq!((grid.shape(), grid.strides()), (&[4, 3][..], &[0, 1][..]));
+    /// assert!(row.expand(&[2, 4]).is_err());
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn expand(&self, sizes: &[isize]) -> Result<Tensor> {
+        let ndim = self.ndim();
+        let invalid = |reason: String| Error::InvalidShape { reason };
+        if sizes.len() < ndim {
+            return Err(invalid(format!(
+                "expand(dlbridge.Tensor{{{:?}}}, size={sizes:?}): the number of sizes provided ({}) must be greater or equal to the number of dimensions in the tensor ({ndim})",
+                self.shape(),
+                sizes.len()
+            )));
+        }
+        // PyTorch's `inferExpandGeometry`, from the last dimension back: an
+        // existing dimension keeps its stride unless it grows from 1 (stride
+        // 0); a new leading one of size 1 gets the stride that would step
+        // over the dimensions after it, and 0 when it repeats.
+        let lead = sizes.len() - ndim;
+        let mut shape = vec![0usize; sizes.len()];
+        let mut strides = vec![0isize; sizes.len()];
+        for axis in (0..sizes.len()).rev() {
+            let old = axis.checked_sub(lead);
+            let (mut size, mut stride) = match old {
+                Some(old) => (self.shape()[old], self.strides()[old]),
+                None if axis + 1 < sizes.len() => (1, shape[axis + 1] as isize * strides[axis + 1]),
+                None => (1, 0),
+            };
+            let wanted = match sizes[axis] {
+                -1 if old.is_none() => {
+                    return Err(invalid(format!(
+                        "The expanded size of the tensor (-1) isn't allowed in a leading, non-existing dimension {axis}"
+                    )));
+                }
+                -1 => size,
+                wanted if wanted < 0 => {
+                    return Err(invalid(format!("invalid shape dimension {wanted}")));
+                }
+                wanted => wanted as usize,
+            };
+            if size != wanted {
+                if size != 1 {
+                    return Err(invalid(format!(
+                        "The expanded size of the tensor ({wanted}) must match the existing size ({size}) at non-singleton dimension {axis}.  Target sizes: {sizes:?}.  Tensor sizes: {:?}",
+                        self.shape()
+                    )));
+                }
+                size = wanted;
+                stride = 0;
+            }
+            shape[axis] = size;
+            strides[axis] = stride;
+        }
+        layout::check_ndim(shape.len())?;
+        if layout::numel(&shape).is_none() {
+            return Err(Error::TooLarge { shape });
+        }
+        let layout = Layout::from_parts(shape, strides, self.layout().offset());
+        Ok(self.with_layout(layout))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtype::DType;
+
+    #[test]
+    fn dimensions_wrap_as_in_pytorch() {
+        assert_eq!(wrap_dim(-1, 3).unwrap(), 2);
+        assert_eq!(wrap_dim(0, 0).unwrap(), 0); // a 0-d tensor takes 0 and -1
+        assert_eq!(wrap_dim(-1, 0).unwrap(), 0);
+        assert!(matches!(
+            wrap_dim(3, 3),
+            Err(Error::DimOutOfRange { dim: 3, ndim: 3 })
+        ));
+        assert!(matches!(wrap_dim(-4, 3), Err(Error::DimOutOfRange { .. })));
+    }
+
+    #[test]
+    fn shapes_are_inferred_as_in_pytorch() {
+        assert_eq!(infer_shape(&[2, -1], 6).unwrap(), vec![2, 3]);
+        assert_eq!(infer_shape(&[0, 3], 0).unwrap(), vec![0, 3]);
+        let message = |shape: &[isize], numel| infer_shape(shape, numel).unwrap_err().to_string();
+        assert_eq!(
+            message(&[4, -1], 6),
+            "shape '[4, -1]' is invalid for input of size 6"
+        );
+        assert_eq!(message(&[-1, -1], 6), "only one dimension can be inferred");
+        assert_eq!(message(&[-2, 3], 6), "invalid shape dimension -2");
+        assert!(message(&[-1, 0], 0).contains("ambiguous"));
+    }
+
+    #[test]
+    fn views_follow_pytorchs_stride_rule() {
+        // Values from torch 2.15 on the same layouts.
+        let t = Tensor::zeros(DType::Int32, &[2, 3, 4]).unwrap();
+        let permuted = t.permute(&[1, 0, 2]).unwrap(); // (3, 2, 4), strides (4, 12, 1)
+        let v = permuted.view_shape(&[3, 2, 2, 2]).unwrap(); // splits the last run
+        assert_eq!(v.strides(), &[4, 12, 2, 1]);
+        assert!(matches!(
+            permuted.view_shape(&[6, 4]),
+            Err(Error::NotViewable { .. })
+        ));
+        let stepped = t
+            .index(&[
+                crate::IndexItem::Ellipsis,
+                crate::IndexItem::Slice {
+                    start: None,
+                    stop: None,
+                    step: Some(2),
+                },
+            ])
+            .unwrap(); // (2, 3, 2), strides (12, 4, 2)
+        assert_eq!(stepped.view_shape(&[6, 2]).unwrap().strides(), &[4, 2]);
+        // Every other element of the last dimension is one uniform run.
+        assert_eq!(stepped.view_shape(&[12]).unwrap().strides(), &[2]);
+        // A 0-d tensor views as any shape of one element, with strides 1.
+        let scalar = Tensor::zeros(DType::Int8, &[]).unwrap();
+        assert_eq!(scalar.view_shape(&[1, 1]).unwrap().strides(), &[1, 1]);
+    }
+
+    #[test]
+    fn unsqueeze_and_expand_take_pytorchs_strides() {
+        let t = Tensor::zeros(DType::Float32, &[3]).unwrap();
+        let grid = t.expand(&[1, 2, 3]).unwrap();
+        assert_eq!(grid.strides(), &[0, 0, 1]);
+        assert_eq!(t.expand(&[1, 1, 3]).unwrap().strides(), &[3, 3, 1]);
+        assert_eq!(t.unsqueeze(0).unwrap().strides(), &[3, 1]);
+        assert_eq!(t.unsqueeze(1).unwrap().strides(), &[1, 1]);
+        assert!(t.expand(&[-1, 3]).is_err()); // -1 in a new leading dimension
+        assert!(t.expand(&[2]).is_err()); // 3 is not a singleton
+    }
+}
