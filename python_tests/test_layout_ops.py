@@ -285,3 +285,89 @@ def test_missing_torch_methods_point_to_torch_and_numpy():
         t.sum()
     assert not hasattr(t, "__array_interface__")
     assert not hasattr(t, "requires_grad")
+
+
+@SETTINGS
+@given(torch_layouts(), st.integers(-5, 5), st.integers(-6, 6), st.integers(-1, 5))
+def test_narrow(t, dim, start, length):
+    compare(t, lambda x: x.narrow(dim, start, length))
+
+
+@SETTINGS
+@given(torch_layouts(), st.integers(-5, 5), st.data())
+def test_unflatten(t, dim, data):
+    size = t.shape[dim] if -t.dim() <= dim < t.dim() else 1
+    sizes = shapes_for(size, data.draw)
+    compare(t, lambda x: x.unflatten(dim, sizes))
+
+
+@SETTINGS
+@given(torch_layouts(), st.data())
+def test_movedim(t, data):
+    dims = st.integers(-t.dim() - 1, t.dim())
+    source = data.draw(st.one_of(dims, st.lists(dims, max_size=3)))
+    destination = data.draw(st.one_of(dims, st.lists(dims, max_size=3)))
+    compare(t, lambda x: x.movedim(source, destination))
+
+
+@SETTINGS
+@given(torch_layouts(), st.integers(-4, 4), st.integers(-5, 5), st.integers(-5, 5))
+def test_diagonal(t, offset, a, b):
+    compare(t, lambda x: x.diagonal())
+    compare(t, lambda x: x.diagonal(offset, a, b))
+
+
+@SETTINGS
+@given(torch_layouts(), st.integers(-5, 5), st.integers(-1, 5), st.integers(-1, 3))
+def test_unfold(t, dim, size, step):
+    compare(t, lambda x: x.unfold(dim, size, step))
+
+
+# -- negative strides, against NumPy (torch has none) --------------------------
+
+
+@st.composite
+def reversed_arrays(draw):
+    """A NumPy view with at least one negative stride, any rank 1-4."""
+    shape = draw(st.lists(st.integers(1, 4), min_size=1, max_size=4))
+    a = np.arange(math.prod(shape), dtype=np.int64).reshape(shape)
+    flips = draw(st.lists(st.booleans(), min_size=a.ndim, max_size=a.ndim))
+    flips[draw(st.integers(0, a.ndim - 1))] = True
+    a = a[tuple(slice(None, None, -1) if flip else slice(None) for flip in flips)]
+    if a.ndim >= 2 and draw(st.booleans()):
+        a = a.transpose(draw(st.permutations(range(a.ndim))))
+    return a
+
+
+def shares(result, source):
+    return np.shares_memory(np.from_dlpack(result), source) if result.numel() else True
+
+
+@SETTINGS
+@given(reversed_arrays(), st.data())
+def test_negative_strides_match_numpy(a, data):
+    t = db.from_numpy(a)
+    axis = data.draw(st.integers(0, a.ndim - 1))
+    other = data.draw(st.integers(0, a.ndim - 1))
+    cases = [
+        (t.squeeze(), np.squeeze(a), True),
+        (t.unsqueeze(axis), np.expand_dims(a, axis), True),
+        (t.transpose(axis, other), np.swapaxes(a, axis, other), True),
+        (t.movedim(axis, other), np.moveaxis(a, axis, other), True),
+        (t.reshape(-1), a.reshape(-1), None),
+        (t.flatten(), a.reshape(-1), None),
+        (t.narrow(axis, 1, a.shape[axis] - 1), a.take(range(1, a.shape[axis]), axis), True),
+    ]
+    if a.ndim >= 2 and axis != other:
+        offset = data.draw(st.integers(-2, 2))
+        cases.append((t.diagonal(offset, axis, other), np.diagonal(a, offset, axis, other), True))
+    size = data.draw(st.integers(1, a.shape[axis]))
+    step = data.draw(st.integers(1, 2))
+    windows = np.lib.stride_tricks.sliding_window_view(a, size, axis=axis)
+    windows = windows[(slice(None),) * axis + (slice(None, None, step),)]
+    cases.append((t.unfold(axis, size, step), windows, True))
+    for result, expected, view in cases:
+        assert result.shape == expected.shape
+        assert result.tolist() == expected.tolist()
+        if view:
+            assert shares(result, a)

@@ -390,6 +390,226 @@ impl Tensor {
     }
 }
 
+impl Tensor {
+    /// A view of `length` elements of dimension `dim` from `start` (which
+    /// may count from the end), as PyTorch's `narrow`.
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::from_vec((0..6).collect::<Vec<i32>>(), &[2, 3])?;
+    /// let n = t.narrow(1, -2, 2)?;
+    /// assert_eq!((n.shape(), n.strides()), (&[2, 2][..], &[3, 1][..]));
+    /// assert_eq!(n.data_ptr(), t.data_ptr().wrapping_add(4));
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn narrow(&self, dim: isize, start: isize, length: isize) -> Result<Tensor> {
+        if self.ndim() == 0 {
+            return Err(Error::InvalidShape {
+                reason: "narrow() cannot be applied to a 0-dim tensor.".into(),
+            });
+        }
+        // PyTorch checks the length before the dimension and the start.
+        if length < 0 {
+            return Err(Error::InvalidShape {
+                reason: "narrow(): length must be non-negative.".into(),
+            });
+        }
+        let axis = wrap_dim(dim, self.ndim())?;
+        let size = self.shape()[axis];
+        let first = if start < 0 {
+            start + size as isize
+        } else {
+            start
+        };
+        if first < 0 || first > size as isize {
+            return Err(Error::IndexOutOfRange {
+                index: start,
+                axis,
+                size,
+            });
+        }
+        if first + length > size as isize {
+            return Err(Error::InvalidShape {
+                reason: format!(
+                    "start ({first}) + length ({length}) exceeds dimension size ({size})."
+                ),
+            });
+        }
+        let mut shape = self.shape().to_vec();
+        shape[axis] = length as usize;
+        let offset = self.layout().offset() + first * self.strides()[axis];
+        let layout = Layout::from_parts(shape, self.strides().to_vec(), offset);
+        Ok(self.with_layout(layout))
+    }
+
+    /// Dimension `dim` split into `sizes` (one `-1` inferred), as PyTorch's
+    /// `unflatten`: always a view.
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::zeros(dlbridge::DType::Int8, &[2, 12])?;
+    /// assert_eq!(t.unflatten(1, &[3, -1])?.shape(), &[2, 3, 4]);
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn unflatten(&self, dim: isize, sizes: &[isize]) -> Result<Tensor> {
+        let axis = wrap_dim(dim, self.ndim())?;
+        if self.ndim() == 0 {
+            return Err(Error::InvalidShape {
+                reason: "unflatten: a 0-dim tensor has no dimension to split".into(),
+            });
+        }
+        if sizes.is_empty() {
+            return Err(Error::InvalidShape {
+                reason: "unflatten: sizes must be non-empty".into(),
+            });
+        }
+        let size = self.shape().get(axis).copied().unwrap_or(1);
+        let split = infer_shape(sizes, size).map_err(|_| Error::InvalidShape {
+            reason: format!(
+                "unflatten: Provided sizes {sizes:?} don't multiply up to the size of dim {dim} ({size}) in the input tensor"
+            ),
+        })?;
+        let shape = self.shape();
+        let target: Vec<isize> = shape[..axis.min(shape.len())]
+            .iter()
+            .chain(&split)
+            .chain(shape.get(axis + 1..).unwrap_or(&[]))
+            .map(|&size| size as isize)
+            .collect();
+        self.view_shape(&target)
+    }
+
+    /// A view with dimensions `source` moved to positions `destination` and
+    /// the others kept in order, as PyTorch's `movedim`.
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::zeros(dlbridge::DType::Int8, &[2, 3, 4])?;
+    /// assert_eq!(t.movedim(&[0], &[-1])?.shape(), &[3, 4, 2]);
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn movedim(&self, source: &[isize], destination: &[isize]) -> Result<Tensor> {
+        let ndim = self.ndim();
+        if source.len() != destination.len() {
+            return Err(Error::InvalidShape {
+                reason: format!(
+                    "movedim: Invalid source or destination dims: source ({source:?} dims) should contain the same number of dims as destination ({destination:?} dims)"
+                ),
+            });
+        }
+        // PyTorch wraps every dimension of both lists before it looks for
+        // repeats.
+        let wrap_all = |dims: &[isize]| -> Result<Vec<usize>> {
+            dims.iter().map(|&dim| wrap_dim(dim, ndim)).collect()
+        };
+        let (from, to) = (wrap_all(source)?, wrap_all(destination)?);
+        for (wrapped, dims, what) in [(&from, source, "source"), (&to, destination, "destination")]
+        {
+            let mut seen = vec![false; ndim.max(1)];
+            if wrapped
+                .iter()
+                .any(|&axis| std::mem::replace(&mut seen[axis], true))
+            {
+                return Err(Error::InvalidShape {
+                    reason: format!("movedim: repeated dim in `{what}` ({dims:?})"),
+                });
+            }
+        }
+        if ndim == 0 {
+            return Ok(self.clone());
+        }
+        let mut order = vec![usize::MAX; ndim];
+        for (&src, &dst) in from.iter().zip(&to) {
+            order[dst] = src;
+        }
+        let mut rest = (0..ndim).filter(|axis| !from.contains(axis));
+        for slot in order.iter_mut().filter(|slot| **slot == usize::MAX) {
+            *slot = rest.next().expect("as many free places as unmoved dims");
+        }
+        self.permute(&order)
+    }
+
+    /// A view of the diagonal of dimensions `dim1` and `dim2` (shifted by
+    /// `offset`, above the main diagonal when positive), appended as the last
+    /// dimension, as PyTorch's `diagonal`.
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::from_vec((0..9).collect::<Vec<i64>>(), &[3, 3])?;
+    /// let d = t.diagonal(0, 0, 1)?;
+    /// assert_eq!((d.shape(), d.strides()), (&[3][..], &[4][..]));
+    /// assert_eq!(t.diagonal(1, 0, 1)?.data_ptr(), t.data_ptr().wrapping_add(8));
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn diagonal(&self, offset: isize, dim1: isize, dim2: isize) -> Result<Tensor> {
+        let ndim = self.ndim();
+        let (a, b) = (wrap_dim(dim1, ndim)?, wrap_dim(dim2, ndim)?);
+        if a == b {
+            return Err(Error::InvalidShape {
+                reason: format!("diagonal dimensions cannot be identical {dim1}, {dim2}"),
+            });
+        }
+        let (size_a, size_b) = (self.shape()[a] as isize, self.shape()[b] as isize);
+        let (stride_a, stride_b) = (self.strides()[a], self.strides()[b]);
+        let length = if offset >= 0 {
+            size_a.min(size_b - offset).max(0)
+        } else {
+            (size_a + offset).min(size_b).max(0)
+        };
+        let mut start = self.layout().offset();
+        if length > 0 {
+            start += if offset >= 0 {
+                offset * stride_b
+            } else {
+                -offset * stride_a
+            };
+        }
+        let axes = (0..ndim).filter(|&axis| axis != a && axis != b);
+        let mut shape: Vec<usize> = axes.clone().map(|axis| self.shape()[axis]).collect();
+        let mut strides: Vec<isize> = axes.map(|axis| self.strides()[axis]).collect();
+        shape.push(length as usize);
+        strides.push(stride_a + stride_b);
+        Ok(self.with_layout(Layout::from_parts(shape, strides, start)))
+    }
+
+    /// A view of every window of `size` elements along `dim`, `step`
+    /// apart, as a new last dimension, as PyTorch's `unfold`.
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::from_vec((0..7).collect::<Vec<i16>>(), &[7])?;
+    /// let w = t.unfold(0, 3, 2)?;
+    /// assert_eq!((w.shape(), w.strides()), (&[3, 3][..], &[2, 1][..]));
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn unfold(&self, dim: isize, size: isize, step: isize) -> Result<Tensor> {
+        // PyTorch's order of checks: the dimension, the window against it,
+        // then the window and the step themselves.
+        let axis = wrap_dim(dim, self.ndim())?;
+        let length = self.shape().get(axis).copied().unwrap_or(1);
+        let refuse = |reason: String| Err(Error::InvalidShape { reason });
+        if size > length as isize {
+            return refuse(format!(
+                "maximum size for tensor at dimension {axis} is {length} but size is {size}"
+            ));
+        }
+        if size < 0 {
+            return refuse(format!("size is {size} but must be >= 0"));
+        }
+        if step <= 0 {
+            return refuse(format!("step is {step} but must be > 0"));
+        }
+        let (size, step) = (size as usize, step as usize);
+        if self.ndim() == 0 {
+            let layout = Layout::from_parts(vec![size], vec![1], self.layout().offset());
+            return Ok(self.with_layout(layout));
+        }
+        let (mut shape, mut strides) = (self.shape().to_vec(), self.strides().to_vec());
+        let stride = strides[axis];
+        shape[axis] = (length - size) / step + 1;
+        strides[axis] = stride * step as isize;
+        shape.push(size);
+        strides.push(stride);
+        layout::check_ndim(shape.len())?;
+        Ok(self.with_layout(Layout::from_parts(shape, strides, self.layout().offset())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -198,6 +198,76 @@ impl PyTensor {
         PyTensor::wrap(py, self.inner.expand(&index::shape_arguments(sizes)?)?)
     }
 
+    /// A view of `length` elements of dimension `dim` from `start`, as
+    /// torch's `narrow`.
+    fn narrow(
+        &self,
+        py: Python<'_>,
+        dim: isize,
+        start: isize,
+        length: isize,
+    ) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.inner.narrow(dim, start, length)?)
+    }
+
+    /// Dimension `dim` split into `sizes` (one `-1` inferred), as torch's
+    /// `unflatten`.
+    fn unflatten(&self, py: Python<'_>, dim: isize, sizes: Vec<isize>) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.inner.unflatten(dim, &sizes)?)
+    }
+
+    /// A view with dimensions `source` (an int or a sequence) moved to
+    /// `destination`, as torch's `movedim`.
+    fn movedim(
+        &self,
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        destination: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyTensor>> {
+        // torch takes two ints or two sequences, not one of each.
+        let (source, destination) = match (
+            source.extract::<isize>(),
+            destination.extract::<isize>(),
+        ) {
+            (Ok(source), Ok(destination)) => (vec![source], vec![destination]),
+            (Err(_), Err(_)) => (
+                source.extract::<Vec<isize>>()?,
+                destination.extract::<Vec<isize>>()?,
+            ),
+            _ => {
+                return Err(PyTypeError::new_err(
+                    "movedim() takes two ints or two sequences of ints as source and destination",
+                ));
+            }
+        };
+        PyTensor::wrap(py, self.inner.movedim(&source, &destination)?)
+    }
+
+    /// A view of a diagonal of dimensions `dim1` and `dim2`, as torch's
+    /// `diagonal`.
+    #[pyo3(signature = (offset=0, dim1=0, dim2=1))]
+    fn diagonal(
+        &self,
+        py: Python<'_>,
+        offset: isize,
+        dim1: isize,
+        dim2: isize,
+    ) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.inner.diagonal(offset, dim1, dim2)?)
+    }
+
+    /// A view of every window of `size` elements along `dimension`, `step`
+    /// apart, as torch's `unfold`.
+    fn unfold(
+        &self,
+        py: Python<'_>,
+        dimension: isize,
+        size: isize,
+        step: isize,
+    ) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.inner.unfold(dimension, size, step)?)
+    }
+
     /// Only for names the class does not have: the `AttributeError` says
     /// where torch's other methods are (arithmetic, reductions, autograd are
     /// deliberately not dlbridge's; `torch.from_dlpack(t)` and `t.numpy()`
