@@ -371,3 +371,28 @@ def test_negative_strides_match_numpy(a, data):
         assert result.tolist() == expected.tolist()
         if view:
             assert shares(result, a)
+
+
+def compare_pieces(t, op):
+    """`op` gives a tuple of views: each must be torch's."""
+    d = db.from_dlpack(t)
+    expected, torch_error = outcome(lambda: op(t))
+    result, db_error = outcome(lambda: op(d))
+    assert db_error is torch_error, (db_error, torch_error)
+    if torch_error is None:
+        assert isinstance(result, tuple) and len(result) == len(expected)
+        for piece, torch_piece in zip(result, expected, strict=True):
+            same(piece, torch_piece, d, t)
+
+
+@SETTINGS
+@given(torch_layouts(), st.integers(-1, 5), st.integers(-5, 5), st.data())
+def test_split_chunk_unbind(t, size, dim, data):
+    compare_pieces(t, lambda x: x.split(size, dim))
+    compare_pieces(t, lambda x: x.chunk(size, dim))
+    compare_pieces(t, lambda x: x.unbind(dim))
+    length = t.shape[dim] if -t.dim() <= dim < t.dim() else 0
+    sections = data.draw(st.lists(st.integers(0, 3), max_size=4))
+    if data.draw(st.booleans()) and sum(sections) <= length:
+        sections.append(length - sum(sections))
+    compare_pieces(t, lambda x: x.split(sections, dim))

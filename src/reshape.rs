@@ -610,6 +610,141 @@ impl Tensor {
     }
 }
 
+impl Tensor {
+    /// Views of consecutive pieces of `size` elements along `dim` (the last
+    /// may be shorter), as PyTorch's `split` with an int.
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::zeros(dlbridge::DType::Int8, &[5, 2])?;
+    /// let shapes: Vec<_> = t.split(2, 0)?.iter().map(|p| p.shape()[0]).collect();
+    /// assert_eq!(shapes, [2, 2, 1]);
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn split(&self, size: isize, dim: isize) -> Result<Vec<Tensor>> {
+        let refuse = |reason: String| Err(Error::InvalidShape { reason });
+        if self.ndim() == 0 {
+            return refuse("split expects at least a 1-dimensional tensor".into());
+        }
+        // PyTorch checks the size before the dimension.
+        if size < 0 {
+            return refuse(format!(
+                "split expects split_size be non-negative, but got split_size={size}"
+            ));
+        }
+        let axis = wrap_dim(dim, self.ndim())?;
+        let length = self.shape()[axis] as isize;
+        if size == 0 && length != 0 {
+            return refuse(format!(
+                "split_size can only be 0 if dimension size is 0, but got dimension size of {length}"
+            ));
+        }
+        let pieces = if size == 0 {
+            1
+        } else {
+            ((length + size - 1) / size).max(1)
+        };
+        (0..pieces)
+            .map(|piece| {
+                let start = piece * size;
+                self.narrow(axis as isize, start, size.min(length - start))
+            })
+            .collect()
+    }
+
+    /// Views of consecutive pieces of the given `sizes` along `dim`, which
+    /// must add up to its length, as PyTorch's `split` with a list.
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::zeros(dlbridge::DType::Int8, &[5])?;
+    /// assert_eq!(t.split_sizes(&[1, 4], 0)?[1].shape(), &[4]);
+    /// assert!(t.split_sizes(&[2, 2], 0).is_err());
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn split_sizes(&self, sizes: &[isize], dim: isize) -> Result<Vec<Tensor>> {
+        if self.ndim() == 0 {
+            return Err(Error::InvalidShape {
+                reason: "split expects at least a 1-dimensional tensor".into(),
+            });
+        }
+        let axis = wrap_dim(dim, self.ndim())?;
+        let length = self.shape().get(axis).copied().unwrap_or(1) as isize;
+        if sizes.iter().any(|&size| size < 0) {
+            return Err(Error::InvalidShape {
+                reason: format!(
+                    "split_with_sizes expects split_sizes have only non-negative entries, but got split_sizes={sizes:?}"
+                ),
+            });
+        }
+        if sizes.iter().sum::<isize>() != length {
+            return Err(Error::InvalidShape {
+                reason: format!(
+                    "split_with_sizes expects split_sizes to sum exactly to {length} (input tensor's size at dimension {axis}), but got split_sizes={sizes:?}"
+                ),
+            });
+        }
+        let mut start = 0;
+        sizes
+            .iter()
+            .map(|&size| {
+                let piece = self.narrow(axis as isize, start, size);
+                start += size;
+                piece
+            })
+            .collect()
+    }
+
+    /// `chunks` views along `dim` of equal length but the last (fewer when
+    /// the length does not allow so many), as PyTorch's `chunk`.
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::zeros(dlbridge::DType::Int8, &[5])?;
+    /// let lengths: Vec<_> = t.chunk(2, 0)?.iter().map(|p| p.shape()[0]).collect();
+    /// assert_eq!(lengths, [3, 2]);
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn chunk(&self, chunks: isize, dim: isize) -> Result<Vec<Tensor>> {
+        if self.ndim() == 0 {
+            return Err(Error::InvalidShape {
+                reason: "chunk expects at least a 1-dimensional tensor".into(),
+            });
+        }
+        if chunks <= 0 {
+            return Err(Error::InvalidShape {
+                reason: format!("chunk expects `chunks` to be greater than 0, got: {chunks}"),
+            });
+        }
+        let axis = wrap_dim(dim, self.ndim())?;
+        let length = self.shape()[axis] as isize;
+        if length == 0 {
+            // PyTorch gives `chunks` empty pieces here.
+            return self.split_sizes(&vec![0; chunks as usize], dim);
+        }
+        self.split((length + chunks - 1) / chunks, dim)
+    }
+
+    /// A view of each index of `dim`, that dimension removed, as PyTorch's
+    /// `unbind`.
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::zeros(dlbridge::DType::Int8, &[2, 3])?;
+    /// let columns = t.unbind(1)?;
+    /// assert_eq!((columns.len(), columns[0].shape()), (3, &[2][..]));
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn unbind(&self, dim: isize) -> Result<Vec<Tensor>> {
+        if self.ndim() == 0 {
+            return Err(Error::DimOutOfRange { dim, ndim: 0 });
+        }
+        let axis = wrap_dim(dim, self.ndim())?;
+        (0..self.shape()[axis] as isize)
+            .map(|index| {
+                self.narrow(axis as isize, index, 1)?
+                    .squeeze(Some(axis as isize))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

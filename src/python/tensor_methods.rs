@@ -268,6 +268,44 @@ impl PyTensor {
         PyTensor::wrap(py, self.inner.unfold(dimension, size, step)?)
     }
 
+    /// Views of consecutive pieces along `dim`, as torch's `split`: of
+    /// `split_size_or_sections` elements each (the last may be shorter), or
+    /// of the lengths in a sequence, which must add up to the dimension.
+    #[pyo3(signature = (split_size_or_sections, dim=0))]
+    fn split<'py>(
+        &self,
+        py: Python<'py>,
+        split_size_or_sections: &Bound<'py, PyAny>,
+        dim: isize,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let pieces = match split_size_or_sections.extract::<isize>() {
+            Ok(size) => self.inner.split(size, dim)?,
+            Err(_) => self
+                .inner
+                .split_sizes(&split_size_or_sections.extract::<Vec<isize>>()?, dim)?,
+        };
+        wrap_all(py, pieces)
+    }
+
+    /// `chunks` views of (nearly) equal length along `dim`, as torch's
+    /// `chunk`.
+    #[pyo3(signature = (chunks, dim=0))]
+    fn chunk<'py>(
+        &self,
+        py: Python<'py>,
+        chunks: isize,
+        dim: isize,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        wrap_all(py, self.inner.chunk(chunks, dim)?)
+    }
+
+    /// A view of each index of `dim`, that dimension removed, as torch's
+    /// `unbind`.
+    #[pyo3(signature = (dim=0))]
+    fn unbind<'py>(&self, py: Python<'py>, dim: isize) -> PyResult<Bound<'py, PyTuple>> {
+        wrap_all(py, self.inner.unbind(dim)?)
+    }
+
     /// Only for names the class does not have: the `AttributeError` says
     /// where torch's other methods are (arithmetic, reductions, autograd are
     /// deliberately not dlbridge's; `torch.from_dlpack(t)` and `t.numpy()`
@@ -810,4 +848,14 @@ impl PyTensor {
             result => Ok(result?),
         }
     }
+}
+
+/// Tensors as a tuple of `dlbridge.Tensor`s (torch's `split` and friends
+/// return tuples).
+fn wrap_all(py: Python<'_>, tensors: Vec<Tensor>) -> PyResult<Bound<'_, PyTuple>> {
+    let wrapped = tensors
+        .into_iter()
+        .map(|tensor| PyTensor::wrap(py, tensor))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyTuple::new(py, wrapped)
 }
