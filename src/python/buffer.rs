@@ -213,26 +213,7 @@ pub(crate) fn adopt_buffer(
             tensor
         });
     }
-    // The same gate as every other way memory enters.
-    let validated = foreign::validate(ForeignMemory {
-        origin: "buffer",
-        data,
-        byte_offset: 0,
-        shape: shape.to_vec(),
-        strides: Strides::RowMajor,
-        dtype,
-    })?;
-    let extent = Extent::of_layout(&validated.layout, dtype.itemsize());
-    // SAFETY: the exporter keeps the buffer's bytes valid until the buffer is
-    // released, which the storage does when its last user is gone; the
-    // layout addresses exactly the buffer's `len_bytes` bytes.
-    let storage = unsafe { Storage::kept_alive_by(validated.base, extent, Box::new(held)) };
-    Ok(Tensor::from_parts(
-        Arc::new(storage),
-        validated.layout,
-        dtype,
-        readonly,
-    ))
+    share_held(held, 0, shape.to_vec(), dtype)
 }
 
 /// A 1-d tensor sharing the memory of any object with the buffer protocol
@@ -250,7 +231,6 @@ pub(crate) fn import_buffer(
     offset: isize,
 ) -> PyResult<Tensor> {
     let held = hold_c_contiguous(buffer, "frombuffer")?;
-    let readonly = held.readonly();
     let length = held.len_bytes() as isize;
     let itemsize = dtype.itemsize() as isize;
     if offset < 0 || offset > length {
@@ -286,18 +266,34 @@ pub(crate) fn import_buffer(
     // pointer and length but no promise of alignment, which `offset` can
     // break too (NumPy would make an unaligned array; dlbridge refuses one,
     // as it refuses an unaligned DLPack tensor).
+    share_held(held, offset as u64, vec![count as usize], dtype)
+}
+
+/// A row-major tensor over `held`'s bytes from `byte_offset`, through the
+/// gate every foreign memory passes (`foreign::validate`: alignment, no
+/// wrap-around); the storage keeps the buffer until its last user is gone.
+/// Read-only when the buffer is. The caller has checked that `shape` fits
+/// in the buffer's bytes after `byte_offset`.
+fn share_held(
+    held: PyUntypedBuffer,
+    byte_offset: u64,
+    shape: Vec<usize>,
+    dtype: DType,
+) -> PyResult<Tensor> {
+    let readonly = held.readonly();
     let validated = foreign::validate(ForeignMemory {
         origin: "buffer",
         data: held.buf_ptr() as usize,
-        byte_offset: offset as u64,
-        shape: vec![count as usize],
+        byte_offset,
+        shape,
         strides: Strides::RowMajor,
         dtype,
     })?;
     let extent = Extent::of_layout(&validated.layout, dtype.itemsize());
     // SAFETY: the exporter keeps the buffer's bytes valid until the buffer is
-    // released, which the storage does when its last user is gone; the tensor
-    // addresses `count * itemsize <= len - offset` bytes from `buf + offset`.
+    // released, which the storage does when its last user is gone; the
+    // layout addresses only bytes of the buffer after `byte_offset` (the
+    // caller's check).
     let storage = unsafe { Storage::kept_alive_by(validated.base, extent, Box::new(held)) };
     Ok(Tensor::from_parts(
         Arc::new(storage),
