@@ -9,7 +9,6 @@
 //! 0-d tensor takes the dimensions `-1` and `0`), and the strides a new
 //! dimension gets (`inferUnsqueezeGeometry`).
 
-use crate::borrow::Participation;
 use crate::error::{Error, Result};
 use crate::layout::{self, Layout};
 use crate::tensor::Tensor;
@@ -81,13 +80,7 @@ impl Layout {
             if shape == target {
                 return Some(strides.to_vec());
             }
-            let mut result = vec![0isize; target.len()];
-            let mut step: isize = 1;
-            for (stride, &size) in result.iter_mut().zip(target).rev() {
-                *stride = step;
-                step = step.saturating_mul(size.max(1) as isize);
-            }
-            return Some(result);
+            return Some(layout::contiguous_strides(target));
         }
         let mut result = vec![0isize; target.len()];
         let mut view_d = target.len() as isize - 1;
@@ -169,19 +162,8 @@ impl Tensor {
     /// # Ok::<(), dlbridge::Error>(())
     /// ```
     pub fn reshape(&self, shape: &[isize]) -> Result<Tensor> {
-        self.reshape_with(shape, Participation::Register)
-    }
-
-    /// [`Tensor::reshape`], registering the copy's borrow or only checking.
-    pub(crate) fn reshape_with(
-        &self,
-        shape: &[isize],
-        participation: Participation,
-    ) -> Result<Tensor> {
         match self.view_shape(shape) {
-            Err(Error::NotViewable { .. }) => self
-                .to_dtype_with(self.dtype(), participation)?
-                .view_shape(shape),
+            Err(Error::NotViewable { .. }) => self.to_dtype(self.dtype())?.view_shape(shape),
             result => result,
         }
     }
@@ -197,18 +179,8 @@ impl Tensor {
     /// # Ok::<(), dlbridge::Error>(())
     /// ```
     pub fn flatten(&self, start: isize, end: isize) -> Result<Tensor> {
-        self.flatten_with(start, end, Participation::Register)
-    }
-
-    /// [`Tensor::flatten`], registering the copy's borrow or only checking.
-    pub(crate) fn flatten_with(
-        &self,
-        start: isize,
-        end: isize,
-        participation: Participation,
-    ) -> Result<Tensor> {
         match self.flatten_shape(start, end)? {
-            Some(target) => self.reshape_with(&target, participation),
+            Some(target) => self.reshape(&target),
             None => Ok(self.clone()),
         }
     }
