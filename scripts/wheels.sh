@@ -138,10 +138,10 @@ for version in $(echo "${!PYTHONS[@]}" | tr ' ' '\n' | sort -V); do
         python -m pip install -q --no-index --only-binary=:all: --find-links "$1" dlbridge
         python -m pip list 2>/dev/null | grep -i "^dlbridge "
         cd "$2"
-        python -m dlbridge >/dev/null
-        python -m dlbridge | head -3
+        python -m dlbridge >"$3/demo.txt"
+        head -3 "$3/demo.txt"
         python scripts/wheel_smoke.py
-    ' _ "$DIST" "$REPO"
+    ' _ "$DIST" "$REPO" "$venv"
     done_step
 
     step "CPython $version: the sdist, built from source by pip (Rust on PATH)"
