@@ -7,10 +7,11 @@ Each pair is checked on edge values and on seeded random bit patterns, through
 ``.to()`` (contiguous and strided), ``db.tensor(src, dtype=)`` and assignment.
 
 bfloat16 results are checked against an exact rounding computed here with
-Python integers and fractions. ``ml_dtypes`` (and torch) convert float64 and
-integers wider than 24 bits to bfloat16 through float32, rounding twice, so
-they are off by one unit in the last place on a few inputs; dlbridge is not.
-Everywhere else the reference is NumPy itself (``ml_dtypes`` for casts from
+Python integers and fractions. torch (and ``ml_dtypes`` before 0.7) convert
+float64 and integers wider than 24 bits to bfloat16 through float32, rounding
+twice, so they are off by one unit in the last place on a few inputs; dlbridge
+is not. ``ml_dtypes`` is checked against the exact rounding only where every
+route rounds once. Everywhere else the reference is NumPy itself (``ml_dtypes`` for casts from
 bfloat16, which are exact through float32).
 """
 
@@ -398,16 +399,35 @@ def test_float64_rounds_once_to_half_types():
     assert db.tensor([y], dtype=db.float64).to(db.bfloat16).item() == 8.087052601914267e22
 
 
-def test_bfloat16_rounds_once_where_ml_dtypes_rounds_twice():
-    # ml_dtypes (and torch) go through float32: 2**60 + 2**52 + 1 becomes the
-    # tie 2**60 + 2**52, then the even 2**60. Rounded once it is 2**60 + 2**53.
-    v = 2**60 + 2**52 + 1
+def test_bfloat16_rounds_once_from_float64_and_wide_integers():
+    # Rounding through float32 first (torch does; ml_dtypes did before 0.7)
+    # turns 2**60 + 2**52 + 1 into the tie 2**60 + 2**52, then the even 2**60,
+    # and 1 + 2**-8 + 2**-40 into the tie 1 + 2**-8, then 1.0. Rounded once,
+    # as IEEE 754 and NumPy's float16 casts do, they are the values below.
+    # The reference is the exact rounding above, not another library.
+    wide = 2**60 + 2**52 + 1
+    fine = 1 + 2**-8 + 2**-40
+    assert round_to_bfloat16(wide) == 2.0**60 + 2.0**53
+    assert round_to_bfloat16(fine) == 1 + 2**-7
+    # The cases can tell one rounding from two.
+    assert round_to_bfloat16(float(np.float32(wide))) == 2.0**60
+    assert round_to_bfloat16(float(np.float32(fine))) == 1.0
+    assert db.tensor([wide]).to(db.bfloat16).item() == round_to_bfloat16(wide)
+    got = db.tensor([fine], dtype=db.float64).to(db.bfloat16).item()
+    assert got == round_to_bfloat16(fine)
+
+
+def test_exact_bfloat16_reference_agrees_with_ml_dtypes_from_float64_held_by_float32():
+    # A float64 that float32 holds exactly is rounded once by every route
+    # (directly, or through float32), so ml_dtypes must agree with the exact
+    # reference there, whichever way its version converts.
+    src = SOURCES["float64"]
     with quiet():
-        assert float(np.array([v]).astype(BF16)[0]) == 2.0**60
-    assert db.tensor([v]).to(db.bfloat16).item() == 2.0**60 + 2.0**53
-    x = 1 + 2**-8 + 2**-40
-    assert float(np.array([x]).astype(BF16)[0]) == 1.0
-    assert db.tensor([x], dtype=db.float64).to(db.bfloat16).item() == 1 + 2**-7
+        once = src[src.astype(np.float32).astype(np.float64) == src]
+        theirs = once.astype(BF16)
+    assert once.size > 10
+    ours = np.array([round_to_bfloat16(v) for v in once.tolist()], dtype=np.float32)
+    assert_same(ours.astype(BF16), theirs, once, "exact vs ml_dtypes, float64 -> bfloat16")
 
 
 def test_exact_bfloat16_reference_agrees_with_ml_dtypes_from_float32():

@@ -6,9 +6,10 @@
 # Needs: Rust stable (cargo, with rustfmt and clippy), Python >= 3.10 with the venv
 # module, and network access to PyPI and crates.io on the first run. The script
 # creates (or reuses) a virtual environment at .venv in the repository root and
-# installs into it what the checks need (maturin, numpy, torch, jax, ray, dask
-# distributed, pytest, hypothesis, ml_dtypes, mypy, mkdocs, ruff); pip's cache is
-# used, so PyPI's large torch wheel is downloaded once per machine.
+# installs into it what the checks need (requirements/test.in: maturin, numpy, torch,
+# jax, ray, dask distributed, pytest, hypothesis, ml_dtypes, mypy, mkdocs, ruff), each
+# package at the version requirements/constraints.txt pins; pip's cache is used, so
+# PyPI's large torch wheel is downloaded once per machine.
 #
 # Environment knobs:
 #   PYTHON   interpreter used to create .venv (default: python3)
@@ -119,23 +120,13 @@ unset PYTHONHOME PYO3_BUILD_EXTENSION_MODULE
 done_step
 
 # ---------------------------------------------------------------------------
-step "pip install maturin numpy torch jax ray dask-distributed pytest hypothesis ml_dtypes mypy mkdocs ruff"
-# No --upgrade: what is already installed and satisfies the pins is kept, so a warm
-# venv costs no download. No --no-cache-dir: torch and its CUDA wheels are several GB.
-"$VPY" -m pip install \
-    'maturin>=1.9.4,<2' \
-    'numpy>=2.0' \
-    'torch>=2.4' \
-    'pytest>=8' \
-    'hypothesis>=6' \
-    'ml_dtypes' \
-    'mypy' \
-    'jax' \
-    'ray>=2.9' \
-    'distributed>=2024.1' \
-    'mkdocs' \
-    'mkdocstrings[python]' \
-    'ruff'
+step "pip install -r requirements/test.in -c requirements/constraints.txt"
+# Every package, direct or pulled in, at the exact version constraints.txt pins for
+# this Python (regenerate it on purpose with `python3 scripts/update_constraints.py`),
+# so a release elsewhere cannot change what the tests run against. No --upgrade:
+# a warm venv already at the pins downloads nothing. No --no-cache-dir: torch and
+# its CUDA wheels are several GB.
+"$VPY" -m pip install -r requirements/test.in -c requirements/constraints.txt
 done_step
 
 # ---------------------------------------------------------------------------

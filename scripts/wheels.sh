@@ -27,6 +27,9 @@ REPO="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$REPO"
 DIST="$REPO/dist"
 BUILD_VENV="${WHEELS_VENV:-$REPO/target/wheels-venv}"
+# Every package installed here is at the version this pins for its Python
+# (requirements/wheels.in; `python3 scripts/update_constraints.py` regenerates it).
+CONSTRAINTS="$REPO/requirements/constraints.txt"
 SMOKE_DIR="$REPO/target/wheels-smoke"
 export CARGO_TARGET_DIR="$REPO/target/wheels"
 unset VIRTUAL_ENV PYO3_PYTHON PYO3_BUILD_EXTENSION_MODULE
@@ -72,7 +75,7 @@ step "build tools (maturin, ziglang, auditwheel) in $BUILD_VENV"
 if ! [[ -x "$BUILD_VENV/bin/python" ]]; then
     "$ABI3_PYTHON" -m venv "$BUILD_VENV"
 fi
-"$BUILD_VENV/bin/python" -m pip install -q 'maturin>=1.9.4,<2' ziglang auditwheel
+"$BUILD_VENV/bin/python" -m pip install -q maturin ziglang auditwheel -c "$CONSTRAINTS"
 done_step
 
 rm -rf "$DIST"
@@ -134,14 +137,14 @@ for version in $(echo "${!PYTHONS[@]}" | tr ' ' '\n' | sort -V); do
             echo "a Rust toolchain is on PATH" >&2
             exit 1
         fi
-        python -m pip install -q "numpy>=2.0"
+        python -m pip install -q "numpy>=2.0" -c "$4"
         python -m pip install -q --no-index --only-binary=:all: --find-links "$1" dlbridge
         python -m pip list 2>/dev/null | grep -i "^dlbridge "
         cd "$2"
         python -m dlbridge >"$3/demo.txt"
         head -3 "$3/demo.txt"
         python scripts/wheel_smoke.py
-    ' _ "$DIST" "$REPO" "$venv"
+    ' _ "$DIST" "$REPO" "$venv" "$CONSTRAINTS"
     done_step
 
     step "CPython $version: the sdist, built from source by pip (Rust on PATH)"
@@ -150,11 +153,12 @@ for version in $(echo "${!PYTHONS[@]}" | tr ' ' '\n' | sort -V); do
     # One target directory for these builds, so each reuses what the last compiled.
     CARGO_TARGET_DIR="$REPO/target/wheels-sdist" PATH="$venv/bin:$PATH" bash -c '
         set -euo pipefail
-        python -m pip install -q "numpy>=2.0"
-        python -m pip install -q --no-binary=dlbridge "$1"/dlbridge-*.tar.gz
+        python -m pip install -q "numpy>=2.0" -c "$3"
+        # PIP_CONSTRAINT reaches the isolated build environment (maturin) too.
+        PIP_CONSTRAINT="$3" python -m pip install -q --no-binary=dlbridge "$1"/dlbridge-*.tar.gz
         cd "$2"
         python scripts/wheel_smoke.py
-    ' _ "$DIST" "$REPO"
+    ' _ "$DIST" "$REPO" "$CONSTRAINTS"
     done_step
 done
 
