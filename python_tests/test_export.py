@@ -388,3 +388,23 @@ def test_numpy_ufunc_on_tensor():
 def test_stream_error_message_mentions_stream():
     with pytest.raises(ValueError, match="stream"):
         db.tensor([1]).__dlpack__(stream=1)
+
+
+def test_torch_ignores_read_only_so_its_writes_land_in_the_source():
+    # What docs/dlpack.md says: the versioned export carries READ_ONLY (NumPy
+    # honours it), the legacy one is refused, and torch, which has no
+    # read-only tensors, imports the memory writable; clone() is the way.
+    source = np.arange(4, dtype=np.int32)
+    source.flags.writeable = False
+    t = db.from_numpy(source)
+    assert t.readonly
+    assert not np.from_dlpack(t).flags.writeable
+    with pytest.raises(BufferError):
+        t.__dlpack__()
+    alias = torch.from_dlpack(t)
+    assert alias.data_ptr() == source.ctypes.data
+    alias[0] = 7
+    assert source[0] == 7
+    copy = torch.from_dlpack(t.clone())
+    copy[1] = 9
+    assert source[1] == 1

@@ -10,6 +10,7 @@ included), the layouts (permuted, sliced with steps, expanded) and the arguments
 """
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -396,3 +397,106 @@ def test_split_chunk_unbind(t, size, dim, data):
     if data.draw(st.booleans()) and sum(sections) <= length:
         sections.append(length - sum(sections))
     compare_pieces(t, lambda x: x.split(sections, dim))
+
+
+# -- extreme arguments: ±sys.maxsize, 2**62, huge broadcast bases --------------
+
+EXTREMES = [
+    sys.maxsize,
+    -sys.maxsize,
+    -sys.maxsize - 1,
+    2**62,
+    -(2**62),
+    2**62 + 1,
+    2**33,
+    2**31,
+    -(2**31),
+]
+
+
+def extreme_ints(small=6):
+    """Small integers most of the time, the int64 extremes otherwise."""
+    return st.one_of(st.integers(-small, small), st.sampled_from(EXTREMES))
+
+
+HUGE = [[2**62], [2**31, 2**31], [0, 2**62], [2**62, 0], [3, 2**60], [1, 2**62]]
+
+
+def huge(framework, sizes):
+    """An int8 view whose element count is near the int64 limit: one element
+    expanded (or an empty tensor). It addresses one byte, so nothing is ever
+    read. (Made on each side: DLPack imports count bits, which overflow.)"""
+    if 0 in sizes:
+        return framework.zeros(*sizes, dtype=framework.int8)
+    return framework.zeros(*[1] * len(sizes), dtype=framework.int8).expand(*sizes)
+
+
+def layouts_and_huge():
+    """Pairs (torch view, dlbridge view) of the same layout: a shared small
+    one, or a huge one made on each side."""
+    shared = torch_layouts().map(lambda t: (t, db.from_dlpack(t)))
+    made = st.sampled_from(HUGE).map(lambda sizes: (huge(torch, sizes), huge(db, sizes)))
+    return st.one_of(shared, made)
+
+
+def compare_layouts(pair, op):
+    """Like `compare`, for results too large to read: the error's type, or
+    the shape, strides and first element's place of the view."""
+    t, d = pair
+    expected, torch_error = outcome(lambda: op(t))
+    result, db_error = outcome(lambda: op(d))
+    if db_error is RuntimeError and torch_error is None:
+        # The one deliberate difference: dlbridge bounds the product of the
+        # non-empty sizes of every layout, as torch does only for the tensors
+        # it allocates (`torch.zeros(0, 2**62, 4)` is refused, an expand to
+        # the same shape is not). And torch 2.15 expands an empty tensor to a
+        # negative size (`zeros(0).expand(-2, 0)` has shape (-2, 0)).
+        shapes = [x.shape for x in (expected if isinstance(expected, tuple) else [expected])]
+        assert any(
+            math.prod(max(s, 1) for s in shape) > sys.maxsize or min(shape) < 0 for shape in shapes
+        ), shapes
+        return
+    assert db_error is torch_error, (db_error, torch_error)
+    if torch_error is not None:
+        return
+    pieces = (
+        zip(result, expected, strict=True) if isinstance(expected, tuple) else [(result, expected)]
+    )
+    for ours, theirs in pieces:
+        assert ours.shape == tuple(theirs.shape)
+        if theirs.numel():
+            assert ours.stride() == theirs.stride()
+            assert ours.data_ptr() - d.data_ptr() == theirs.data_ptr() - t.data_ptr()
+
+
+@SETTINGS
+@given(layouts_and_huge(), st.data())
+def test_extreme_arguments_agree_with_torch(pair, data):
+    ints = extreme_ints()
+    op = data.draw(
+        st.sampled_from(
+            [
+                lambda x, a, b, c: x.narrow(a, b, c),
+                lambda x, a, b, c: x.unfold(a, b, c),
+                lambda x, a, b, c: x.diagonal(a, b, c),
+                lambda x, a, b, c: x.unsqueeze(a),
+                lambda x, a, b, c: x.squeeze(a),
+                lambda x, a, b, c: x.transpose(a, b),
+                lambda x, a, b, c: x.flatten(),
+                lambda x, a, b, c: x.reshape(a, -1),
+                lambda x, a, b, c: x.view(-1, a),
+            ]
+        )
+    )
+    a, b, c = data.draw(ints), data.draw(ints), data.draw(ints)
+    compare_layouts(pair, lambda x: op(x, a, b, c))
+
+
+@SETTINGS
+@given(st.sampled_from(HUGE), extreme_ints(), extreme_ints())
+def test_expand_and_split_of_huge_views_agree_with_torch(sizes, size, dim):
+    pair = (huge(torch, sizes), huge(db, sizes))
+    compare_layouts(pair, lambda x: x.expand(size, *x.shape))
+    # Pieces torch can list (its vector has a length limit of its own).
+    if 0 < size and -len(sizes) <= dim < len(sizes) and sizes[dim] // size < 1000:
+        compare_layouts(pair, lambda x: x.split(size, dim))

@@ -23,9 +23,12 @@
 //! `write_unaligned`, `copy_nonoverlapping`), never through `&[T]` or
 //! `&mut [T]`: Rust assumes the memory behind a reference does not change
 //! while it lives, and a slice over memory someone else writes would break
-//! that. A concurrent writer outside dlbridge therefore makes a copy read
-//! torn values, one element old and the next new (as a NumPy copy would),
-//! and never a Rust reference aliasing written memory. float32 <-> float16
+//! that. A writer outside dlbridge running at the same time (a Python thread
+//! without the GIL, another library) still races with the copy: that is a
+//! data race, undefined behaviour in Rust's memory model as in C's, the same
+//! one a NumPy copy has with such a writer, and dlbridge cannot prevent it
+//! for writers it does not know of. Raw pointers keep it from being worse
+//! (no reference over the memory for the compiler to reason from). float32 <-> float16
 //! use F16C's unaligned vector loads and stores on raw pointers; conversions
 //! through `half`'s slice functions run on small stack buffers instead.
 
@@ -126,8 +129,9 @@ fn nbytes(layout: &Layout, dtype: DType) -> usize {
 /// - The two do not overlap; no `&mut` to the source's elements, and no
 ///   reference at all to the destination's, is alive during the call.
 ///   Writers outside Rust's knowledge (Python code, another library, without
-///   the GIL) can make the copy read torn values, but never make it unsound:
-///   see the module documentation.
+///   the GIL) writing at the same time race with the copy, which is undefined
+///   behaviour that dlbridge cannot rule out for them: see the module
+///   documentation.
 ///
 /// Alignment is not needed. `Tensor::assign` and `Tensor::to_dtype_with`
 /// check all of this (and the read-only flag) before calling.
@@ -420,8 +424,8 @@ unsafe fn convert_each<S: Copy, D: Copy>(
 /// (slices of equal length), and copied out.
 ///
 /// Only the stack buffers are ever Rust slices. Tensor memory is touched by
-/// byte copies through raw pointers alone, so a concurrent writer outside
-/// dlbridge can only make the copy read torn values, as with NumPy.
+/// byte copies through raw pointers alone: no reference is ever made over
+/// memory a writer outside dlbridge may race with (module documentation).
 ///
 /// # Safety
 ///

@@ -112,12 +112,8 @@ pub fn import<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
     // deleter runs, which the storage calls when dropped, exactly once; the
     // extent is exactly the bytes that layout reaches.
     let storage = unsafe { Storage::imported(validated.base, extent, managed.into_deleter()) };
-    Ok(Tensor::from_parts(
-        Arc::new(storage),
-        validated.layout,
-        dtype,
-        readonly,
-    ))
+    // `foreign::validate` made the same checks, in the import's words.
+    Tensor::from_parts(Arc::new(storage), validated.layout, dtype, readonly)
 }
 
 fn invalid(reason: String) -> Error {

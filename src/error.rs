@@ -105,6 +105,55 @@ pub enum Error {
         shape: Vec<usize>,
     },
 
+    /// A layout whose arithmetic leaves `isize`: the element count of its
+    /// non-empty dimensions, or the reach of its strides from its offset
+    /// (PyTorch refuses both: "numel: integer multiplication overflow",
+    /// "Stride calculation overflowed").
+    #[error(
+        "layout out of range: shape {shape:?} with strides {strides:?} from element offset {offset} needs counts or offsets beyond {}",
+        isize::MAX
+    )]
+    LayoutOverflow {
+        /// The shape of the layout.
+        shape: Vec<usize>,
+        /// Its strides, in elements.
+        strides: Vec<isize>,
+        /// The element offset of its first element.
+        offset: isize,
+    },
+
+    /// A layout that would reach bytes outside the memory of its tensor: no
+    /// view may address what its storage does not hold.
+    #[error(
+        "layout out of bounds: shape {shape:?} with strides {strides:?} from element offset {offset} reaches bytes [{low}, {high}) of {itemsize}-byte elements, outside the storage's [{start}, {end})"
+    )]
+    OutOfBounds {
+        /// The shape of the layout.
+        shape: Vec<usize>,
+        /// Its strides, in elements.
+        strides: Vec<isize>,
+        /// The element offset of its first element.
+        offset: isize,
+        /// The item size, in bytes.
+        itemsize: usize,
+        /// The lowest byte reached, relative to the storage's base.
+        low: i128,
+        /// One past the highest byte reached.
+        high: i128,
+        /// The first byte of the storage, relative to its base.
+        start: isize,
+        /// One past its last byte.
+        end: i128,
+    },
+
+    /// `split`, `chunk` or `unbind` asked for more views than memory can
+    /// hold the list of (checked before any view is made).
+    #[error("cannot make {count} views: not enough memory for the list of them")]
+    TooManyViews {
+        /// The number of views asked for.
+        count: usize,
+    },
+
     /// The allocator could not provide the memory.
     #[error("cannot allocate {bytes} bytes for a tensor of shape {shape:?}")]
     OutOfMemory {

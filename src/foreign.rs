@@ -13,6 +13,7 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout::{self, Layout, MAX_NDIM};
+use crate::storage::Extent;
 use std::ptr::NonNull;
 
 /// How a foreign description gives its strides.
@@ -65,8 +66,8 @@ pub(crate) struct Validated {
 /// ones whose strides are used: NumPy allows anything on length-1
 /// dimensions), a NULL data pointer for a non-empty tensor, strides or an
 /// offset whose reach overflows or wraps the address space, and a first
-/// element misaligned for its dtype. An element count past `isize` is
-/// [`Error::TooLarge`].
+/// element misaligned for its dtype, and an element count or a size in bytes
+/// past `isize`.
 pub(crate) fn validate(memory: ForeignMemory) -> Result<Validated> {
     let ForeignMemory {
         origin,
@@ -121,18 +122,14 @@ pub(crate) fn validate(memory: ForeignMemory) -> Result<Validated> {
             shape.len()
         )));
     }
-    let numel = layout::numel(&shape).ok_or_else(|| Error::TooLarge {
-        shape: shape.clone(),
+    let numel = layout::numel(&shape).ok_or_else(|| {
+        invalid(format!(
+            "shape {shape:?} has more than {} elements",
+            isize::MAX
+        ))
     })?;
     let base = first_element_address(data, byte_offset, &shape, &strides, dtype, numel)
         .map_err(invalid)?;
-    if numel > 0 && !(base.as_ptr() as usize).is_multiple_of(dtype.alignment()) {
-        return Err(invalid(format!(
-            "first element at {:#x} (data + byte_offset {byte_offset}) is not aligned to {} bytes for {dtype}",
-            base.as_ptr() as usize,
-            dtype.alignment()
-        )));
-    }
     // An empty tensor's strides are never used to reach memory and were not
     // validated, so they are replaced rather than carried into view
     // arithmetic. Other strides are kept as given, length-1 ones included,
@@ -142,10 +139,24 @@ pub(crate) fn validate(memory: ForeignMemory) -> Result<Validated> {
     } else {
         strides
     };
-    Ok(Validated {
-        base,
-        layout: Layout::from_parts(shape, strides, 0),
-    })
+    if numel > 0 && !(base.as_ptr() as usize).is_multiple_of(dtype.alignment()) {
+        return Err(invalid(format!(
+            "first element at {:#x} (data + byte_offset {byte_offset}) is not aligned to {} bytes for {dtype}",
+            base.as_ptr() as usize,
+            dtype.alignment()
+        )));
+    }
+    // The checks every tensor passes (`crate::bounds`), worded for an
+    // import: the layout's arithmetic, and its size in bytes against the
+    // extent the storage will be given, which is exactly what it reaches.
+    let layout = Layout::new(shape, strides, 0).map_err(|error| invalid(error.to_string()))?;
+    crate::bounds::check(
+        &layout,
+        dtype.itemsize(),
+        Extent::of_layout(&layout, dtype.itemsize()),
+    )
+    .map_err(|error| invalid(error.to_string()))?;
+    Ok(Validated { base, layout })
 }
 
 /// Checks a foreign tensor's addressing and returns the address of its first

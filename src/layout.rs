@@ -1,5 +1,14 @@
-//! Shape, stride and offset arithmetic. Everything here is checked and safe:
-//! the unsafe code elsewhere relies on layouts built by these functions.
+//! Shape, stride and offset arithmetic. Everything here is checked and safe.
+//!
+//! A [`Layout`] can only be made by [`Layout::new`] (or [`Layout::contiguous`],
+//! which calls it), which establishes the arithmetic half of the invariant the
+//! unsafe code relies on: at most [`MAX_NDIM`] dimensions, an element count
+//! (of the non-empty dimensions too) within `isize`, and, for a layout with
+//! elements, every element offset within `isize`. So the methods below
+//! (`numel`, `span`, contiguity) cannot overflow, and operations that derive
+//! a layout from another can only fail, never wrap. The other half, that the
+//! offsets lie inside the memory, is checked where a layout meets its
+//! storage: `crate::bounds`.
 //!
 //! Strides and offsets are counted in elements, as PyTorch's `stride()` does;
 //! they are signed because NumPy views (`a[::-1]`) have negative strides and
@@ -79,6 +88,32 @@ pub(crate) fn numel(shape: &[usize]) -> Option<usize> {
         .filter(|&n| isize::try_from(n).is_ok())
 }
 
+/// The product of `shape`'s sizes with empty dimensions counted as 1, or
+/// `None` when it leaves `isize`: the bound PyTorch's `computeStorageNbytes`
+/// and NumPy's `PyArray_NewFromDescr` put on a shape even when a 0 elsewhere
+/// makes it empty (`zeros(0, 2**62, 4)` is refused by both).
+pub(crate) fn checked_count(shape: &[usize]) -> Option<isize> {
+    shape.iter().try_fold(1isize, |count, &size| {
+        count.checked_mul(isize::try_from(size.max(1)).ok()?)
+    })
+}
+
+/// The lowest and highest element offsets a layout with elements reaches
+/// from `offset`, with checked arithmetic; `None` when an offset leaves
+/// `isize`. The caller has checked the count (so every `size - 1` fits).
+fn checked_span(shape: &[usize], strides: &[isize], offset: isize) -> Option<(isize, isize)> {
+    let (mut low, mut high) = (offset, offset);
+    for (&size, &stride) in shape.iter().zip(strides) {
+        let reach = (size as isize - 1).checked_mul(stride)?;
+        if reach < 0 {
+            low = low.checked_add(reach)?;
+        } else {
+            high = high.checked_add(reach)?;
+        }
+    }
+    Some((low, high))
+}
+
 /// The shape both `a` and `b` broadcast to, NumPy style.
 pub(crate) fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let ndim = a.len().max(b.len());
@@ -98,6 +133,34 @@ pub(crate) fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 }
 
 impl Layout {
+    /// The one way to make a layout: checks that `shape` has at most
+    /// [`MAX_NDIM`] dimensions, one stride each, that the product of its
+    /// sizes (those of the non-empty dimensions too, as PyTorch and NumPy
+    /// check) fits `isize`, and, when it has elements, that the lowest and
+    /// highest element offsets its strides reach from `offset` fit `isize`.
+    /// An empty layout's strides and offset address nothing and are kept as
+    /// they are.
+    ///
+    /// Fails with [`Error::RankTooLarge`] or [`Error::LayoutOverflow`].
+    pub(crate) fn new(shape: Vec<usize>, strides: Vec<isize>, offset: isize) -> Result<Layout> {
+        check_ndim(shape.len())?;
+        let valid = shape.len() == strides.len()
+            && checked_count(&shape).is_some()
+            && (shape.contains(&0) || checked_span(&shape, &strides, offset).is_some());
+        if !valid {
+            return Err(Error::LayoutOverflow {
+                shape,
+                strides,
+                offset,
+            });
+        }
+        Ok(Layout {
+            shape,
+            strides,
+            offset,
+        })
+    }
+
     /// A row-major layout starting at element 0.
     ///
     /// `None` when the element count overflows or there are more than
@@ -105,25 +168,7 @@ impl Layout {
     /// precise error).
     pub(crate) fn contiguous(shape: &[usize]) -> Option<Layout> {
         numel(shape)?;
-        if shape.len() > MAX_NDIM {
-            return None;
-        }
-        Some(Layout {
-            shape: shape.to_vec(),
-            strides: contiguous_strides(shape),
-            offset: 0,
-        })
-    }
-
-    /// A layout from parts the caller has already validated: strides and
-    /// offset must keep every element within the storage.
-    pub(crate) fn from_parts(shape: Vec<usize>, strides: Vec<isize>, offset: isize) -> Layout {
-        debug_assert_eq!(shape.len(), strides.len());
-        Layout {
-            shape,
-            strides,
-            offset,
-        }
+        Layout::new(shape.to_vec(), contiguous_strides(shape), 0).ok()
     }
 
     /// The size of each dimension.
@@ -146,7 +191,7 @@ impl Layout {
         self.shape.len()
     }
 
-    /// The number of elements. Fits `isize` by construction.
+    /// The number of elements. Fits `isize` by construction ([`Layout::new`]).
     pub(crate) fn numel(&self) -> usize {
         self.shape.iter().product()
     }
@@ -336,11 +381,7 @@ impl Layout {
             take_full(axis, &mut shape, &mut strides);
             axis += 1;
         }
-        Ok(Layout {
-            shape,
-            strides,
-            offset,
-        })
+        Layout::new(shape, strides, offset)
     }
 
     /// The same elements with dimensions reordered: dimension `i` of the
@@ -358,11 +399,11 @@ impl Layout {
                 ndim: self.ndim(),
             });
         }
-        Ok(Layout {
-            shape: order.iter().map(|&axis| self.shape[axis]).collect(),
-            strides: order.iter().map(|&axis| self.strides[axis]).collect(),
-            offset: self.offset,
-        })
+        Layout::new(
+            order.iter().map(|&axis| self.shape[axis]).collect(),
+            order.iter().map(|&axis| self.strides[axis]).collect(),
+            self.offset,
+        )
     }
 
     /// This layout seen with shape `target`, NumPy broadcasting rules: new
@@ -390,11 +431,7 @@ impl Layout {
                 _ => return Err(error()),
             };
         }
-        Ok(Layout {
-            shape: target.to_vec(),
-            strides,
-            offset: self.offset,
-        })
+        Layout::new(target.to_vec(), strides, self.offset)
     }
 }
 
@@ -457,30 +494,62 @@ mod tests {
     #[test]
     fn contiguity_ignores_size_one_strides_and_empty_tensors() {
         // torch exports x[::3][:1] as shape [1] stride [3]: still contiguous.
-        assert!(Layout::from_parts(vec![1], vec![3], 0).is_contiguous());
-        assert!(Layout::from_parts(vec![2, 1], vec![1, 7], 0).is_contiguous());
-        assert!(!Layout::from_parts(vec![2, 2], vec![1, 2], 0).is_contiguous());
-        assert!(Layout::from_parts(vec![0, 5], vec![99, 3], 0).is_contiguous());
-        assert!(!Layout::from_parts(vec![3], vec![-1], 2).is_contiguous());
+        assert!(Layout::new(vec![1], vec![3], 0).unwrap().is_contiguous());
+        assert!(
+            Layout::new(vec![2, 1], vec![1, 7], 0)
+                .unwrap()
+                .is_contiguous()
+        );
+        assert!(
+            !Layout::new(vec![2, 2], vec![1, 2], 0)
+                .unwrap()
+                .is_contiguous()
+        );
+        assert!(
+            Layout::new(vec![0, 5], vec![99, 3], 0)
+                .unwrap()
+                .is_contiguous()
+        );
+        assert!(!Layout::new(vec![3], vec![-1], 2).unwrap().is_contiguous());
     }
 
     #[test]
     fn unique_elements_detects_broadcast_and_interleaving() {
         assert!(Layout::contiguous(&[3, 4]).unwrap().has_unique_elements());
-        assert!(Layout::from_parts(vec![4, 3], vec![1, 4], 0).has_unique_elements());
-        assert!(Layout::from_parts(vec![3], vec![-2], 4).has_unique_elements());
-        assert!(!Layout::from_parts(vec![2, 3], vec![0, 1], 0).has_unique_elements());
-        assert!(!Layout::from_parts(vec![3, 3], vec![1, 1], 0).has_unique_elements());
-        assert!(Layout::from_parts(vec![1, 3], vec![0, 1], 0).has_unique_elements());
+        assert!(
+            Layout::new(vec![4, 3], vec![1, 4], 0)
+                .unwrap()
+                .has_unique_elements()
+        );
+        assert!(
+            Layout::new(vec![3], vec![-2], 4)
+                .unwrap()
+                .has_unique_elements()
+        );
+        assert!(
+            !Layout::new(vec![2, 3], vec![0, 1], 0)
+                .unwrap()
+                .has_unique_elements()
+        );
+        assert!(
+            !Layout::new(vec![3, 3], vec![1, 1], 0)
+                .unwrap()
+                .has_unique_elements()
+        );
+        assert!(
+            Layout::new(vec![1, 3], vec![0, 1], 0)
+                .unwrap()
+                .has_unique_elements()
+        );
     }
 
     #[test]
     fn span_covers_negative_and_zero_strides() {
-        let reversed = Layout::from_parts(vec![4], vec![-1], 3);
+        let reversed = Layout::new(vec![4], vec![-1], 3).unwrap();
         assert_eq!(reversed.span(), Some((0, 3)));
-        let broadcast = Layout::from_parts(vec![5, 3], vec![0, 1], 0);
+        let broadcast = Layout::new(vec![5, 3], vec![0, 1], 0).unwrap();
         assert_eq!(broadcast.span(), Some((0, 2)));
-        assert_eq!(Layout::from_parts(vec![0], vec![1], 0).span(), None);
+        assert_eq!(Layout::new(vec![0], vec![1], 0).unwrap().span(), None);
     }
 
     #[test]

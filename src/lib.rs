@@ -41,6 +41,7 @@
 // are `pub(crate)`, so they can change without breaking a user.
 mod access;
 mod borrow;
+mod bounds;
 mod compare;
 mod copy;
 mod device;
@@ -50,6 +51,7 @@ mod error;
 mod foreign;
 mod format;
 mod layout;
+mod range;
 mod reshape;
 mod round;
 mod scalar;

@@ -88,13 +88,17 @@ impl Layout {
         let mut tensor_numel: usize = 1;
         let mut view_numel: usize = 1;
         for tensor_d in (0..shape.len()).rev() {
+            // Counts fit `isize` (the layout's invariant); their products
+            // with a stride may not, and a stride that does not fit cannot
+            // continue a run nor be given to a dimension.
             tensor_numel *= shape[tensor_d];
+            let run_stride = (tensor_numel as isize).checked_mul(chunk_base_stride);
             let chunk_ends = tensor_d == 0
-                || (shape[tensor_d - 1] != 1
-                    && strides[tensor_d - 1] != tensor_numel as isize * chunk_base_stride);
+                || (shape[tensor_d - 1] != 1 && Some(strides[tensor_d - 1]) != run_stride);
             if chunk_ends {
                 while view_d >= 0 && (view_numel < tensor_numel || target[view_d as usize] == 1) {
-                    result[view_d as usize] = view_numel as isize * chunk_base_stride;
+                    result[view_d as usize] =
+                        (view_numel as isize).checked_mul(chunk_base_stride)?;
                     view_numel *= target[view_d as usize];
                     view_d -= 1;
                 }
@@ -142,8 +146,7 @@ impl Tensor {
                 strides: self.strides().to_vec(),
                 target: target.clone(),
             })?;
-        let layout = Layout::from_parts(target, strides, self.layout().offset());
-        Ok(self.with_layout(layout))
+        self.with_layout(Layout::new(target, strides, self.layout().offset())?)
     }
 
     /// This tensor with another shape, as PyTorch's `reshape`: a view when
@@ -237,12 +240,12 @@ impl Tensor {
             None => self.shape()[axis] != 1,
         };
         let axes: Vec<usize> = (0..self.ndim()).filter(|&axis| keep(axis)).collect();
-        let layout = Layout::from_parts(
+        let layout = Layout::new(
             axes.iter().map(|&axis| self.shape()[axis]).collect(),
             axes.iter().map(|&axis| self.strides()[axis]).collect(),
             self.layout().offset(),
-        );
-        Ok(self.with_layout(layout))
+        )?;
+        self.with_layout(layout)
     }
 
     /// A view with a new dimension of size 1 at `dim` (in `[-ndim - 1,
@@ -262,14 +265,16 @@ impl Tensor {
         layout::check_ndim(ndim + 1)?;
         let (mut shape, mut strides) = (self.shape().to_vec(), self.strides().to_vec());
         let stride = if axis >= ndim {
-            1
+            Some(1)
         } else {
-            shape[axis] as isize * strides[axis]
+            (shape[axis] as isize).checked_mul(strides[axis])
+        };
+        let Some(stride) = stride else {
+            return Err(self.overflow());
         };
         shape.insert(axis, 1);
         strides.insert(axis, stride);
-        let layout = Layout::from_parts(shape, strides, self.layout().offset());
-        Ok(self.with_layout(layout))
+        self.with_layout(Layout::new(shape, strides, self.layout().offset())?)
     }
 
     /// A view with dimensions `a` and `b` swapped, as PyTorch's `transpose`.
@@ -325,7 +330,14 @@ impl Tensor {
             let old = axis.checked_sub(lead);
             let (mut size, mut stride) = match old {
                 Some(old) => (self.shape()[old], self.strides()[old]),
-                None if axis + 1 < sizes.len() => (1, shape[axis + 1] as isize * strides[axis + 1]),
+                None if axis + 1 < sizes.len() => {
+                    // Unchecked, this wraps for huge dimensions (torch's
+                    // "Stride calculation overflowed").
+                    let stride = (shape[axis + 1] as isize)
+                        .checked_mul(strides[axis + 1])
+                        .ok_or_else(|| self.overflow())?;
+                    (1, stride)
+                }
                 None => (1, 0),
             };
             let wanted = match sizes[axis] {
@@ -357,8 +369,7 @@ impl Tensor {
         if layout::numel(&shape).is_none() {
             return Err(Error::TooLarge { shape });
         }
-        let layout = Layout::from_parts(shape, strides, self.layout().offset());
-        Ok(self.with_layout(layout))
+        self.with_layout(Layout::new(shape, strides, self.layout().offset())?)
     }
 }
 
@@ -399,7 +410,9 @@ impl Tensor {
                 size,
             });
         }
-        if first + length > size as isize {
+        // `first` is in [0, size], so this cannot overflow where
+        // `first + length` can (length up to isize::MAX).
+        if length > size as isize - first {
             return Err(Error::InvalidShape {
                 reason: format!(
                     "start ({first}) + length ({length}) exceeds dimension size ({size})."
@@ -408,9 +421,11 @@ impl Tensor {
         }
         let mut shape = self.shape().to_vec();
         shape[axis] = length as usize;
-        let offset = self.layout().offset() + first * self.strides()[axis];
-        let layout = Layout::from_parts(shape, self.strides().to_vec(), offset);
-        Ok(self.with_layout(layout))
+        let offset = first
+            .checked_mul(self.strides()[axis])
+            .and_then(|step| self.layout().offset().checked_add(step))
+            .ok_or_else(|| self.overflow())?;
+        self.with_layout(Layout::new(shape, self.strides().to_vec(), offset)?)
     }
 
     /// Dimension `dim` split into `sizes` (one `-1` inferred), as PyTorch's
@@ -524,20 +539,26 @@ impl Tensor {
         } else {
             (size_a + offset).min(size_b).max(0)
         };
-        let mut start = self.layout().offset();
+        let mut start = Some(self.layout().offset());
         if length > 0 {
-            start += if offset >= 0 {
-                offset * stride_b
+            // A non-empty diagonal starts at an element, so these fit; they
+            // are checked all the same, like every step below.
+            let step = if offset >= 0 {
+                offset.checked_mul(stride_b)
             } else {
-                -offset * stride_a
+                offset.checked_neg().and_then(|o| o.checked_mul(stride_a))
             };
+            start = step.and_then(|step| start?.checked_add(step));
         }
+        let (Some(start), Some(stride)) = (start, stride_a.checked_add(stride_b)) else {
+            return Err(self.overflow());
+        };
         let axes = (0..ndim).filter(|&axis| axis != a && axis != b);
         let mut shape: Vec<usize> = axes.clone().map(|axis| self.shape()[axis]).collect();
         let mut strides: Vec<isize> = axes.map(|axis| self.strides()[axis]).collect();
         shape.push(length as usize);
-        strides.push(stride_a + stride_b);
-        Ok(self.with_layout(Layout::from_parts(shape, strides, start)))
+        strides.push(stride);
+        self.with_layout(Layout::new(shape, strides, start)?)
     }
 
     /// A view of every window of `size` elements along `dim`, `step`
@@ -568,17 +589,20 @@ impl Tensor {
         }
         let (size, step) = (size as usize, step as usize);
         if self.ndim() == 0 {
-            let layout = Layout::from_parts(vec![size], vec![1], self.layout().offset());
-            return Ok(self.with_layout(layout));
+            return self.with_layout(Layout::new(vec![size], vec![1], self.layout().offset())?);
         }
         let (mut shape, mut strides) = (self.shape().to_vec(), self.strides().to_vec());
         let stride = strides[axis];
         shape[axis] = (length - size) / step + 1;
-        strides[axis] = stride * step as isize;
+        // torch's "numel: integer multiplication overflow" and a window
+        // stride that does not fit are refused by `Layout::new` and here.
+        strides[axis] = stride
+            .checked_mul(step as isize)
+            .ok_or_else(|| self.overflow())?;
         shape.push(size);
         strides.push(stride);
         layout::check_ndim(shape.len())?;
-        Ok(self.with_layout(Layout::from_parts(shape, strides, self.layout().offset())))
+        self.with_layout(Layout::new(shape, strides, self.layout().offset())?)
     }
 }
 
@@ -613,14 +637,16 @@ impl Tensor {
         let pieces = if size == 0 {
             1
         } else {
-            ((length + size - 1) / size).max(1)
+            // Rounded up without `length + size - 1`, which overflows for
+            // a huge size.
+            ceil_div(length, size).max(1)
         };
-        (0..pieces)
-            .map(|piece| {
-                let start = piece * size;
-                self.narrow(axis as isize, start, size.min(length - start))
-            })
-            .collect()
+        let mut views = reserve_views(pieces as usize)?;
+        for piece in 0..pieces {
+            let start = piece * size;
+            views.push(self.narrow(axis as isize, start, size.min(length - start))?);
+        }
+        Ok(views)
     }
 
     /// Views of consecutive pieces of the given `sizes` along `dim`, which
@@ -647,22 +673,23 @@ impl Tensor {
                 ),
             });
         }
-        if sizes.iter().sum::<isize>() != length {
+        let total = sizes
+            .iter()
+            .try_fold(0isize, |total, &size| total.checked_add(size));
+        if total != Some(length) {
             return Err(Error::InvalidShape {
                 reason: format!(
                     "split_with_sizes expects split_sizes to sum exactly to {length} (input tensor's size at dimension {axis}), but got split_sizes={sizes:?}"
                 ),
             });
         }
+        let mut views = reserve_views(sizes.len())?;
         let mut start = 0;
-        sizes
-            .iter()
-            .map(|&size| {
-                let piece = self.narrow(axis as isize, start, size);
-                start += size;
-                piece
-            })
-            .collect()
+        for &size in sizes {
+            views.push(self.narrow(axis as isize, start, size)?);
+            start += size;
+        }
+        Ok(views)
     }
 
     /// `chunks` views along `dim` of equal length but the last (fewer when
@@ -688,10 +715,12 @@ impl Tensor {
         let axis = wrap_dim(dim, self.ndim())?;
         let length = self.shape()[axis] as isize;
         if length == 0 {
-            // PyTorch gives `chunks` empty pieces here.
+            // PyTorch gives `chunks` empty pieces here: reserved before the
+            // list of sizes is built, so a huge count fails first.
+            reserve_views(chunks as usize)?;
             return self.split_sizes(&vec![0; chunks as usize], dim);
         }
-        self.split((length + chunks - 1) / chunks, dim)
+        self.split(ceil_div(length, chunks), dim)
     }
 
     /// A view of each index of `dim`, that dimension removed, as PyTorch's
@@ -708,13 +737,41 @@ impl Tensor {
             return Err(Error::DimOutOfRange { dim, ndim: 0 });
         }
         let axis = wrap_dim(dim, self.ndim())?;
-        (0..self.shape()[axis] as isize)
-            .map(|index| {
+        let mut views = reserve_views(self.shape()[axis])?;
+        for index in 0..self.shape()[axis] as isize {
+            views.push(
                 self.narrow(axis as isize, index, 1)?
-                    .squeeze(Some(axis as isize))
-            })
-            .collect()
+                    .squeeze(Some(axis as isize))?,
+            );
+        }
+        Ok(views)
     }
+
+    /// The error of a view whose strides or offset would leave `isize`.
+    fn overflow(&self) -> Error {
+        Error::LayoutOverflow {
+            shape: self.shape().to_vec(),
+            strides: self.strides().to_vec(),
+            offset: self.layout().offset(),
+        }
+    }
+}
+
+/// `n / d` rounded up, for `n >= 0` and `d > 0`, without overflow.
+fn ceil_div(n: isize, d: isize) -> isize {
+    if n == 0 { 0 } else { (n - 1) / d + 1 }
+}
+
+/// Room for `count` views, reserved before any is built, so that the work
+/// of `split`, `chunk` and `unbind` is bounded by what memory can hold, not
+/// by the count asked for (`unbind` of a 2**62-long broadcast view): fails
+/// with [`Error::TooManyViews`] when it cannot be had.
+fn reserve_views(count: usize) -> Result<Vec<Tensor>> {
+    let mut views = Vec::new();
+    views
+        .try_reserve_exact(count)
+        .map_err(|_| Error::TooManyViews { count })?;
+    Ok(views)
 }
 
 #[cfg(test)]

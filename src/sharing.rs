@@ -65,6 +65,18 @@ impl Tensor {
         if self.is_shared() {
             return Ok(());
         }
+        // One move at a time: a thread that finds another moving the same
+        // storage waits for it and then finds it shared, as with torch's
+        // `share_memory_`, instead of meeting the mover's borrow. (A lock for
+        // every storage would serve only this rare call; waiting on the move
+        // of another storage costs one copy's time.)
+        static MOVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _moving = MOVING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.is_shared() {
+            return Ok(());
+        }
         // Registered, not only checked: no Rust code may start reading or
         // writing the bytes while they are copied. Every borrow re-reads its
         // range once held (`Tensor::hold`), so none can be left on the old
@@ -152,12 +164,8 @@ impl Tensor {
         // validated base) was just checked to lie in the segment's mapping,
         // which the storage keeps.
         let storage = unsafe { Storage::in_segment(validated.base, extent, segment) };
-        Ok(Tensor::from_parts(
-            Arc::new(storage),
-            validated.layout,
-            dtype,
-            readonly,
-        ))
+        // `foreign::validate` made the same checks, in the import's words.
+        Tensor::from_parts(Arc::new(storage), validated.layout, dtype, readonly)
     }
 }
 

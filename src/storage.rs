@@ -12,9 +12,11 @@
 //! [`crate::borrow`]: Rust references only under a borrow registered in the
 //! one registry of the process, made while the GIL is held when the memory is
 //! shared with Python. Operations started from Python only check that
-//! registry, so like NumPy's they may see another Python thread's concurrent
-//! writes in part; the storage's ownership (the `Arc`, the one release) is
-//! never raced.
+//! registry, so like NumPy's they can race with another Python thread
+//! writing the same memory without the GIL (a data race: undefined
+//! behaviour, which neither NumPy nor dlbridge can rule out for writers it
+//! does not know of); the storage's ownership (the `Arc`, the one release)
+//! is never raced.
 
 use crate::error::Result;
 use crate::layout::Layout;
@@ -256,6 +258,12 @@ impl Storage {
             Some(relocated) => relocated.base.as_ptr(),
             None => self.base.as_ptr(),
         }
+    }
+
+    /// The bytes tensors on this storage may reach, relative to [`Storage::base`]:
+    /// what `crate::bounds::check` holds every layout to.
+    pub(crate) fn extent(&self) -> Extent {
+        self.extent
     }
 
     /// The shared-memory segment the bytes are in, if they are in one.

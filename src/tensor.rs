@@ -51,21 +51,26 @@ pub struct Tensor {
 }
 
 impl Tensor {
-    /// Builds a tensor from validated parts.
+    /// The one constructor of a tensor: checks that every byte `layout`
+    /// addresses with `dtype`'s elements lies inside `storage`, and that its
+    /// size in bytes fits `isize` (`crate::bounds`). Everything unsafe that
+    /// reads or writes a tensor's elements relies on this check alone.
     ///
-    /// Every element the layout addresses must lie within `storage`.
+    /// Fails with [`Error::TooLarge`] or [`Error::OutOfBounds`]; callers
+    /// that import memory map these to their own error.
     pub(crate) fn from_parts(
         storage: Arc<Storage>,
         layout: Layout,
         dtype: DType,
         readonly: bool,
-    ) -> Tensor {
-        Tensor {
+    ) -> Result<Tensor> {
+        crate::bounds::check(&layout, dtype.itemsize(), storage.extent())?;
+        Ok(Tensor {
             storage,
             layout,
             dtype,
             readonly,
-        }
+        })
     }
 
     /// A new C-contiguous, writable tensor of zeros.
@@ -123,7 +128,7 @@ impl Tensor {
             bytes,
             shape: shape.to_vec(),
         })?;
-        Ok(Tensor::from_parts(Arc::new(storage), layout, dtype, false))
+        Tensor::from_parts(Arc::new(storage), layout, dtype, false)
     }
 
     /// Takes ownership of `data` (no copy) as a C-contiguous tensor of
@@ -162,12 +167,7 @@ impl Tensor {
             });
         }
         let storage = Storage::from_vec(data);
-        Ok(Tensor::from_parts(
-            Arc::new(storage),
-            layout,
-            T::DTYPE,
-            false,
-        ))
+        Tensor::from_parts(Arc::new(storage), layout, T::DTYPE, false)
     }
 
     /// A C-contiguous tensor of `dtype` holding `values` in row-major order.
@@ -393,17 +393,19 @@ impl Tensor {
         // The first element's byte offset from the storage's base; a valid
         // layout keeps it (like every element's) within `isize`.
         let offset = self.layout.offset() * itemsize;
-        let layout = Layout::from_parts(vec![self.nbytes()], vec![1], offset);
-        Some(Tensor::from_parts(
+        let layout = Layout::new(vec![self.nbytes()], vec![1], offset).ok()?;
+        Tensor::from_parts(
             Arc::clone(&self.storage),
             layout,
             DType::UInt8,
             self.readonly,
-        ))
+        )
+        .ok()
     }
 
-    /// A view with the same memory and a new layout and read-only flag.
-    pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
+    /// A view of the same memory through `layout`, with the same dtype and
+    /// read-only flag; fails when `layout` reaches outside the memory.
+    pub(crate) fn with_layout(&self, layout: Layout) -> Result<Tensor> {
         Tensor::from_parts(Arc::clone(&self.storage), layout, self.dtype, self.readonly)
     }
 
@@ -438,7 +440,7 @@ impl Tensor {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn index(&self, items: &[IndexItem]) -> Result<Tensor> {
-        Ok(self.with_layout(self.layout.index(items)?))
+        self.with_layout(self.layout.index(items)?)
     }
 
     /// A view with dimensions reordered (`order[i]` becomes dimension `i`),
@@ -459,7 +461,7 @@ impl Tensor {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn permute(&self, order: &[usize]) -> Result<Tensor> {
-        Ok(self.with_layout(self.layout.permute(order)?))
+        self.with_layout(self.layout.permute(order)?)
     }
 
     /// A view with the dimensions reversed (NumPy's and PyTorch's `.T`).
@@ -501,7 +503,7 @@ impl Tensor {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
-        Ok(self.with_layout(self.layout.broadcast_to(shape)?))
+        self.with_layout(self.layout.broadcast_to(shape)?)
     }
 
     /// The same memory seen as another dtype of the same item size (the bits

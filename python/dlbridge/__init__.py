@@ -84,9 +84,29 @@ __all__ = [
 ]
 
 
+# The only objects ``_dtype_by_name`` gives back: a pickle names a dtype, never
+# another global of this module (an allow-list unpickler that trusts
+# ``dlbridge._dtype_by_name`` must not be handed the builtins or ``Tensor``).
+_DTYPES_BY_NAME = {
+    dtype.name: dtype
+    for dtype in (
+        bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
+        float16, bfloat16, float32, float64, complex64, complex128,
+    )
+}  # fmt: skip
+
+
 def _dtype_by_name(name: str) -> DType:
-    """Return the dtype called ``name``; used to unpickle ``DType`` objects."""
-    return globals()[name]
+    """Return the dtype called ``name``; used to unpickle ``DType`` objects.
+
+    Raises ``pickle.UnpicklingError`` for any other name.
+    """
+    try:
+        return _DTYPES_BY_NAME[name]
+    except (KeyError, TypeError):
+        import pickle
+
+        raise pickle.UnpicklingError(f"dlbridge has no dtype named {name!r}") from None
 
 
 def _rebuild_tensor(data: bytes, dtype: str, shape: tuple, readonly: bool) -> Tensor:

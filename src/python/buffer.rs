@@ -295,10 +295,11 @@ fn share_held(
     // layout addresses only bytes of the buffer after `byte_offset` (the
     // caller's check).
     let storage = unsafe { Storage::kept_alive_by(validated.base, extent, Box::new(held)) };
+    // `foreign::validate` made the same checks, in the import's words.
     Ok(Tensor::from_parts(
         Arc::new(storage),
         validated.layout,
         dtype,
         readonly,
-    ))
+    )?)
 }

@@ -438,52 +438,5 @@ pub fn arange(
     } else {
         DType::Float32
     });
-    let shape_error = |reason: &str| -> PyErr {
-        crate::Error::InvalidShape {
-            reason: reason.into(),
-        }
-        .into()
-    };
-    let (first, last, delta) = (start.as_f64(), end.as_f64(), step.as_f64());
-    if delta == 0.0 {
-        return Err(shape_error("step must be nonzero"));
-    }
-    if !(first.is_finite() && last.is_finite()) {
-        return Err(shape_error(
-            "unsupported range: start and end must be finite",
-        ));
-    }
-    if (delta > 0.0 && last < first) || (delta < 0.0 && last > first) {
-        return Err(shape_error(
-            "upper bound and larger bound inconsistent with step sign",
-        ));
-    }
-    let values: Vec<Scalar> =
-        if let (true, Scalar::Int(first), Scalar::Int(last), Scalar::Int(delta)) =
-            (all_ints, start, end, step)
-        {
-            // Exact integer arithmetic: the count is ceil((last - first) / delta).
-            let span = i128::from(last) - i128::from(first);
-            let delta = i128::from(delta);
-            let count = (span + delta - delta.signum()) / delta;
-            let count =
-                usize::try_from(count.max(0)).map_err(|_| shape_error("arange() too large"))?;
-            (0..count)
-                .map(|i| Scalar::Int((i128::from(first) + i as i128 * delta) as i64))
-                .collect()
-        } else {
-            let count = ((last - first) / delta).ceil().max(0.0);
-            if count > isize::MAX as f64 {
-                return Err(shape_error("arange() too large"));
-            }
-            (0..count as usize)
-                .map(|i| Scalar::Float(first + i as f64 * delta))
-                .collect()
-        };
-    let n = values.len();
-    let converted: Vec<Scalar> = values
-        .into_iter()
-        .map(|value| value.cast_to(dtype))
-        .collect();
-    PyTensor::wrap(py, Tensor::from_scalars(dtype, &[n], &converted)?)
+    PyTensor::wrap(py, Tensor::arange(start, end, step, dtype)?)
 }

@@ -40,17 +40,20 @@ impl From<Error> for PyErr {
             | Error::IndexRankTooLarge { .. } => PyIndexError::new_err(message),
             // torch refuses writes to overlapping memory with RuntimeError.
             Error::OverlappingWrite { .. } => PyRuntimeError::new_err(message),
-            // PyTorch raises RuntimeError for shapes that do not fit and for
-            // views it cannot make.
-            Error::InvalidShape { .. } | Error::NotViewable { .. } => {
-                PyRuntimeError::new_err(message)
-            }
+            // PyTorch raises RuntimeError for shapes that do not fit, for
+            // views it cannot make, and for sizes and layouts whose arithmetic
+            // overflows ("numel: integer multiplication overflow").
+            Error::InvalidShape { .. }
+            | Error::NotViewable { .. }
+            | Error::TooLarge { .. }
+            | Error::LayoutOverflow { .. }
+            | Error::OutOfBounds { .. }
+            | Error::TooManyViews { .. } => PyRuntimeError::new_err(message),
             Error::Overflow { .. } => PyOverflowError::new_err(message),
             // NumPy: "could not broadcast", "assignment destination is
             // read-only", "can only convert an array of size 1"; torch:
             // "expected sequence of length" for ragged lists.
-            Error::TooLarge { .. }
-            | Error::LengthMismatch { .. }
+            Error::LengthMismatch { .. }
             | Error::ZeroStep
             | Error::NotBroadcastable { .. }
             | Error::ReadOnly

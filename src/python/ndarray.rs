@@ -53,10 +53,11 @@ pub fn import_ndarray(array: &Bound<'_, PyUntypedArray>) -> PyResult<Tensor> {
     // fields describe, checked above not to wrap the address space; the
     // storage holds a reference to the array until the last user is gone.
     let storage = unsafe { Storage::kept_alive_by(validated.base, extent, Box::new(owner)) };
+    // `foreign::validate` made the same checks, in the import's words.
     Ok(Tensor::from_parts(
         Arc::new(storage),
         validated.layout,
         dtype,
         readonly,
-    ))
+    )?)
 }

@@ -1,0 +1,135 @@
+//! Where a layout meets memory: the one check every tensor passes.
+//!
+//! The invariant the unsafe code of this crate (the copy kernels, the typed
+//! guards, the exports and the buffer protocol) relies on is:
+//!
+//! > every byte any element of a tensor's layout addresses lies inside its
+//! > storage's extent, and the tensor's element count, its size in bytes and
+//! > every byte offset it reaches fit `isize`.
+//!
+//! It has two halves and two homes. [`Layout::new`](crate::layout::Layout::new)
+//! is the only constructor of a layout and checks the arithmetic half in
+//! elements; [`check`] checks the rest in bytes against the storage, and
+//! `Tensor::from_parts` (`src/tensor.rs`), the only constructor of a tensor,
+//! calls it. So a slip in the arithmetic of a view (`reshape.rs`, indexing,
+//! the constructors, imports, unpickling, shared-memory handles) can only
+//! produce an error, never a tensor that reaches outside its memory.
+
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::storage::Extent;
+
+/// Checks `layout`, of elements of `itemsize` bytes, against `extent`, the
+/// bytes its storage holds around the storage's base.
+///
+/// Fails with [`Error::TooLarge`] when the size in bytes exceeds
+/// `isize::MAX` (an empty layout has none: its element count, already
+/// bounded by [`Layout::new`], is what PyTorch bounds too), and with
+/// [`Error::OutOfBounds`] when an element lies outside `extent`.
+pub(crate) fn check(layout: &Layout, itemsize: usize, extent: Extent) -> Result<()> {
+    // i128 holds every product of an isize and an item size exactly.
+    if layout.numel() as i128 * itemsize as i128 > isize::MAX as i128 {
+        return Err(Error::TooLarge {
+            shape: layout.shape().to_vec(),
+        });
+    }
+    let Some((low, high)) = layout.span() else {
+        return Ok(());
+    };
+    let (low, high) = (
+        low as i128 * itemsize as i128,
+        (high as i128 + 1) * itemsize as i128,
+    );
+    let (start, end) = (
+        extent.start as i128,
+        extent.start as i128 + extent.len as i128,
+    );
+    if low < start || high > end || low > isize::MAX as i128 || high > isize::MAX as i128 {
+        return Err(Error::OutOfBounds {
+            shape: layout.shape().to_vec(),
+            strides: layout.strides().to_vec(),
+            offset: layout.offset(),
+            itemsize,
+            low,
+            high,
+            start: extent.start,
+            end,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn extent(start: isize, len: usize) -> Extent {
+        Extent { start, len }
+    }
+
+    #[test]
+    fn layouts_inside_their_storage_pass() {
+        let row = Layout::contiguous(&[4]).unwrap();
+        assert_eq!(check(&row, 8, extent(0, 32)), Ok(()));
+        let reversed = Layout::new(vec![4], vec![-1], 3).unwrap();
+        assert_eq!(check(&reversed, 2, extent(0, 8)), Ok(()));
+        // Below the base: a storage whose extent starts before it.
+        let below = Layout::new(vec![2], vec![-1], -1).unwrap();
+        assert_eq!(check(&below, 4, extent(-8, 8)), Ok(()));
+        // Empty layouts address nothing, whatever their strides and offset.
+        let empty = Layout::new(vec![0, 3], vec![isize::MAX, -7], 99).unwrap();
+        assert_eq!(check(&empty, 8, extent(0, 0)), Ok(()));
+    }
+
+    #[test]
+    fn one_byte_past_either_end_is_refused() {
+        let row = Layout::contiguous(&[4]).unwrap();
+        assert!(matches!(
+            check(&row, 8, extent(0, 31)),
+            Err(Error::OutOfBounds {
+                high: 32,
+                end: 31,
+                ..
+            })
+        ));
+        let shifted = Layout::new(vec![4], vec![1], -1).unwrap();
+        assert!(matches!(
+            check(&shifted, 8, extent(0, 32)),
+            Err(Error::OutOfBounds { low: -8, .. })
+        ));
+    }
+
+    #[test]
+    fn sizes_in_bytes_beyond_isize_are_refused() {
+        // 2**62 float32 elements of one broadcast value: 2**64 bytes.
+        let broadcast = Layout::new(vec![1 << 62], vec![0], 0).unwrap();
+        assert!(matches!(
+            check(&broadcast, 4, extent(0, 4)),
+            Err(Error::TooLarge { .. })
+        ));
+        assert_eq!(check(&broadcast, 1, extent(0, 1)), Ok(()));
+        // Empty, it has no bytes (torch makes `empty(2**62 - 1, 0)` of any
+        // dtype); its count of non-empty dimensions is `Layout::new`'s bound.
+        let empty = Layout::new(vec![0, 1 << 60, 4], vec![0, 0, 0], 0).unwrap();
+        assert_eq!(check(&empty, 8, extent(0, 0)), Ok(()));
+    }
+
+    #[test]
+    fn the_element_arithmetic_is_refused_before_it_can_wrap() {
+        for (shape, strides, offset) in [
+            (vec![0, 1 << 62, 4], vec![0, 0, 0], 0),
+            (vec![1 << 31, 1 << 33], vec![1, 1], 0),
+            (vec![3], vec![isize::MAX / 2 + 1], 0),
+            (vec![2], vec![1], isize::MAX),
+            (vec![2], vec![-1], isize::MIN),
+        ] {
+            assert!(
+                matches!(
+                    Layout::new(shape.clone(), strides.clone(), offset),
+                    Err(Error::LayoutOverflow { .. })
+                ),
+                "{shape:?} {strides:?} {offset}"
+            );
+        }
+    }
+}
