@@ -271,10 +271,14 @@ def test_writes_into_distinct_strided_views_still_work():
 # --- one validator for foreign memory ------------------------------------------------
 
 
-def test_frombuffer_refuses_misaligned_offsets_instead_of_a_capsule_it_cannot_take():
+def test_frombuffer_shares_misaligned_offsets_as_torch_does():
     raw = bytearray(64)
-    with pytest.raises(BufferError, match="not aligned to 4 bytes for float32"):
-        db.frombuffer(raw, dtype=db.float32, count=2, offset=1)
+    t = db.frombuffer(raw, dtype=db.float32, count=2, offset=1)
+    theirs = torch.frombuffer(raw, dtype=torch.float32, count=2, offset=1)
+    assert t.data_ptr() == theirs.data_ptr() and t.data_ptr() % 4 != 0
+    t[1] = 1.5
+    assert theirs[1].item() == 1.5
+    assert db.from_dlpack(t).data_ptr() == t.data_ptr()
     # A byte dtype has no alignment to keep.
     t = db.frombuffer(raw, dtype=db.uint8, offset=1)
     assert db.from_dlpack(t).data_ptr() == t.data_ptr()
@@ -524,9 +528,8 @@ def test_copies_accept_unaligned_and_byte_swapped_numpy_arrays():
     t = db.tensor([0, 0, 0])
     t[...] = unaligned
     assert t.tolist() == [1, 2, 3]
-    # Sharing still refuses: the memory itself cannot be a dlbridge tensor.
-    with pytest.raises(BufferError, match="aligned"):
-        db.from_dlpack(unaligned)
+    # And sharing shares it, as torch.from_dlpack does.
+    assert db.from_dlpack(unaligned).data_ptr() == unaligned.ctypes.data
 
 
 def test_dlpack_argument_types_match_torch_and_numpy():

@@ -18,7 +18,6 @@ REFUSED = (BufferError, ValueError, TypeError)
 @pytest.mark.parametrize(
     "kwargs",
     [
-        pytest.param({"byte_offset": 4}, id="byte-offset-misaligned-for-int64"),
         pytest.param({"shape": (1,) * 70, "strides": (1,) * 70}, id="ndim-beyond-any-tensor"),
         pytest.param({"version": (1, 2), "shape": (2, 2)}, id="dlpack-1.2-without-strides"),
         pytest.param({"shape": (2, -2)}, id="negative-dimension"),

@@ -346,8 +346,13 @@ pub enum Error {
         exclusive: bool,
     },
 
-    /// Typed access to elements whose address is not aligned for the type.
-    #[error("data pointer {address:#x} is not aligned to {align} bytes for {dtype}")]
+    /// Typed access (`&[T]`, an ndarray view, a typed extension argument)
+    /// to elements whose address is not aligned for the type. Such memory
+    /// is shared, copied and exported like any other (NumPy and torch share
+    /// it too); only a Rust reference needs the alignment.
+    #[error(
+        "data pointer {address:#x} is not aligned to {align} bytes for {dtype}: a Rust reference to its elements needs that alignment; take an aligned copy first (deep_copy() in Rust, clone() in Python)"
+    )]
     Misaligned {
         /// The first element's address.
         address: usize,

@@ -7,8 +7,15 @@
 //! untrusted until [`validate`] has checked it. Nothing here can prove that
 //! the memory is really there (no protocol carries allocation bounds); it
 //! proves that every address a layout reaches is computed without overflow
-//! or wrap-around, is non-NULL and is aligned for the dtype, so the copy
-//! kernels and typed views can do plain pointer arithmetic on it.
+//! or wrap-around and is non-NULL, so the copy kernels can do plain pointer
+//! arithmetic on it.
+//!
+//! Alignment is not required: DLPack places none on CPU data pointers, and
+//! NumPy and torch share a float64 array at an odd address. Everything that
+//! reads or writes elements does so with unaligned accesses
+//! (`read_unaligned`, `write_unaligned`, byte copies); only typed Rust access
+//! (`&[T]`, ndarray views, typed extension arguments) needs alignment, and it
+//! checks it (`Error::Misaligned`).
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -65,9 +72,9 @@ pub(crate) struct Validated {
 /// not a multiple of the item size (on dimensions longer than 1, the only
 /// ones whose strides are used: NumPy allows anything on length-1
 /// dimensions), a NULL data pointer for a non-empty tensor, strides or an
-/// offset whose reach overflows or wraps the address space, and a first
-/// element misaligned for its dtype, and an element count or a size in bytes
-/// past `isize`.
+/// offset whose reach overflows or wraps the address space, and an element
+/// count or a size in bytes past `isize`. A first element misaligned for its
+/// dtype is accepted (module documentation).
 pub(crate) fn validate(memory: ForeignMemory) -> Result<Validated> {
     let ForeignMemory {
         origin,
@@ -139,13 +146,6 @@ pub(crate) fn validate(memory: ForeignMemory) -> Result<Validated> {
     } else {
         strides
     };
-    if numel > 0 && !(base.as_ptr() as usize).is_multiple_of(dtype.alignment()) {
-        return Err(invalid(format!(
-            "first element at {:#x} (data + byte_offset {byte_offset}) is not aligned to {} bytes for {dtype}",
-            base.as_ptr() as usize,
-            dtype.alignment()
-        )));
-    }
     // The checks every tensor passes (`crate::bounds`), worded for an
     // import: the layout's arithmetic, and its size in bytes against the
     // extent the storage will be given, which is exactly what it reaches.
@@ -253,11 +253,12 @@ mod tests {
     }
 
     #[test]
-    fn rank_alignment_and_stride_count_are_checked() {
+    fn rank_and_stride_count_are_checked_and_alignment_is_not() {
         let deep = validate(memory(0x1000, 0, &[1; 65], Strides::RowMajor));
         assert!(matches!(deep, Err(Error::InvalidMemory { .. })));
-        let misaligned = validate(memory(0x1001, 0, &[2], Strides::RowMajor));
-        assert!(matches!(misaligned, Err(Error::InvalidMemory { .. })));
+        // Misaligned memory is shared, as NumPy and torch share it.
+        let misaligned = validate(memory(0x1001, 0, &[2], Strides::RowMajor)).unwrap();
+        assert_eq!(misaligned.base.as_ptr() as usize, 0x1001);
         let mismatched = validate(memory(0x1000, 0, &[2, 2], Strides::Elements(vec![1])));
         assert!(matches!(mismatched, Err(Error::InvalidMemory { .. })));
         // A reversed view whose first element sits past the data pointer.

@@ -28,7 +28,7 @@ def serialize(tensor: _dlbridge.Tensor) -> tuple[dict[str, Any], list[memoryview
     The bytes are the tensor's own memory for a C-contiguous tensor (a strided
     one is made contiguous once), exactly what pickle protocol 5 hands out.
 
-    The spacer is about alignment on the receiving side. Dask's TCP comm reads
+    The spacer is about a separate buffer on the receiving side. Dask's TCP comm reads
     the first uncompressed buffer of a message into the same host buffer as
     the message header, at whatever offset the header leaves (often odd), and
     every later one into a host array of its own (distributed/comm/tcp.py,
@@ -37,8 +37,8 @@ def serialize(tensor: _dlbridge.Tensor) -> tuple[dict[str, Any], list[memoryview
     in their own, aligned host array and are adopted as they are. Larger
     bytes are sent in shards, which Dask would then read apart and join with
     a copy; without the spacer they stay contiguous after the header and are
-    adopted when their offset is aligned for the dtype, and copied once when
-    it is not (NumPy, which allows unaligned arrays, never copies here).
+    adopted at whatever offset they have (misaligned memory is shared, as
+    NumPy shares it).
     """
     from distributed.protocol.utils import BIG_BYTES_SHARD_SIZE
 

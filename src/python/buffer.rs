@@ -184,35 +184,14 @@ pub(crate) fn hold_c_contiguous(
 /// whose length the caller has checked to be exactly the tensor's (and not
 /// 0), adopting the buffer without a copy; read-only when the buffer is.
 ///
-/// A buffer whose address is not aligned for `dtype` cannot be viewed as
-/// its elements, so it is copied once into fresh memory instead (pickle's
-/// in-band bytes, or a consumer's buffer at an odd offset).
+/// Also when its address is not aligned for `dtype` (pickle's in-band bytes,
+/// a Dask frame at an odd offset): misaligned memory is shared as NumPy and
+/// torch share it (`foreign.rs`).
 pub(crate) fn adopt_buffer(
     held: PyUntypedBuffer,
     dtype: DType,
     shape: &[usize],
 ) -> PyResult<Tensor> {
-    let data = held.buf_ptr() as usize;
-    let readonly = held.readonly();
-    if !data.is_multiple_of(dtype.alignment()) {
-        let tensor = Tensor::uninit(dtype, shape)?;
-        debug_assert_eq!(tensor.nbytes(), held.len_bytes());
-        // SAFETY: the buffer holds `len_bytes` readable bytes while `held`
-        // lives; the tensor is fresh, contiguous and exactly that long, and
-        // no one else can reach it.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                held.buf_ptr().cast::<u8>(),
-                tensor.data_ptr().cast_mut(),
-                held.len_bytes(),
-            )
-        };
-        return Ok(if readonly {
-            tensor.to_readonly()
-        } else {
-            tensor
-        });
-    }
     share_held(held, 0, shape.to_vec(), dtype)
 }
 
@@ -262,16 +241,15 @@ pub(crate) fn import_buffer(
             "the buffer of {length} bytes holds no {dtype} element after offset {offset}"
         )));
     }
-    // The same gate as every other way memory enters: a buffer gives a data
-    // pointer and length but no promise of alignment, which `offset` can
-    // break too (NumPy would make an unaligned array; dlbridge refuses one,
-    // as it refuses an unaligned DLPack tensor).
+    // The same gate as every other way memory enters. A buffer promises no
+    // alignment, and `offset` can break it too: the tensor is then
+    // misaligned, as NumPy's `frombuffer` array and torch's would be.
     share_held(held, offset as u64, vec![count as usize], dtype)
 }
 
 /// A row-major tensor over `held`'s bytes from `byte_offset`, through the
-/// gate every foreign memory passes (`foreign::validate`: alignment, no
-/// wrap-around); the storage keeps the buffer until its last user is gone.
+/// gate every foreign memory passes (`foreign::validate`: no wrap-around,
+/// counts within `isize`); the storage keeps the buffer until its last user is gone.
 /// Read-only when the buffer is. The caller has checked that `shape` fits
 /// in the buffer's bytes after `byte_offset`.
 fn share_held(

@@ -375,8 +375,12 @@ fn import_checked<T: Element, D: Dimension, L: LayoutConstraint>(
         }
     };
     let rank_matches = D::NDIM.is_none_or(|ndim| ndim == tensor.ndim());
+    // Misaligned memory is shared by every import (NumPy and torch share it
+    // too), but no Rust reference may point into it.
+    let address = tensor.data_ptr() as usize;
+    let misaligned = tensor.numel() > 0 && !address.is_multiple_of(std::mem::align_of::<T>());
     if L::CONVERTS && rank_matches {
-        return if tensor.dtype() == T::DTYPE && tensor.is_contiguous() {
+        return if tensor.dtype() == T::DTYPE && tensor.is_contiguous() && !misaligned {
             Ok(tensor)
         } else {
             // A fresh, C-contiguous tensor of `T` that no one else sees; the
@@ -400,6 +404,14 @@ fn import_checked<T: Element, D: Dimension, L: LayoutConstraint>(
         return Err(PyTypeError::new_err(format!(
             "expected {}, got {given}",
             expected()
+        )));
+    }
+    if misaligned {
+        return Err(PyTypeError::new_err(format!(
+            "expected {}, got one whose data at {address:#x} is not aligned to {} bytes, which a Rust reference to {} needs; pass an aligned copy (NumPy's copy(), torch's or dlbridge's clone())",
+            expected(),
+            std::mem::align_of::<T>(),
+            T::DTYPE.name(),
         )));
     }
     Ok(tensor)

@@ -209,7 +209,7 @@ def test_numpy_arguments_are_viewed_in_place_in_any_layout(name):
 def test_numpy_arguments_that_cannot_be_viewed_are_refused():
     raw = np.zeros(17, dtype=np.uint8)
     misaligned = raw[1:].view(np.float32)
-    with pytest.raises(BufferError, match="aligned"):
+    with pytest.raises(TypeError, match="not aligned to 4 bytes.*aligned copy"):
         ex.seen_f32(misaligned)
     swapped = np.zeros(3, dtype=">f4")
     with pytest.raises(TypeError, match="byte order"):
