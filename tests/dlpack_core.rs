@@ -196,13 +196,6 @@ fn malformed_descriptors_are_refused_and_still_released_once() {
             },
         ),
         (
-            "byte offset misaligned for float32",
-            Descriptor {
-                byte_offset: 2,
-                ..Descriptor::default()
-            },
-        ),
-        (
             "more dimensions than any tensor has",
             Descriptor {
                 shape: vec![1; 65],
@@ -240,6 +233,44 @@ fn malformed_descriptors_are_refused_and_still_released_once() {
         );
         assert_eq!(releases.load(Ordering::SeqCst), 1, "{name}");
     }
+}
+
+#[test]
+fn misaligned_memory_is_shared_and_only_typed_access_refuses_it() {
+    // Five float32 elements from byte 2 of six: DLPack requires no alignment
+    // on the CPU, and NumPy and torch share such memory too.
+    let (managed, releases) = produce::<DLManagedTensorVersioned>(Descriptor {
+        shape: vec![5],
+        strides: vec![1],
+        byte_offset: 2,
+        ..Descriptor::default()
+    });
+    let tensor = dlpack::import(managed).unwrap();
+    // A Vec<f32>'s buffer is 4-byte aligned: two bytes in, it is not.
+    assert_eq!(tensor.data_ptr() as usize % 4, 2);
+    assert!(matches!(
+        tensor.as_slice::<f32>(),
+        Err(Error::Misaligned { align: 4, .. })
+    ));
+    assert!(matches!(
+        tensor.view::<f32>(),
+        Err(Error::Misaligned { .. })
+    ));
+    // Copies read it with unaligned loads into aligned memory: one copy, the
+    // same bytes, no alias.
+    let copy = tensor.deep_copy().unwrap();
+    assert_eq!(copy.data_ptr() as usize % 64, 0);
+    // SAFETY: both hold 20 bytes, nothing writes them meanwhile.
+    let (ours, theirs) = unsafe {
+        (
+            std::slice::from_raw_parts(tensor.data_ptr(), 20).to_vec(),
+            std::slice::from_raw_parts(copy.data_ptr(), 20).to_vec(),
+        )
+    };
+    assert_eq!(ours, theirs);
+    assert_eq!(copy.as_slice::<f32>().unwrap().len(), 5);
+    drop((tensor, copy));
+    assert_eq!(releases.load(Ordering::SeqCst), 1);
 }
 
 #[test]
