@@ -232,3 +232,31 @@ with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as p
 assert t.tolist() == [5.0, 0.0, 0.0] and back.is_shared()
 """
     subprocess.run([sys.executable, "-c", code], timeout=TIMEOUT, check=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="memfd_create is Linux's")
+def test_a_received_segment_must_be_sealed_and_long_enough():
+    # A handle is untrusted: an unsealed memory file could be truncated under
+    # the receiver's mapping (SIGBUS on the next access), a short one does not
+    # hold the tensor, and a plain file is no segment at all.
+    def receive(fd, shape=(4,)):
+        return _dlbridge._from_shared(fd, 0, list(shape), [1], "float64", False)
+
+    unsealed = os.memfd_create("dlbridge-test")
+    os.ftruncate(unsealed, 64)
+    with pytest.raises(OSError, match="sealed against shrinking"):
+        receive(unsealed)
+    import fcntl
+
+    short = os.memfd_create("dlbridge-test", os.MFD_ALLOW_SEALING)
+    os.ftruncate(short, 16)
+    fcntl.fcntl(short, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+    with pytest.raises(OSError, match="16 bytes"):
+        receive(short)
+    with open(__file__, "rb") as plain:
+        with pytest.raises(OSError):
+            receive(os.dup(plain.fileno()))
+    # The call owns the descriptor it is given, also when it refuses it.
+    for fd in (unsealed, short):
+        with pytest.raises(OSError):
+            os.fstat(fd)

@@ -6,7 +6,9 @@ use dlbridge::python::dlbridge_module;
 use dlbridge::{DType, Error, Tensor, dlpack};
 use dlpark::ffi::{DLDataType, DLDevice, DLManagedTensorVersioned};
 use dlpark::metadata::Dynamic;
-use pyo3::exceptions::{PyBufferError, PyIndexError, PyOverflowError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyBufferError, PyIndexError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -169,12 +171,38 @@ fn every_core_error_maps_to_the_exception_users_catch() {
             (Error::ReadOnly, |py, e| {
                 e.is_instance_of::<PyValueError>(py)
             }),
+            // Sizes and layouts whose arithmetic overflows are torch's
+            // RuntimeError ("numel: integer multiplication overflow").
             (
                 Error::TooLarge {
                     shape: vec![1 << 62, 4],
                 },
-                |py, e| e.is_instance_of::<PyValueError>(py),
+                |py, e| e.is_instance_of::<PyRuntimeError>(py),
             ),
+            (
+                Error::LayoutOverflow {
+                    shape: vec![1 << 31, 1 << 33],
+                    strides: vec![1, 1],
+                    offset: 0,
+                },
+                |py, e| e.is_instance_of::<PyRuntimeError>(py),
+            ),
+            (
+                Error::OutOfBounds {
+                    shape: vec![4],
+                    strides: vec![1],
+                    offset: 1,
+                    itemsize: 8,
+                    low: 8,
+                    high: 40,
+                    start: 0,
+                    end: 32,
+                },
+                |py, e| e.is_instance_of::<PyRuntimeError>(py),
+            ),
+            (Error::TooManyViews { count: 1 << 62 }, |py, e| {
+                e.is_instance_of::<PyRuntimeError>(py)
+            }),
             (
                 Error::Ragged {
                     axis: 1,
