@@ -26,9 +26,15 @@ use crate::storage::Extent;
 /// `isize::MAX` (an empty layout has none: its element count, already
 /// bounded by [`Layout::new`], is what PyTorch bounds too), and with
 /// [`Error::OutOfBounds`] when an element lies outside `extent`.
+#[inline]
 pub(crate) fn check(layout: &Layout, itemsize: usize, extent: Extent) -> Result<()> {
-    // i128 holds every product of an isize and an item size exactly.
-    if layout.numel() as i128 * itemsize as i128 > isize::MAX as i128 {
+    // The count and span were worked out by `Layout::new`; this is a few
+    // checked multiplications, on every view made.
+    let fits = layout
+        .numel()
+        .checked_mul(itemsize)
+        .is_some_and(|bytes| isize::try_from(bytes).is_ok());
+    if !fits {
         return Err(Error::TooLarge {
             shape: layout.shape().to_vec(),
         });
@@ -36,27 +42,28 @@ pub(crate) fn check(layout: &Layout, itemsize: usize, extent: Extent) -> Result<
     let Some((low, high)) = layout.span() else {
         return Ok(());
     };
-    let (low, high) = (
-        low as i128 * itemsize as i128,
-        (high as i128 + 1) * itemsize as i128,
-    );
-    let (start, end) = (
-        extent.start as i128,
-        extent.start as i128 + extent.len as i128,
-    );
-    if low < start || high > end || low > isize::MAX as i128 || high > isize::MAX as i128 {
-        return Err(Error::OutOfBounds {
+    let item = itemsize as isize;
+    let low_byte = low.checked_mul(item);
+    let high_byte = high.checked_add(1).and_then(|end| end.checked_mul(item));
+    let end = extent.start.checked_add_unsigned(extent.len);
+    match (low_byte, high_byte, end) {
+        (Some(low_byte), Some(high_byte), Some(end))
+            if low_byte >= extent.start && high_byte <= end =>
+        {
+            Ok(())
+        }
+        // Worked out again, exactly, only to be reported.
+        _ => Err(Error::OutOfBounds {
             shape: layout.shape().to_vec(),
             strides: layout.strides().to_vec(),
             offset: layout.offset(),
             itemsize,
-            low,
-            high,
+            low: low as i128 * itemsize as i128,
+            high: (high as i128 + 1) * itemsize as i128,
             start: extent.start,
-            end,
-        });
+            end: extent.start as i128 + extent.len as i128,
+        }),
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -20,7 +20,6 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout::{self, Layout, MAX_NDIM};
-use crate::storage::Extent;
 use std::ptr::NonNull;
 
 /// How a foreign description gives its strides.
@@ -129,33 +128,32 @@ pub(crate) fn validate(memory: ForeignMemory) -> Result<Validated> {
             shape.len()
         )));
     }
-    let numel = layout::numel(&shape).ok_or_else(|| {
-        invalid(format!(
-            "shape {shape:?} has more than {} elements",
-            isize::MAX
-        ))
-    })?;
-    let base = first_element_address(data, byte_offset, &shape, &strides, dtype, numel)
-        .map_err(invalid)?;
-    // An empty tensor's strides are never used to reach memory and were not
+    // An empty tensor's strides are never used to reach memory and are not
     // validated, so they are replaced rather than carried into view
     // arithmetic. Other strides are kept as given, length-1 ones included,
     // as torch's `from_dlpack` keeps them.
-    let strides = if numel == 0 {
+    let strides = if shape.contains(&0) {
         layout::contiguous_strides(&shape)
     } else {
         strides
     };
-    // The checks every tensor passes (`crate::bounds`), worded for an
-    // import: the layout's arithmetic, and its size in bytes against the
-    // extent the storage will be given, which is exactly what it reaches.
+    // The layout's arithmetic, checked by its one constructor in one pass
+    // (count, and the lowest and highest element offsets), and its size in
+    // bytes, which `Tensor::from_parts` checks again (`crate::bounds`):
+    // worded here for an import.
     let layout = Layout::new(shape, strides, 0).map_err(|error| invalid(error.to_string()))?;
-    crate::bounds::check(
-        &layout,
-        dtype.itemsize(),
-        Extent::of_layout(&layout, dtype.itemsize()),
-    )
-    .map_err(|error| invalid(error.to_string()))?;
+    if layout
+        .numel()
+        .checked_mul(dtype.itemsize())
+        .is_none_or(|bytes| isize::try_from(bytes).is_err())
+    {
+        return Err(invalid(format!(
+            "shape {:?} of {dtype} needs more than {} bytes",
+            layout.shape(),
+            isize::MAX
+        )));
+    }
+    let base = first_element_address(data, byte_offset, &layout, dtype).map_err(invalid)?;
     Ok(Validated { base, layout })
 }
 
@@ -168,37 +166,31 @@ pub(crate) fn validate(memory: ForeignMemory) -> Result<Validated> {
 fn first_element_address(
     data: usize,
     byte_offset: u64,
-    shape: &[usize],
-    strides: &[isize],
+    layout: &Layout,
     dtype: DType,
-    numel: usize,
 ) -> std::result::Result<NonNull<u8>, String> {
     let offset = usize::try_from(byte_offset)
         .ok()
         .filter(|&offset| isize::try_from(offset).is_ok())
         .ok_or_else(|| format!("byte_offset {byte_offset} is out of range"))?;
-    if numel == 0 {
+    let Some((low, high)) = layout.span() else {
         // Zero-size tensors may carry a NULL data pointer (DLPack 1.2); no
         // element is ever read, so any non-null address will do.
         let address = data.wrapping_add(offset);
         return Ok(NonNull::new(address as *mut u8).unwrap_or(NonNull::dangling()));
-    }
+    };
+    let (shape, strides) = (layout.shape(), layout.strides());
     if data == 0 {
         return Err(format!(
             "NULL data pointer for a non-empty tensor of shape {shape:?}"
         ));
     }
+    // The layout starts at element 0, so its span is the reach of its
+    // strides, in elements; in bytes it may overflow.
     let itemsize = dtype.itemsize() as isize;
     let overflow = || format!("strides {strides:?} overflow for shape {shape:?}");
-    let (mut low, mut high) = (0isize, 0isize);
-    for (&size, &stride) in shape.iter().zip(strides) {
-        let reach = (size as isize - 1)
-            .checked_mul(stride)
-            .and_then(|elements| elements.checked_mul(itemsize))
-            .ok_or_else(overflow)?;
-        let bound = if reach < 0 { &mut low } else { &mut high };
-        *bound = bound.checked_add(reach).ok_or_else(overflow)?;
-    }
+    let low = low.checked_mul(itemsize).ok_or_else(overflow)?;
+    let high = high.checked_mul(itemsize).ok_or_else(overflow)?;
     let first = data
         .checked_add(offset)
         .ok_or_else(|| format!("data + byte_offset {byte_offset} wraps"))?;
@@ -231,15 +223,25 @@ mod tests {
 
     #[test]
     fn address_checks_refuse_null_and_wrapping_layouts() {
-        let ok = first_element_address(0x1000, 8, &[3], &[1], DType::Int64, 3).unwrap();
-        assert_eq!(ok.as_ptr() as usize, 0x1008);
-        assert!(first_element_address(0, 0, &[3], &[1], DType::Int64, 3).is_err());
+        let address = |data, offset, shape: &[usize], strides: &[isize]| {
+            let layout = Layout::new(shape.to_vec(), strides.to_vec(), 0).unwrap();
+            first_element_address(data, offset, &layout, DType::Int64)
+        };
+        assert_eq!(
+            address(0x1000, 8, &[3], &[1]).unwrap().as_ptr() as usize,
+            0x1008
+        );
+        assert!(address(0, 0, &[3], &[1]).is_err());
         // Empty tensors may have NULL data.
-        assert!(first_element_address(0, 0, &[0], &[1], DType::Int64, 0).is_ok());
+        assert!(address(0, 0, &[0], &[1]).is_ok());
         // A negative stride that reaches below address zero.
-        assert!(first_element_address(0x10, 0, &[4], &[-1], DType::Int64, 4).is_err());
-        assert!(first_element_address(0x1000, 0, &[2], &[isize::MAX], DType::Int8, 2).is_err());
-        assert!(first_element_address(0x1000, u64::MAX, &[1], &[1], DType::Int8, 1).is_err());
+        assert!(address(0x10, 0, &[4], &[-1]).is_err());
+        // Element offsets that fit, bytes that do not.
+        assert!(address(0x1000, 0, &[2], &[isize::MAX / 4]).is_err());
+        assert!(address(0x1000, u64::MAX, &[1], &[1]).is_err());
+        // Element offsets that do not fit are the layout's to refuse.
+        let huge = validate(memory(0x1000, 0, &[2], Strides::Elements(vec![isize::MAX])));
+        assert!(matches!(huge, Err(Error::InvalidMemory { .. })));
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub(crate) struct Layout {
     shape: Vec<usize>,
     strides: Vec<isize>,
     offset: isize,
+    /// The element count, worked out (and checked) once by [`Layout::new`].
+    numel: usize,
+    /// The lowest and highest element offsets, `None` when empty; likewise.
+    span: Option<(isize, isize)>,
 }
 
 /// One component of an index expression, as in `t[1, ::2, ..., None]`.
@@ -88,30 +92,49 @@ pub(crate) fn numel(shape: &[usize]) -> Option<usize> {
         .filter(|&n| isize::try_from(n).is_ok())
 }
 
-/// The product of `shape`'s sizes with empty dimensions counted as 1, or
-/// `None` when it leaves `isize`: the bound PyTorch's `computeStorageNbytes`
-/// and NumPy's `PyArray_NewFromDescr` put on a shape even when a 0 elsewhere
-/// makes it empty (`zeros(0, 2**62, 4)` is refused by both).
-pub(crate) fn checked_count(shape: &[usize]) -> Option<isize> {
-    shape.iter().try_fold(1isize, |count, &size| {
-        count.checked_mul(isize::try_from(size.max(1)).ok()?)
-    })
-}
-
-/// The lowest and highest element offsets a layout with elements reaches
-/// from `offset`, with checked arithmetic; `None` when an offset leaves
-/// `isize`. The caller has checked the count (so every `size - 1` fits).
-fn checked_span(shape: &[usize], strides: &[isize], offset: isize) -> Option<(isize, isize)> {
+/// The element count of a layout and, when it has elements, the lowest and
+/// highest element offsets its strides reach from `offset`, in one pass with
+/// checked arithmetic; `None` when `shape` and `strides` differ in length,
+/// the product of the sizes (empty ones counted as 1: the bound PyTorch's
+/// `computeStorageNbytes` and NumPy's `PyArray_NewFromDescr` put on a shape
+/// even when a 0 makes it empty) leaves `isize`, or a non-empty layout
+/// reaches an offset at or beyond either end of `isize`.
+fn checked_extent(
+    shape: &[usize],
+    strides: &[isize],
+    offset: isize,
+) -> Option<(usize, Option<(isize, isize)>)> {
+    if shape.len() != strides.len() {
+        return None;
+    }
+    let (mut count, mut empty) = (1isize, false);
     let (mut low, mut high) = (offset, offset);
     for (&size, &stride) in shape.iter().zip(strides) {
-        let reach = (size as isize - 1).checked_mul(stride)?;
-        if reach < 0 {
-            low = low.checked_add(reach)?;
-        } else {
-            high = high.checked_add(reach)?;
+        let size = isize::try_from(size).ok()?;
+        if size == 0 {
+            empty = true;
+            continue;
+        }
+        count = count.checked_mul(size)?;
+        // An empty layout's strides address nothing; they are not checked.
+        if !empty {
+            let reach = (size - 1).checked_mul(stride);
+            match reach {
+                Some(reach) if reach < 0 => low = low.checked_add(reach).unwrap_or(isize::MIN),
+                Some(reach) => high = high.checked_add(reach).unwrap_or(isize::MAX),
+                None => (low, high) = (isize::MIN, isize::MAX),
+            }
         }
     }
-    Some((low, high))
+    if empty {
+        return Some((0, None));
+    }
+    // A reach that overflowed saturated at an end of `isize`; no element of
+    // memory sits there (its bytes would end past `isize::MAX`).
+    if low == isize::MIN || high == isize::MAX {
+        return None;
+    }
+    Some((count as usize, Some((low, high))))
 }
 
 /// The shape both `a` and `b` broadcast to, NumPy style.
@@ -144,21 +167,20 @@ impl Layout {
     /// Fails with [`Error::RankTooLarge`] or [`Error::LayoutOverflow`].
     pub(crate) fn new(shape: Vec<usize>, strides: Vec<isize>, offset: isize) -> Result<Layout> {
         check_ndim(shape.len())?;
-        let valid = shape.len() == strides.len()
-            && checked_count(&shape).is_some()
-            && (shape.contains(&0) || checked_span(&shape, &strides, offset).is_some());
-        if !valid {
-            return Err(Error::LayoutOverflow {
+        match checked_extent(&shape, &strides, offset) {
+            Some((numel, span)) => Ok(Layout {
                 shape,
                 strides,
                 offset,
-            });
+                numel,
+                span,
+            }),
+            None => Err(Error::LayoutOverflow {
+                shape,
+                strides,
+                offset,
+            }),
         }
-        Ok(Layout {
-            shape,
-            strides,
-            offset,
-        })
     }
 
     /// A row-major layout starting at element 0.
@@ -193,7 +215,7 @@ impl Layout {
 
     /// The number of elements. Fits `isize` by construction ([`Layout::new`]).
     pub(crate) fn numel(&self) -> usize {
-        self.shape.iter().product()
+        self.numel
     }
 
     /// Whether the elements are in row-major order with no gaps.
@@ -273,19 +295,7 @@ impl Layout {
     /// The lowest and highest element offsets any element occupies, relative
     /// to the storage base, or `None` for an empty tensor.
     pub(crate) fn span(&self) -> Option<(isize, isize)> {
-        if self.numel() == 0 {
-            return None;
-        }
-        let (mut low, mut high) = (self.offset, self.offset);
-        for (&size, &stride) in self.shape.iter().zip(&self.strides) {
-            let reach = (size as isize - 1) * stride;
-            if reach < 0 {
-                low += reach;
-            } else {
-                high += reach;
-            }
-        }
-        Some((low, high))
+        self.span
     }
 
     /// Applies an index expression, returning the layout of the view.
