@@ -28,6 +28,24 @@ import pytest
 READ_ONLY = 1 << 0
 IS_COPIED = 1 << 1
 
+# Every NumPy dtype that DLPack carries and dlbridge holds.
+NUMPY_DTYPES = [
+    np.bool_,
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.uint16,
+    np.uint32,
+    np.uint64,
+    np.float16,
+    np.float32,
+    np.float64,
+    np.complex64,
+    np.complex128,
+]
+
 # DLDataTypeCode
 KDL_INT = 0
 KDL_UINT = 1

@@ -20,25 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import NUMPY_DTYPES
 
 import dlbridge as db
 
-NUMPY_DTYPES = [
-    np.bool_,
-    np.int8,
-    np.int16,
-    np.int32,
-    np.int64,
-    np.uint8,
-    np.uint16,
-    np.uint32,
-    np.uint64,
-    np.float16,
-    np.float32,
-    np.float64,
-    np.complex64,
-    np.complex128,
-]
 NONEMPTY_NONSCALAR = [(4,), (3, 4), (2, 3, 4), (3, 1), (1, 4), (2, 1, 4)]
 EMPTY = [(0,), (0, 4), (3, 0)]
 ALL_SHAPES = [(), *NONEMPTY_NONSCALAR, *EMPTY]

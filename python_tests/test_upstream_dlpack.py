@@ -48,7 +48,15 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import DLDataType, DLDevice, DLPackVersion, DLTensor, capsule_name, tracked_array
+from conftest import (
+    NUMPY_DTYPES,
+    DLDataType,
+    DLDevice,
+    DLPackVersion,
+    DLTensor,
+    capsule_name,
+    tracked_array,
+)
 from torch.testing import make_tensor
 from torch.utils.dlpack import from_dlpack as torch_utils_from_dlpack
 from torch.utils.dlpack import to_dlpack
@@ -61,23 +69,6 @@ import dlbridge as db
 
 KDL_CPU = 1
 KDL_HEXAGON = 16
-
-NUMPY_DTYPES = [
-    np.bool_,
-    np.int8,
-    np.int16,
-    np.int32,
-    np.int64,
-    np.uint8,
-    np.uint16,
-    np.uint32,
-    np.uint64,
-    np.float16,
-    np.float32,
-    np.float64,
-    np.complex64,
-    np.complex128,
-]
 
 # torch's all_types_and_complex_and(half, bfloat16, bool, uint16, uint32, uint64):
 # exactly dlbridge's fifteen dtypes.

@@ -98,7 +98,7 @@ pub(crate) fn numel(shape: &[usize]) -> Option<usize> {
 /// the product of the sizes (empty ones counted as 1: the bound PyTorch's
 /// `computeStorageNbytes` and NumPy's `PyArray_NewFromDescr` put on a shape
 /// even when a 0 makes it empty) leaves `isize`, or a non-empty layout
-/// reaches an offset at or beyond either end of `isize`.
+/// reaches an offset outside `isize`.
 fn checked_extent(
     shape: &[usize],
     strides: &[isize],
@@ -108,7 +108,9 @@ fn checked_extent(
         return None;
     }
     let (mut count, mut empty) = (1isize, false);
-    let (mut low, mut high) = (offset, offset);
+    // `None` once a reach overflows, which matters only if the layout turns
+    // out to have elements: an empty layout's strides address nothing.
+    let mut span = Some((offset, offset));
     for (&size, &stride) in shape.iter().zip(strides) {
         let size = isize::try_from(size).ok()?;
         if size == 0 {
@@ -116,25 +118,19 @@ fn checked_extent(
             continue;
         }
         count = count.checked_mul(size)?;
-        // An empty layout's strides address nothing; they are not checked.
-        if !empty {
-            let reach = (size - 1).checked_mul(stride);
-            match reach {
-                Some(reach) if reach < 0 => low = low.checked_add(reach).unwrap_or(isize::MIN),
-                Some(reach) => high = high.checked_add(reach).unwrap_or(isize::MAX),
-                None => (low, high) = (isize::MIN, isize::MAX),
+        span = span.and_then(|(low, high)| {
+            let reach = (size - 1).checked_mul(stride)?;
+            if reach < 0 {
+                Some((low.checked_add(reach)?, high))
+            } else {
+                Some((low, high.checked_add(reach)?))
             }
-        }
+        });
     }
     if empty {
         return Some((0, None));
     }
-    // A reach that overflowed saturated at an end of `isize`; no element of
-    // memory sits there (its bytes would end past `isize::MAX`).
-    if low == isize::MIN || high == isize::MAX {
-        return None;
-    }
-    Some((count as usize, Some((low, high))))
+    Some((count as usize, Some(span?)))
 }
 
 /// The shape both `a` and `b` broadcast to, NumPy style.
@@ -189,7 +185,7 @@ impl Layout {
     /// [`MAX_NDIM`] dimensions (check with [`check_ndim`] first for the
     /// precise error).
     pub(crate) fn contiguous(shape: &[usize]) -> Option<Layout> {
-        numel(shape)?;
+        // `Layout::new` bounds the count, so the strides do not saturate.
         Layout::new(shape.to_vec(), contiguous_strides(shape), 0).ok()
     }
 

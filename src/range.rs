@@ -97,27 +97,26 @@ impl Tensor {
         // `uninit` refuses a length whose bytes do not fit `isize`.
         let length = usize::try_from(length).unwrap_or(usize::MAX);
         let tensor = Tensor::uninit(dtype, &[length])?;
+        let value = |i: usize| match integers {
+            // Exact: within [start, end) the value fits i64 when all three
+            // are integers; with a truncated float step it stays between
+            // `first` and `first + (length - 1) * delta`, which wraps in i64
+            // as PyTorch's kernel does.
+            Some((first, delta)) => {
+                Scalar::Int((i128::from(first) + i as i128 * i128::from(delta)) as i64)
+            }
+            None => Scalar::Float(first + i as f64 * delta),
+        };
         let base = tensor.data_ptr().cast_mut();
-        let itemsize = dtype.itemsize();
-        if let Some((first, delta)) = integers {
-            for i in 0..length {
-                // Exact: within [start, end) the value fits i64 when all
-                // three are integers; with a truncated float step it stays
-                // between `first` and `first + (length - 1) * delta`, which
-                // wraps in i64 as PyTorch's kernel does.
-                let value = i128::from(first) + i as i128 * i128::from(delta);
-                let value = Scalar::Int(value as i64).cast_to(dtype);
-                // SAFETY: `tensor` was just allocated C-contiguous with
-                // `length` elements and is not shared yet: element `i` is in
-                // bounds and no one else reads or writes it.
-                unsafe { value.write(base.add(i * itemsize), dtype) };
-            }
-        } else {
-            for i in 0..length {
-                let value = Scalar::Float(first + i as f64 * delta).cast_to(dtype);
-                // SAFETY: as above.
-                unsafe { value.write(base.add(i * itemsize), dtype) };
-            }
+        for i in 0..length {
+            // SAFETY: `tensor` was just allocated C-contiguous with `length`
+            // elements and is not shared yet: element `i` is in bounds and no
+            // one else reads or writes it.
+            unsafe {
+                value(i)
+                    .cast_to(dtype)
+                    .write(base.add(i * dtype.itemsize()), dtype)
+            };
         }
         Ok(tensor)
     }
@@ -150,15 +149,8 @@ fn as_i64(value: Scalar) -> Result<i64> {
 mod tests {
     use super::*;
 
-    fn ints(t: &Tensor) -> Vec<i64> {
-        t.to_scalars()
-            .unwrap()
-            .into_iter()
-            .map(|s| match s {
-                Scalar::Int(v) => v,
-                other => panic!("{other:?}"),
-            })
-            .collect()
+    fn ints(values: &[i64]) -> Vec<Scalar> {
+        values.iter().copied().map(Scalar::Int).collect()
     }
 
     #[test]
@@ -170,7 +162,10 @@ mod tests {
             DType::Int64,
         )
         .unwrap();
-        assert_eq!(ints(&min), [i64::MIN, -(1 << 62), 0, 1 << 62]);
+        assert_eq!(
+            min.to_scalars().unwrap(),
+            ints(&[i64::MIN, -(1 << 62), 0, 1 << 62])
+        );
         let down = Tensor::arange(
             Scalar::Int(i64::MAX),
             Scalar::Int(i64::MIN),
@@ -178,7 +173,7 @@ mod tests {
             DType::Int64,
         )
         .unwrap();
-        assert_eq!(ints(&down), [i64::MAX, -1]);
+        assert_eq!(down.to_scalars().unwrap(), ints(&[i64::MAX, -1]));
     }
 
     #[test]
@@ -223,7 +218,7 @@ mod tests {
             DType::Int32,
         )
         .unwrap();
-        assert_eq!(ints(&t), [0, 1, 2]);
+        assert_eq!(t.to_scalars().unwrap(), ints(&[0, 1, 2]));
         for step in [f64::INFINITY, f64::NAN, 0.0] {
             let error = Tensor::arange(
                 Scalar::Int(0),

@@ -715,10 +715,13 @@ impl Tensor {
         let axis = wrap_dim(dim, self.ndim())?;
         let length = self.shape()[axis] as isize;
         if length == 0 {
-            // PyTorch gives `chunks` empty pieces here: reserved before the
-            // list of sizes is built, so a huge count fails first.
-            reserve_views(chunks as usize)?;
-            return self.split_sizes(&vec![0; chunks as usize], dim);
+            // PyTorch gives `chunks` empty pieces here (`split_with_sizes`
+            // of zeros), each the dimension narrowed to nothing.
+            let mut views = reserve_views(chunks as usize)?;
+            for _ in 0..chunks {
+                views.push(self.narrow(axis as isize, 0, 0)?);
+            }
+            return Ok(views);
         }
         self.split(ceil_div(length, chunks), dim)
     }
