@@ -23,6 +23,21 @@ use crate::tensor::Tensor;
 use ndarray::{ArrayViewD, ArrayViewMutD, Axis, IxDyn, ShapeBuilder};
 use std::ops::{Deref, DerefMut};
 
+/// Who asks for a reference, which decides what memory it may reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// Safe code on any thread, with guards that are `Send`: memory only Rust
+    /// can reach (made by Rust, never exposed to Python or a DLPack
+    /// consumer).
+    AnyThread,
+    /// Safe code attached to the interpreter, whose guards are bound to the
+    /// `Python<'py>` token and are not `Send` (the `python` feature): memory
+    /// Python can reach too.
+    // Only the Python layer binds guards to the interpreter.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    Attached,
+}
+
 /// A shared borrow of a contiguous tensor's elements as `&[T]`.
 #[derive(Debug)]
 pub struct SliceRef<'a, T> {
@@ -114,14 +129,21 @@ impl Tensor {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn as_slice<T: Element>(&self) -> Result<SliceRef<'_, T>> {
+        self.slice_guard(Holder::AnyThread)
+    }
+
+    /// [`Tensor::as_slice`] for `holder`.
+    pub(crate) fn slice_guard<T: Element>(&self, holder: Holder) -> Result<SliceRef<'_, T>> {
         self.check_slice::<T>()?;
         let borrow = self.acquire(false)?;
+        self.check_holder(holder)?;
         self.check_valid_values::<T>()?;
         // SAFETY: dtype, contiguity, alignment and value validity are
         // checked; the storage (kept alive by `&self`) holds `numel` elements
         // from `data_ptr`, and the registered borrow excludes Rust and
-        // dlbridge writers, in every extension, while the slice lives; other
-        // Python writers are the GIL's to exclude (module docs).
+        // dlbridge writers, in every extension, while the slice lives, and
+        // `check_holder` keeps out memory other parties may write unless the
+        // guard is bound to the interpreter (module docs).
         let slice = unsafe { std::slice::from_raw_parts(self.typed_ptr::<T>(), self.numel()) };
         Ok(SliceRef {
             slice,
@@ -148,9 +170,15 @@ impl Tensor {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn as_slice_mut<T: Element>(&self) -> Result<SliceMut<'_, T>> {
+        self.slice_mut_guard(Holder::AnyThread)
+    }
+
+    /// [`Tensor::as_slice_mut`] for `holder`.
+    pub(crate) fn slice_mut_guard<T: Element>(&self, holder: Holder) -> Result<SliceMut<'_, T>> {
         self.check_writable()?;
         self.check_slice::<T>()?;
         let borrow = self.acquire(true)?;
+        self.check_holder(holder)?;
         self.check_valid_values::<T>()?;
         // SAFETY: as in `as_slice`; the exclusive borrow keeps every other
         // Rust reader and writer out while the slice lives.
@@ -190,9 +218,15 @@ impl Tensor {
     /// # Ok::<(), dlbridge::Error>(())
     /// ```
     pub fn view<T: Element>(&self) -> Result<ViewRef<'_, T>> {
+        self.view_guard(Holder::AnyThread)
+    }
+
+    /// [`Tensor::view`] for `holder`.
+    pub(crate) fn view_guard<T: Element>(&self, holder: Holder) -> Result<ViewRef<'_, T>> {
         // SAFETY: the view borrows `self`, which keeps the storage alive, and
-        // the guard holds the borrow for exactly as long as the view.
-        let (view, borrow) = unsafe { self.view_unbound::<T>()? };
+        // the guard holds the borrow for exactly as long as the view; a guard
+        // for an attached holder is bound to the interpreter by the caller.
+        let (view, borrow) = unsafe { self.view_unbound::<T>(holder)? };
         Ok(ViewRef {
             view,
             _borrow: borrow,
@@ -207,12 +241,15 @@ impl Tensor {
     ///
     /// The caller must keep the tensor's storage alive (a handle on this
     /// tensor) and the returned borrow registered for as long as the view is
-    /// used.
+    /// used, and, for [`Holder::Attached`], use the view only on a thread
+    /// attached to the interpreter (a guard that is not `Send`).
     pub(crate) unsafe fn view_unbound<'any, T: Element>(
         &self,
+        holder: Holder,
     ) -> Result<(ArrayViewD<'any, T>, Borrow)> {
         self.check_typed::<T>()?;
         let borrow = self.acquire(false)?;
+        self.check_holder(holder)?;
         self.check_valid_values::<T>()?;
         let (start, shape, inverted) = self.raw_parts::<T>();
         // SAFETY: dtype, alignment and values are checked; `raw_parts` gives
@@ -252,8 +289,13 @@ impl Tensor {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn view_mut<T: Element>(&self) -> Result<ViewMut<'_, T>> {
-        // SAFETY: as in `view`.
-        let (view, borrow) = unsafe { self.view_mut_unbound::<T>()? };
+        self.view_mut_guard(Holder::AnyThread)
+    }
+
+    /// [`Tensor::view_mut`] for `holder`.
+    pub(crate) fn view_mut_guard<T: Element>(&self, holder: Holder) -> Result<ViewMut<'_, T>> {
+        // SAFETY: as in `view_guard`.
+        let (view, borrow) = unsafe { self.view_mut_unbound::<T>(holder)? };
         Ok(ViewMut {
             view,
             _borrow: borrow,
@@ -268,6 +310,7 @@ impl Tensor {
     /// As for [`Tensor::view_unbound`].
     pub(crate) unsafe fn view_mut_unbound<'any, T: Element>(
         &self,
+        holder: Holder,
     ) -> Result<(ArrayViewMutD<'any, T>, Borrow)> {
         self.check_writable()?;
         self.check_typed::<T>()?;
@@ -278,6 +321,7 @@ impl Tensor {
             });
         }
         let borrow = self.acquire(true)?;
+        self.check_holder(holder)?;
         self.check_valid_values::<T>()?;
         let (start, shape, inverted) = self.raw_parts::<T>();
         // SAFETY: as in `view_unbound`; the elements are distinct, so the
@@ -360,6 +404,21 @@ impl Tensor {
         Ok(unsafe {
             std::slice::from_raw_parts_mut(self.typed_ptr::<T>().cast_mut(), self.numel())
         })
+    }
+
+    /// Refuses memory that `holder` may not reference, checked after the
+    /// borrow is registered: a storage exposed meanwhile is then either seen
+    /// here or finds the borrow ([`Tensor::expose`]), and one moved into
+    /// shared memory meanwhile cannot have moved under the borrow.
+    fn check_holder(&self, holder: Holder) -> Result<()> {
+        let storage = self.storage();
+        if storage.segment().is_some() {
+            return Err(Error::SharedAcrossProcesses);
+        }
+        if holder == Holder::AnyThread && storage.is_reachable() {
+            return Err(Error::ReachableFromPython);
+        }
+        Ok(())
     }
 
     fn check_writable(&self) -> Result<()> {

@@ -120,11 +120,26 @@ fn invalid(reason: String) -> Error {
     Error::InvalidDLPack { reason }
 }
 
+/// [`import`], for a producer whose memory others can reach (a Python
+/// object lives on over it): the tensor is exposed at once
+/// ([`Tensor::expose`]), so safe Rust references to it need the interpreter.
+/// What the Python layer imports comes through here.
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
+pub(crate) fn import_reachable<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
+    let tensor = import(managed)?;
+    tensor.expose()?;
+    Ok(tensor)
+}
+
 /// Builds a fresh DLPack managed tensor that shares `tensor`'s memory.
 ///
 /// The managed tensor holds a reference to the storage until its deleter
 /// runs, so the memory outlives every dlbridge tensor if a consumer still
-/// uses it. `READ_ONLY` is set for read-only tensors; a read-only tensor asked
+/// uses it. From then on the memory counts as reachable by others: safe Rust
+/// references to it need the interpreter (`docs/rust.md`, "Who may hold a
+/// reference"), and the export fails with [`Error::AlreadyBorrowed`] if a
+/// Rust guard of it is alive when it is first exposed.
+/// `READ_ONLY` is set for read-only tensors; a read-only tensor asked
 /// for as a legacy (`DLManagedTensor`) export is refused with
 /// [`Error::ReadOnlyLegacyExport`], since that ABI cannot carry the flag.
 ///
@@ -209,6 +224,9 @@ fn export_with_flags<M: ManagedTensorBase>(
     tensor: &Tensor,
     flags: DlpackFlags,
 ) -> Result<Managed<M>> {
+    // The consumer may write the memory (or read it while Rust writes) from
+    // now on, so safe Rust references to it need the interpreter from here.
+    tensor.expose()?;
     // dlpark copies shape and strides into the managed tensor's own
     // allocation, converting each to `i64` (which always fits: layouts keep
     // every size and stride within `isize`), so they are lent, not collected
@@ -334,7 +352,10 @@ mod tests {
         let t = Tensor::from_vec(vec![1u8, 2, 3], &[3]).unwrap();
         let storage = std::sync::Arc::downgrade(t.storage());
         drop(export::<DLManagedTensor>(&t).unwrap());
-        assert_eq!(&*t.as_slice::<u8>().unwrap(), &[1, 2, 3]);
+        // Exported once, the memory is no longer Rust's alone: no guard
+        // without the interpreter, even after the capsule is gone.
+        assert_eq!(t.as_slice::<u8>().unwrap_err(), Error::ReachableFromPython);
+        assert_eq!(t.to_scalars().unwrap().len(), 3);
         drop(t);
         assert!(storage.upgrade().is_none());
     }

@@ -346,6 +346,23 @@ pub enum Error {
         exclusive: bool,
     },
 
+    /// Typed access without the interpreter's token (`as_slice`, `view`,
+    /// ...) to memory that Python or a DLPack consumer can reach, whose
+    /// writes no Rust borrow can keep out (see `docs/rust.md`, "Who may hold
+    /// a reference").
+    #[error(
+        "tensor memory is shared with Python or a DLPack consumer, which may write it at any time: a Rust reference to it needs the interpreter (as_slice_py, as_slice_mut_py, view_py, view_mut_py with the `python` feature), or an owned copy (deep_copy())"
+    )]
+    ReachableFromPython,
+
+    /// Typed access to memory in a shared-memory segment, which other
+    /// processes map and may write at any time: no safe Rust reference to it
+    /// exists.
+    #[error(
+        "tensor memory is in a shared-memory segment that other processes may write at any time, so no safe Rust reference to it can be given: copy the values out (deep_copy()) and in (assign()), or use the unsafe as_slice_unchecked/as_slice_mut_unchecked under their contract"
+    )]
+    SharedAcrossProcesses,
+
     /// Typed access (`&[T]`, an ndarray view, a typed extension argument)
     /// to elements whose address is not aligned for the type. Such memory
     /// is shared, copied and exported like any other (NumPy and torch share

@@ -46,6 +46,12 @@ impl Tensor {
     /// the memory is alive, and with [`Error::SharedMemory`] where the system
     /// refuses (or on platforms other than Linux).
     ///
+    /// Other processes may write the segment at any time, so from then on no
+    /// safe Rust reference into it is given ([`Error::SharedAcrossProcesses`]):
+    /// values are copied out ([`Tensor::deep_copy`], [`Tensor::to_scalars`])
+    /// and in ([`Tensor::assign`]), and `as_slice_unchecked` is the
+    /// `unsafe` way for a caller who synchronises with those processes.
+    ///
     /// ```
     /// use dlbridge::{Error, Tensor};
     ///
@@ -54,7 +60,8 @@ impl Tensor {
     /// match t.share_memory() {
     ///     Ok(()) => {
     ///         assert!(t.is_shared() && view.is_shared()); // views follow
-    ///         assert_eq!(&*t.as_slice::<f32>()?, &[1.0, 2.0, 3.0]);
+    ///         assert_eq!(t.as_slice::<f32>().unwrap_err(), Error::SharedAcrossProcesses);
+    ///         assert_eq!(&*t.deep_copy()?.as_slice::<f32>()?, &[1.0, 2.0, 3.0]);
     ///     }
     ///     Err(Error::SharedMemory { .. }) => {} // not on this platform
     ///     Err(other) => return Err(other),
@@ -185,7 +192,13 @@ mod tests {
         drop(reading);
         t.share_memory().unwrap();
         assert!(t.is_shared());
-        assert_eq!(&*t.as_slice::<u32>().unwrap(), &[1, 2, 3]);
+        // Other processes may map the segment: no safe reference into it,
+        // only copies out (and in).
+        assert_eq!(
+            t.as_slice::<u32>().unwrap_err(),
+            Error::SharedAcrossProcesses
+        );
+        assert_eq!(&*t.deep_copy().unwrap().as_slice::<u32>().unwrap(), &[1, 2, 3]);
     }
 
     #[test]
@@ -208,7 +221,9 @@ mod tests {
         assert_ne!(again.data_ptr(), view.data_ptr()); // a second mapping
         assert!(again.is_shared());
         // A write through one mapping is read through the other.
-        t.as_slice_mut::<f64>().unwrap()[4] = -1.0;
+        // SAFETY: no other process maps the segment, and no other reference
+        // to it lives while this one does.
+        unsafe { t.as_slice_mut_unchecked::<f64>() }.unwrap()[4] = -1.0;
         assert_eq!(again.to_scalars().unwrap(), view.to_scalars().unwrap());
     }
 }

@@ -26,6 +26,7 @@ use std::alloc::{self, Layout as AllocLayout};
 use std::any::Any;
 use std::ptr::NonNull;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Alignment of the first byte of every buffer dlbridge allocates: 64 bytes,
 /// a cache line, what PyTorch's CPU allocator gives and what XLA (JAX) needs
@@ -50,6 +51,11 @@ pub(crate) struct Storage {
     /// an alias exported before the move (a NumPy view, a DLPack capsule, a
     /// `memoryview`) still points there, and must stay valid.
     relocated: OnceLock<Relocated>,
+    /// Whether a party other than Rust code holding tensor handles can reach
+    /// the bytes: Python (a `dlbridge.Tensor`, a NumPy array, a buffer), or a
+    /// DLPack consumer. One-way: once set it stays set, since no one can tell
+    /// when the last foreign alias lets go. See [`Storage::expose`].
+    reachable: AtomicBool,
 }
 
 /// The bytes a storage's tensors may reach, relative to its base address:
@@ -164,6 +170,7 @@ impl Storage {
             },
             owner: Owner::Allocated { start, layout },
             relocated: OnceLock::new(),
+            reachable: AtomicBool::new(false),
         })
     }
 
@@ -186,6 +193,7 @@ impl Storage {
                 release: release_vec::<T>,
             }),
             relocated: OnceLock::new(),
+            reachable: AtomicBool::new(false),
         }
     }
 
@@ -207,6 +215,8 @@ impl Storage {
             extent,
             owner: Owner::KeptAlive(owner),
             relocated: OnceLock::new(),
+            // The owner is a Python object, or memory Python handed over.
+            reachable: AtomicBool::new(true),
         }
     }
 
@@ -228,6 +238,8 @@ impl Storage {
             extent,
             owner: Owner::Shared(segment),
             relocated: OnceLock::new(),
+            // Received through Python's multiprocessing.
+            reachable: AtomicBool::new(true),
         }
     }
 
@@ -248,6 +260,9 @@ impl Storage {
             extent,
             owner: Owner::Imported(deleter),
             relocated: OnceLock::new(),
+            // A Rust or C producer's memory: its writes are that producer's
+            // documented contract. The Python layer exposes what it imports.
+            reachable: AtomicBool::new(false),
         }
     }
 
@@ -264,6 +279,29 @@ impl Storage {
     /// what `crate::bounds::check` holds every layout to.
     pub(crate) fn extent(&self) -> Extent {
         self.extent
+    }
+
+    /// Whether Python or a DLPack consumer may reach the bytes (see
+    /// [`Storage::expose`]), so that safe Rust may reference them only while
+    /// attached to the interpreter.
+    pub(crate) fn is_reachable(&self) -> bool {
+        self.reachable.load(Ordering::SeqCst)
+    }
+
+    /// Marks the bytes as reachable by a party other than Rust code holding
+    /// tensor handles, before they are handed to it: Python, a NumPy array, a
+    /// DLPack consumer. Returns whether this call made the change (`false`
+    /// when the storage was already reachable).
+    ///
+    /// The store is sequentially consistent, and `crate::access` loads the
+    /// flag again after registering a borrow, so a thread taking a
+    /// token-less guard and a thread exposing the storage cannot both miss
+    /// each other: either the guard is refused, or the exposing thread finds
+    /// its borrow in the registry ([`crate::tensor::Tensor::expose`]).
+    pub(crate) fn mark_reachable(&self) -> bool {
+        // A load first: exposing an already reachable storage (every view
+        // Python makes) then writes nothing to a shared cache line.
+        !self.reachable.load(Ordering::SeqCst) && !self.reachable.swap(true, Ordering::SeqCst)
     }
 
     /// The shared-memory segment the bytes are in, if they are in one.
@@ -391,6 +429,7 @@ impl std::fmt::Debug for Storage {
             .field("extent", &self.extent)
             .field("owner", &owner)
             .field("shared", &self.segment().is_some())
+            .field("reachable", &self.is_reachable())
             .finish()
     }
 }

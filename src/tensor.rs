@@ -372,6 +372,25 @@ impl Tensor {
         }
     }
 
+    /// Marks this tensor's memory as reachable by Python or a DLPack
+    /// consumer, before it is handed over: from then on, safe Rust references
+    /// to it need the interpreter's token (`crate::access`).
+    ///
+    /// Every export calls it (a `dlbridge.Tensor`, a NumPy array, a DLPack
+    /// capsule), and every import through the Python layer. The first
+    /// exposure of a storage fails with [`Error::AlreadyBorrowed`] if a Rust
+    /// borrow of its memory is alive then: a guard another thread took while
+    /// the memory was Rust's alone must not meet a foreign writer. Later
+    /// exposures cost one atomic load.
+    pub(crate) fn expose(&self) -> Result<()> {
+        if self.storage.mark_reachable() {
+            // Checked after the flag is set (`Storage::mark_reachable`), so a
+            // guard registered from now on sees the flag and is refused.
+            crate::borrow::Borrow::check(self.storage.byte_range(), true)?;
+        }
+        Ok(())
+    }
+
     /// [`Tensor::hold`], registered: the borrow the typed accessors keep.
     pub(crate) fn acquire(&self, exclusive: bool) -> Result<Borrow> {
         Ok(self

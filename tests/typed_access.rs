@@ -120,18 +120,32 @@ fn conflicting_borrows_are_refused_across_aliasing_tensors() {
     // Disjoint memory of the same storage is independent.
     assert!(other_row.as_slice_mut::<f32>().is_ok());
 
-    // A second tensor over the same memory (two imports of one buffer)
-    // is caught too: borrows are tracked by address.
-    let alias = dlpack::import(dlpack::export::<DLManagedTensorVersioned>(&t).unwrap()).unwrap();
-    assert!(alias.as_slice::<f32>().is_err());
+    // Handing the memory out while a guard lives is refused: the guard's
+    // thread could meet a foreign writer.
+    assert!(matches!(
+        dlpack::export::<DLManagedTensorVersioned>(&t),
+        Err(Error::AlreadyBorrowed { exclusive: true })
+    ));
     drop(writing);
+    // The attempt made the memory reachable for good: no guard without the
+    // interpreter on any handle of this storage from now on.
+    assert_eq!(t.as_slice::<f32>().unwrap_err(), Error::ReachableFromPython);
+    assert_eq!(
+        row.as_slice_mut::<f32>().unwrap_err(),
+        Error::ReachableFromPython
+    );
 
-    let reading = t.as_slice::<f32>().unwrap();
-    let also_reading = alias.view::<f32>().unwrap();
+    // Two imports of one exported buffer, as a C producer's memory, are
+    // Rust's to reference (the producer's writes are its contract), and are
+    // caught against each other: borrows are tracked by address.
+    let alias = dlpack::import(dlpack::export::<DLManagedTensorVersioned>(&t).unwrap()).unwrap();
+    let other = dlpack::import(dlpack::export::<DLManagedTensorVersioned>(&t).unwrap()).unwrap();
+    let reading = alias.as_slice::<f32>().unwrap();
+    let also_reading = other.view::<f32>().unwrap();
     assert_eq!(reading[0], 7.0);
     assert_eq!(also_reading[[0, 0]], 7.0);
     assert_eq!(
-        row.as_slice_mut::<f32>().unwrap_err(),
+        other.as_slice_mut::<f32>().unwrap_err(),
         Error::AlreadyBorrowed { exclusive: true }
     );
 }

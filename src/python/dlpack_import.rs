@@ -184,14 +184,14 @@ pub(crate) fn import_through_capsule(
     };
     let imported = consume(&capsule)?;
     let tensor = match imported {
-        ImportedDlpack::Legacy(managed) => dlpack::import(managed)?,
+        ImportedDlpack::Legacy(managed) => dlpack::import_reachable(managed)?,
         ImportedDlpack::Versioned(managed) => {
             if copy == Some(false) && managed.flags().contains(DlpackFlags::IS_COPIED) {
                 return Err(PyBufferError::new_err(
                     "copy=False, but the producer could only provide a copy",
                 ));
             }
-            dlpack::import(managed)?
+            dlpack::import_reachable(managed)?
         }
     };
     Ok(tensor)
@@ -321,7 +321,7 @@ fn import_through_exchange_api(value: &Bound<'_, PyAny>) -> PyResult<Option<Tens
     if managed.validate().is_err() {
         return Ok(None);
     }
-    let tensor = dlpack::import(managed)?;
+    let tensor = dlpack::import_reachable(managed)?;
     // Checked on the import, whose dtype tells whether the conjugate bit can
     // be set at all (a refused import's deleter runs when it is dropped).
     refuse_lazy_bits(value, tensor.dtype().is_complex())?;

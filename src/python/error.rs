@@ -31,7 +31,9 @@ impl From<Error> for PyErr {
                 PyTypeError::new_err(message)
             }
             // Like a RefCell: a conflict of run-time state, not of values.
-            Error::AlreadyBorrowed { .. } => PyRuntimeError::new_err(message),
+            Error::AlreadyBorrowed { .. }
+            | Error::ReachableFromPython
+            | Error::SharedAcrossProcesses => PyRuntimeError::new_err(message),
             Error::IndexOutOfRange { .. }
             | Error::TooManyIndices { .. }
             | Error::InvalidPermutation { .. }

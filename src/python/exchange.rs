@@ -9,7 +9,6 @@
 //! allocator, and a table that can be kept for the process, so this module
 //! reads the table itself.
 
-use crate::dlpack;
 use crate::dtype::DType;
 use crate::tensor::Tensor;
 use dlpark::Managed;
@@ -117,7 +116,7 @@ impl ExchangeTable {
         // SAFETY: an owning managed tensor, given to dlpark once.
         let managed = unsafe { Managed::from_raw(managed) }
             .map_err(|error| PyRuntimeError::new_err(error.to_string()))?;
-        Ok(dlpack::import(managed)?)
+        Ok(crate::dlpack::import_reachable(managed)?)
     }
 
     /// A fresh C-contiguous CPU tensor from the producer's allocator

@@ -143,7 +143,7 @@ impl Framework {
     /// #   }
     ///     // "An output like this argument": a torch tensor, allocated by torch.
     ///     let (output, tensor) = Framework::Torch.zeros(py, DType::Float32, &[2, 3])?;
-    ///     tensor.as_slice_mut::<f32>()?[4] = 7.0; // filled from Rust
+    ///     tensor.as_slice_mut_py::<f32>(py)?[4] = 7.0; // filled from Rust, attached
     ///     let address: usize = output.call_method0("data_ptr")?.extract()?;
     ///     assert_eq!(address, tensor.data_ptr() as usize);
     ///     let sum: f32 = output.call_method0("sum")?.call_method0("item")?.extract()?;
@@ -358,6 +358,7 @@ impl Tensor {
             NPY_ARRAY_WRITEABLE
         };
         let data = self.data_ptr().cast_mut().cast::<c_void>();
+        self.expose()?;
         let base = storage_capsule(py, self.into_storage())?;
         // SAFETY: NumPy's C API is loaded (`numpy_descr`). The descriptor
         // reference is stolen by NumPy (even on failure); `dims` and

@@ -31,6 +31,7 @@ mod index; // `t[...]` keys to core index items
 mod registry; // the process-wide borrow registry capsule
 mod scalar; // one Python number to a core scalar and back
 mod tensor; // the `dlbridge.Tensor` class itself
+mod attached; // typed access bound to the interpreter (`as_slice_py`, ...)
 // 2. Memory in and out:
 mod buffer; // the buffer protocol, both directions
 mod dlpack_export; // `__dlpack__` and the C exchange API producer
@@ -51,6 +52,7 @@ mod tensor_methods; // `dlbridge.Tensor`'s methods
 
 use pyo3::prelude::*;
 
+pub use attached::Attached;
 pub use frameworks::Framework;
 pub use typed::{
     Contiguous, Converted, LayoutConstraint, Strided, TensorMut, TensorRef, WritableLayout,

@@ -23,9 +23,11 @@ pub struct PyTensor {
 }
 
 impl PyTensor {
-    /// A new Python `dlbridge.Tensor` holding `inner`.
+    /// A new Python `dlbridge.Tensor` holding `inner`, whose memory Python
+    /// can reach from now on (`Tensor::expose`).
     #[inline]
     pub(crate) fn wrap(py: Python<'_>, inner: Tensor) -> PyResult<Py<PyTensor>> {
+        inner.expose()?;
         Py::new(py, PyTensor { inner })
     }
 }

@@ -21,6 +21,7 @@ use super::dlpack_import;
 use super::ndarray::import_ndarray;
 use super::numpy_view;
 use super::registry;
+use crate::access::Holder;
 use crate::borrow::{Borrow, Participation};
 use crate::dtype::{DType, Element};
 use crate::tensor::Tensor;
@@ -292,7 +293,7 @@ impl<'a, 'py, T: Element, D: Dimension, L: LayoutConstraint> FromPyObject<'a, 'p
         // SAFETY: the argument keeps `tensor`, and with it the storage, alive,
         // and holds the borrow, for as long as the view; the view is only
         // lent out reborrowed from `&self`.
-        let (view, borrow) = unsafe { tensor.view_unbound::<T>()? };
+        let (view, borrow) = unsafe { tensor.view_unbound::<T>(Holder::Attached)? };
         let view = view
             .into_dimensionality::<D>()
             .expect("the number of dimensions was checked");
@@ -329,7 +330,7 @@ impl<'a, 'py, T: Element, D: Dimension, L: WritableLayout> FromPyObject<'a, 'py>
         let tensor = import_checked::<T, D, L>(&obj, true)?;
         // SAFETY: as for `TensorRef`; the mutable view is only lent out
         // reborrowed from `&mut self`.
-        let (view, borrow) = unsafe { tensor.view_mut_unbound::<T>()? };
+        let (view, borrow) = unsafe { tensor.view_mut_unbound::<T>(Holder::Attached)? };
         let view = view
             .into_dimensionality::<D>()
             .expect("the number of dimensions was checked");

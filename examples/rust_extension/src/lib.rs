@@ -84,12 +84,18 @@ fn copy_into(
 }
 
 /// The sum of a float32 or float64 tensor of any layout (strided, transposed,
-/// reversed, broadcast), read in place.
+/// reversed, broadcast), read in place. The memory comes from Python, so the
+/// view is taken attached to the interpreter (`view_py`): its guard cannot
+/// leave this thread while the GIL keeps Python's writers out.
 #[pyfunction]
-fn sum(tensor: Tensor) -> PyResult<f64> {
+fn sum(py: Python<'_>, tensor: Tensor) -> PyResult<f64> {
     match tensor.dtype() {
-        DType::Float32 => Ok(tensor.view::<f32>()?.iter().map(|&v| f64::from(v)).sum()),
-        DType::Float64 => Ok(tensor.view::<f64>()?.sum()),
+        DType::Float32 => Ok(tensor
+            .view_py::<f32>(py)?
+            .iter()
+            .map(|&v| f64::from(v))
+            .sum()),
+        DType::Float64 => Ok(tensor.view_py::<f64>(py)?.sum()),
         other => Err(PyTypeError::new_err(format!(
             "sum() takes a float32 or float64 tensor, got {other}"
         ))),
@@ -99,12 +105,14 @@ fn sum(tensor: Tensor) -> PyResult<f64> {
 /// Multiplies every element of a float tensor by `factor`, in place: the
 /// caller's torch tensor or NumPy array sees the change.
 #[pyfunction]
-fn scale_(tensor: Tensor, factor: f64) -> PyResult<()> {
+fn scale_(py: Python<'_>, tensor: Tensor, factor: f64) -> PyResult<()> {
     match tensor.dtype() {
         DType::Float32 => tensor
-            .view_mut::<f32>()?
+            .view_mut_py::<f32>(py)?
             .mapv_inplace(|v| v * factor as f32),
-        DType::Float64 => tensor.view_mut::<f64>()?.mapv_inplace(|v| v * factor),
+        DType::Float64 => tensor
+            .view_mut_py::<f64>(py)?
+            .mapv_inplace(|v| v * factor),
         other => {
             return Err(PyTypeError::new_err(format!(
                 "scale_() takes a float32 or float64 tensor, got {other}"
@@ -124,7 +132,8 @@ fn arange(n: usize) -> PyResult<(Tensor, usize)> {
 }
 
 /// A `rows x cols` float64 identity-like grid whose rows are the borrowed
-/// slice API at work: each row is filled through `as_slice_mut`.
+/// slice API at work: each row is filled through `as_slice_mut`, which needs
+/// no interpreter, since the memory is Rust's alone until it is returned.
 #[pyfunction]
 fn eye(rows: usize, cols: usize) -> Result<Tensor, PyErr> {
     let tensor = Tensor::zeros(DType::Float64, &[rows, cols])?;
@@ -140,9 +149,9 @@ fn eye(rows: usize, cols: usize) -> Result<Tensor, PyErr> {
 /// Whether Rust can currently borrow the tensor's memory mutably: false while
 /// another Rust borrow is alive, true otherwise.
 #[pyfunction]
-fn try_borrow_twice(tensor: Tensor) -> PyResult<bool> {
-    let _first = tensor.as_slice::<f32>()?;
-    match tensor.as_slice_mut::<f32>() {
+fn try_borrow_twice(py: Python<'_>, tensor: Tensor) -> PyResult<bool> {
+    let _first = tensor.as_slice_py::<f32>(py)?;
+    match tensor.as_slice_mut_py::<f32>(py) {
         Ok(_) => Ok(true),
         Err(Error::AlreadyBorrowed { .. }) => Ok(false),
         Err(other) => Err(other.into()),
@@ -224,8 +233,8 @@ fn squares<'py>(py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, 
     let framework = Framework::of(x).unwrap_or(Framework::DLBridge);
     let (output, filled) = framework.zeros(py, DType::Float32, input.shape())?;
     {
-        let source = input.view::<f32>()?;
-        let mut target = filled.view_mut::<f32>()?;
+        let source = input.view_py::<f32>(py)?;
+        let mut target = filled.view_mut_py::<f32>(py)?;
         target.zip_mut_with(&source, |out, &value| *out = value * value);
     }
     Ok((output, filled.data_ptr() as usize))

@@ -24,9 +24,9 @@ fn require_float64(tensor: &Tensor) -> PyResult<()> {
 /// refuses its own accesses (in every extension), and the callback must
 /// leave NumPy or torch access to this memory alone.
 #[pyfunction]
-fn hold_mut(tensor: Tensor, callback: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+fn hold_mut(py: Python<'_>, tensor: Tensor, callback: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     require_float64(&tensor)?;
-    let _held = tensor.view_mut::<f64>()?;
+    let _held = tensor.view_mut_py::<f64>(py)?;
     Ok(callback.call0()?.unbind())
 }
 
@@ -34,18 +34,18 @@ fn hold_mut(tensor: Tensor, callback: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> 
 /// returns what it returned. The callback must not write to the memory
 /// except through dlbridge, which refuses.
 #[pyfunction]
-fn hold_shared(tensor: Tensor, callback: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+fn hold_shared(py: Python<'_>, tensor: Tensor, callback: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     require_float64(&tensor)?;
-    let _held = tensor.view::<f64>()?;
+    let _held = tensor.view_py::<f64>(py)?;
     Ok(callback.call0()?.unbind())
 }
 
 /// Whether a mutable borrow of the tensor is granted right now (it is
 /// released at once): false while any other borrow of its memory is alive.
 #[pyfunction]
-fn can_borrow_mut(tensor: Tensor) -> PyResult<bool> {
+fn can_borrow_mut(py: Python<'_>, tensor: Tensor) -> PyResult<bool> {
     require_float64(&tensor)?;
-    match tensor.view_mut::<f64>() {
+    match tensor.view_mut_py::<f64>(py) {
         Ok(_) => Ok(true),
         Err(Error::AlreadyBorrowed { .. }) => Ok(false),
         Err(other) => Err(other.into()),
