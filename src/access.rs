@@ -9,12 +9,19 @@
 //! of dlbridge they come through. The guard types hold the borrow and release
 //! it when dropped.
 //!
-//! The registry keeps out Rust code and dlbridge's own operations. Python
-//! code writing through NumPy or torch is kept out by the GIL, which a
-//! `#[pyfunction]` holds while it runs (PyO3 calls it with the GIL held): the
-//! guards' references are sound as long as the caller neither releases the
-//! GIL (`py.detach`) nor lets Python touch the memory by other means while a
-//! guard lives (see [`crate::borrow`]).
+//! Who may hold a reference at all is decided by the memory's reach, so
+//! that safe code never holds `&[T]` or `&mut [T]` over memory another party
+//! can write (a data race, undefined behaviour):
+//! - memory only Rust can reach (`from_vec`, `zeros`, a copy, a pure-Rust
+//!   DLPack import, never exposed): the guards here, which are `Send`, so
+//!   threads and rayon work on them;
+//! - memory Python or a DLPack consumer can reach (the storage was exposed,
+//!   [`Tensor::expose`]): only guards bound to the interpreter token
+//!   (`as_slice_py` and friends in `src/python/attached.rs`, not `Send`);
+//!   the accessors here refuse it with [`Error::ReachableFromPython`];
+//! - memory in a shared-memory segment, which other processes map: no safe
+//!   reference ([`Error::SharedAcrossProcesses`]); copies in and out, or the
+//!   `unsafe` unchecked accessors.
 
 use crate::borrow::Borrow;
 use crate::dtype::{DType, Element};

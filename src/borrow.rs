@@ -28,32 +28,37 @@
 //!
 //! # Who registers
 //!
-//! Rust code: the typed accessors (`as_slice`, `view_mut`, ...) and the public
-//! core operations (`Tensor::to_dtype`, `assign`, `to_scalars`, printing),
-//! which may run on threads that do not hold the GIL, where nothing else
-//! keeps another thread's `SliceMut` from aliasing them. The operations
-//! Python code starts only *check* that no registered borrow conflicts
-//! (`Participation::CheckOnly`): they do not register, so two Python
-//! threads never refuse each other (NumPy and PyTorch do not either), while an
-//! extension that holds a `SliceMut` and calls back into Python still has
-//! dlbridge's writes refused.
+//! Rust code: the typed accessors (`as_slice`, `view_mut_py`, ...) and the
+//! public core operations (`Tensor::to_dtype`, `assign`, `to_scalars`,
+//! printing), which may run on threads that do not hold the GIL. The
+//! operations Python code starts while holding the GIL only *check* that no
+//! Rust borrow conflicts (`Participation::CheckOnly`): they do not register,
+//! so two Python threads never refuse each other (NumPy and PyTorch do not
+//! either), while an extension that holds a `SliceMut` and calls back into
+//! Python still has dlbridge's writes refused. Python-started copies that
+//! release the GIL (1 MiB and more) register a *Python* borrow
+//! (`Participation::Detached`): a Rust borrow that conflicts with it is
+//! refused while the copy runs, but Python operations never are.
 //!
-//! # What it cannot see, and the GIL
+//! Shared-memory segments register too, for as long as they are mapped
+//! (`crate::shared`): every Rust borrow of their bytes is refused with
+//! [`Error::SharedAcrossProcesses`], whichever copy of dlbridge asks and
+//! whatever object the memory arrived through (a NumPy array or torch tensor
+//! over a segment included), since other processes may write them at any
+//! time. Python operations are not refused by them.
 //!
-//! Python code writing through NumPy or torch, DLPack consumers, and
-//! dlbridge's own Python-started copies of 1 MiB and more, which run without
-//! the GIL: none of them registers. With Python in the process, Rust
-//! references into shared memory therefore rely on the GIL, not on this
-//! registry alone: a guard must be taken and held while the GIL is held (a
-//! `#[pyfunction]` holds it from the moment PyO3 calls it, and every `Tensor`
-//! it receives from Python arrives then), and while it is held and no Python
-//! code is called back, no Python code runs. Releasing the GIL (`py.detach`)
-//! or calling into Python while a guard lives lets such writers in; the
-//! registry then refuses dlbridge's own accesses, nothing else. A large
-//! Python-started copy that was already running without the GIL when the
-//! guard was taken is one of them, as a NumPy copy that released the GIL
-//! would be: it reads through raw pointers and may see the guard's writes in
-//! part.
+//! # What it cannot see
+//!
+//! Python code writing through NumPy or torch, and DLPack consumers: none of
+//! them registers. So the registry alone does not make a Rust reference
+//! sound; who may hold one is decided before it registers
+//! (`crate::access`): memory only Rust can reach gets `Send` guards; memory
+//! Python or a consumer can reach (the storage is flagged reachable when it
+//! is first exposed) gets guards bound to the interpreter's token, which
+//! cannot leave the thread holding the GIL, so no other Python thread runs
+//! while they are used; memory in a shared-memory segment gets none.
+//! `docs/rust.md` ("Who may hold a reference") states the model and what
+//! remains the caller's: Python code the guard's own thread runs meanwhile.
 
 use crate::error::{Error, Result};
 use std::ffi::{c_int, c_void};
@@ -65,7 +70,12 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 ///
 /// A version only ever adds fields at the end of the table, so a table of
 /// version `N` or newer has every field this copy uses.
-pub(crate) const REGISTRY_API_VERSION: u64 = 1;
+///
+/// Version 2 added `acquire_as` (borrows of operations started from Python
+/// that run without the GIL, and shared-memory segments), made `check`
+/// ignore those, and `acquire` answer [`REGISTRY_SEGMENT`] over a segment.
+/// A version-1 table cannot hold them, so this copy refuses it.
+pub(crate) const REGISTRY_API_VERSION: u64 = 2;
 
 /// What `acquire` and `check` return when the borrow is (or would be) granted.
 pub(crate) const REGISTRY_GRANTED: c_int = 0;
@@ -74,6 +84,21 @@ pub(crate) const REGISTRY_GRANTED: c_int = 0;
 /// one. Callers treat every value other than [`REGISTRY_GRANTED`] as a
 /// conflict, so a newer table may add reasons without granting by mistake.
 pub(crate) const REGISTRY_CONFLICT: c_int = 1;
+
+/// What `acquire` (and `acquire_as` for a Rust borrow) returns when the range
+/// overlaps a registered shared-memory segment (version 2). A version-1 copy
+/// reads it as a conflict, which refuses the borrow too.
+pub(crate) const REGISTRY_SEGMENT: c_int = 2;
+
+/// `acquire_as` holders: Rust code (what `acquire` registers).
+const HOLDER_RUST: u32 = 0;
+/// `acquire_as` holders: an operation started from Python without the GIL.
+const HOLDER_PYTHON: u32 = 1;
+/// `acquire_as` holders: a mapped shared-memory segment.
+const HOLDER_SEGMENT: u32 = 2;
+/// `acquire_as` holders: a Rust operation that reads or writes through raw
+/// pointers and holds no reference (a copy, a cast, printing).
+const HOLDER_OPERATION: u32 = 3;
 
 /// The borrow registry as a C function table, shared between the copies of
 /// dlbridge that the extensions of one process compile.
@@ -114,13 +139,35 @@ pub(crate) struct RegistryApi {
     ) -> c_int,
     /// Releases the borrow `id` that `acquire` of this table granted.
     pub(crate) release: unsafe extern "C" fn(state: *mut c_void, id: u64),
-    /// Whether `acquire` would grant the borrow now, registering nothing:
-    /// [`REGISTRY_GRANTED`] or [`REGISTRY_CONFLICT`].
+    /// Whether an operation started from Python may go ahead: no live Rust
+    /// borrow (one registered by `acquire`) conflicts with `[start, end)`.
+    /// Registers nothing, and ignores the borrows of `acquire_python`, so
+    /// that Python threads never refuse each other. [`REGISTRY_GRANTED`] or
+    /// [`REGISTRY_CONFLICT`].
     pub(crate) check: unsafe extern "C" fn(
         state: *mut c_void,
         start: usize,
         end: usize,
         exclusive: bool,
+    ) -> c_int,
+    /// Registers a borrow for `holder` (version 2), returning and writing
+    /// `id` as `acquire` does; `release` releases it. Holder 0 is Rust code
+    /// (as `acquire`). Holder 1 is an operation started from Python that
+    /// runs without the GIL: granted unless a live Rust borrow conflicts,
+    /// it then refuses conflicting Rust borrows while it lives, but never
+    /// `check` nor another Python borrow. Holder 2 is a mapped shared-memory
+    /// segment: always granted, it makes every overlapping Rust borrow
+    /// answer [`REGISTRY_SEGMENT`] until released. Holder 3 is a Rust
+    /// operation holding no reference (a copy in or out): a Rust borrow in
+    /// every respect except that segments do not refuse it. Other holders
+    /// are refused with [`REGISTRY_CONFLICT`].
+    pub(crate) acquire_as: unsafe extern "C" fn(
+        state: *mut c_void,
+        start: usize,
+        end: usize,
+        exclusive: bool,
+        holder: u32,
+        id: *mut u64,
     ) -> c_int,
 }
 
@@ -163,6 +210,8 @@ struct Entry {
     start: usize,
     end: usize,
     exclusive: bool,
+    /// Who holds it.
+    holder: Holder,
     /// The id of the same borrow in the shared table this registry forwards
     /// to, if it does.
     forwarded: Option<u64>,
@@ -177,11 +226,72 @@ struct Entries {
     forward_to: Option<&'static RegistryApi>,
 }
 
+/// Who holds a registered borrow, and who asks for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    /// Rust code: a typed guard or a core operation called from Rust.
+    Rust,
+    /// An operation started from Python, running without the GIL (and, as
+    /// an asker, the check of one holding it).
+    Python,
+    /// A mapped shared-memory segment, which other processes may write.
+    Segment,
+    /// A Rust operation through raw pointers, holding no reference: a Rust
+    /// borrow that a segment does not refuse.
+    Operation,
+}
+
+impl Holder {
+    fn code(self) -> u32 {
+        match self {
+            Holder::Rust => HOLDER_RUST,
+            Holder::Python => HOLDER_PYTHON,
+            Holder::Segment => HOLDER_SEGMENT,
+            Holder::Operation => HOLDER_OPERATION,
+        }
+    }
+
+    fn from_code(code: u32) -> Option<Holder> {
+        match code {
+            HOLDER_RUST => Some(Holder::Rust),
+            HOLDER_PYTHON => Some(Holder::Python),
+            HOLDER_SEGMENT => Some(Holder::Segment),
+            HOLDER_OPERATION => Some(Holder::Operation),
+            _ => None,
+        }
+    }
+
+    /// Whether the holder is Rust code, for the conflict rules.
+    fn is_rust(self) -> bool {
+        matches!(self, Holder::Rust | Holder::Operation)
+    }
+}
+
 impl Entries {
-    fn conflicts(&self, start: usize, end: usize, exclusive: bool) -> bool {
-        self.list
-            .iter()
-            .any(|e| e.start < end && start < e.end && (exclusive || e.exclusive))
+    /// What a borrow of `[start, end)` asked for by `asker` meets among the
+    /// live ones: [`REGISTRY_GRANTED`], [`REGISTRY_CONFLICT`] or
+    /// [`REGISTRY_SEGMENT`]. Rust borrows conflict with every overlapping
+    /// borrow by the usual rule (an exclusive one with any, a shared one
+    /// with an exclusive one) and are refused over a segment; Python's
+    /// conflict only with Rust's, so Python threads never refuse each
+    /// other, as NumPy and torch never do; a segment is always registered,
+    /// and refuses only Rust references (operations copy in and out).
+    fn conflicts(&self, start: usize, end: usize, exclusive: bool, asker: Holder) -> c_int {
+        if asker == Holder::Segment {
+            return REGISTRY_GRANTED;
+        }
+        let mut found = REGISTRY_GRANTED;
+        for e in self.list.iter().filter(|e| e.start < end && start < e.end) {
+            match e.holder {
+                Holder::Segment if asker == Holder::Rust => return REGISTRY_SEGMENT,
+                Holder::Segment => {}
+                _ if (exclusive || e.exclusive) && (asker.is_rust() || e.holder.is_rust()) => {
+                    found = REGISTRY_CONFLICT;
+                }
+                _ => {}
+            }
+        }
+        found
     }
 }
 
@@ -218,6 +328,7 @@ impl Registry {
             acquire: registry_acquire,
             release: registry_release,
             check: registry_check,
+            acquire_as: registry_acquire_as,
         }
     }
 
@@ -235,9 +346,10 @@ impl Registry {
         }
         let mut moved = Vec::with_capacity(entries.list.len());
         for entry in &entries.list {
-            match table_acquire(shared, entry.start, entry.end, entry.exclusive) {
-                Some(id) => moved.push(id),
-                None => {
+            let range = (entry.start, entry.end);
+            match table_acquire(shared, range, entry.exclusive, entry.holder) {
+                Ok(id) => moved.push(id),
+                Err(_) => {
                     for id in moved {
                         table_release(shared, id);
                     }
@@ -271,19 +383,51 @@ unsafe extern "C" fn registry_acquire(
     exclusive: bool,
     id: *mut u64,
 ) -> c_int {
+    // SAFETY: the table's own `state`, and the caller's place for the id.
+    unsafe { acquire_for(state, (start, end), exclusive, Holder::Rust, id) }
+}
+
+unsafe extern "C" fn registry_acquire_as(
+    state: *mut c_void,
+    start: usize,
+    end: usize,
+    exclusive: bool,
+    holder: u32,
+    id: *mut u64,
+) -> c_int {
+    let Some(holder) = Holder::from_code(holder) else {
+        return REGISTRY_CONFLICT;
+    };
+    // SAFETY: the table's own `state`, and the caller's place for the id.
+    unsafe { acquire_for(state, (start, end), exclusive, holder, id) }
+}
+
+/// `acquire` and `acquire_as` of a table built here.
+///
+/// # Safety
+///
+/// `state` is such a table's, and `id` a valid place for the id.
+unsafe fn acquire_for(
+    state: *mut c_void,
+    (start, end): (usize, usize),
+    exclusive: bool,
+    holder: Holder,
+    id: *mut u64,
+) -> c_int {
     // SAFETY: the table's functions get their own table's `state`.
     let registry = unsafe { registry(state) };
     let mut entries = registry.lock();
-    if entries.conflicts(start, end, exclusive) {
-        return REGISTRY_CONFLICT;
+    let found = entries.conflicts(start, end, exclusive, holder);
+    if found != REGISTRY_GRANTED {
+        return found;
     }
     // Forwarded under this lock, so `join` cannot miss it. Locks are only
     // ever taken from a copy's own registry to a shared one, never back (a
     // shared registry forwards nowhere), so this cannot deadlock.
     let forwarded = match entries.forward_to {
-        Some(shared) => match table_acquire(shared, start, end, exclusive) {
-            Some(forwarded) => Some(forwarded),
-            None => return REGISTRY_CONFLICT,
+        Some(shared) => match table_acquire(shared, (start, end), exclusive, holder) {
+            Ok(forwarded) => Some(forwarded),
+            Err(code) => return code,
         },
         None => None,
     };
@@ -294,6 +438,7 @@ unsafe extern "C" fn registry_acquire(
         start,
         end,
         exclusive,
+        holder,
         forwarded,
     });
     // SAFETY: the caller passes a valid place for the id, per the contract.
@@ -326,7 +471,7 @@ unsafe extern "C" fn registry_check(
     // SAFETY: the table's functions get their own table's `state`.
     let registry = unsafe { registry(state) };
     let entries = registry.lock();
-    if entries.conflicts(start, end, exclusive) {
+    if entries.conflicts(start, end, exclusive, Holder::Python) != REGISTRY_GRANTED {
         return REGISTRY_CONFLICT;
     }
     match entries.forward_to {
@@ -335,13 +480,26 @@ unsafe extern "C" fn registry_check(
     }
 }
 
-fn table_acquire(table: &RegistryApi, start: usize, end: usize, exclusive: bool) -> Option<u64> {
+/// Registers a borrow in `table`: its id, or the code it was refused with.
+fn table_acquire(
+    table: &RegistryApi,
+    (start, end): (usize, usize),
+    exclusive: bool,
+    holder: Holder,
+) -> std::result::Result<u64, c_int> {
     let mut id = 0;
     // SAFETY: every table reached here is one this code built or one that
-    // `install_shared`'s caller vouched for, so it follows the contract; `id`
-    // is a valid place for the id.
-    let code = unsafe { (table.acquire)(table.state, start, end, exclusive, &mut id) };
-    (code == REGISTRY_GRANTED).then_some(id)
+    // `install_shared`'s caller vouched for, so it follows the contract (of
+    // version 2 or newer, so `acquire_as` is there); `id` is a valid place
+    // for the id.
+    let code =
+        unsafe { (table.acquire_as)(table.state, start, end, exclusive, holder.code(), &mut id) };
+    match code {
+        REGISTRY_GRANTED => Ok(id),
+        // Anything else refuses: a newer table may add reasons.
+        REGISTRY_SEGMENT => Err(REGISTRY_SEGMENT),
+        _ => Err(REGISTRY_CONFLICT),
+    }
 }
 
 fn table_release(table: &RegistryApi, id: u64) {
@@ -431,12 +589,51 @@ impl Borrow {
         let Some((start, end)) = range else {
             return Ok(Borrow { held: None });
         };
+        Borrow::acquire_for((start, end), exclusive, Holder::Rust)
+    }
+
+    /// Borrows `range` for a Rust operation that holds no reference (a core
+    /// copy, cast or print called from Rust): as [`Borrow::acquire`], except
+    /// that a shared-memory segment does not refuse it.
+    pub(crate) fn acquire_operation(
+        range: Option<(usize, usize)>,
+        exclusive: bool,
+    ) -> Result<Borrow> {
+        let Some(range) = range else {
+            return Ok(Borrow { held: None });
+        };
+        Borrow::acquire_for(range, exclusive, Holder::Operation)
+    }
+
+    /// Borrows `range` for an operation started from Python that runs
+    /// without the GIL: refused only by a conflicting Rust borrow, and
+    /// refusing only Rust borrows while it lives.
+    pub(crate) fn acquire_python(range: Option<(usize, usize)>, exclusive: bool) -> Result<Borrow> {
+        let Some(range) = range else {
+            return Ok(Borrow { held: None });
+        };
+        Borrow::acquire_for(range, exclusive, Holder::Python)
+    }
+
+    /// Registers a mapped shared-memory segment's bytes for as long as the
+    /// returned value lives: every Rust borrow overlapping them is refused
+    /// with [`Error::SharedAcrossProcesses`] meanwhile, in every copy of
+    /// dlbridge sharing the registry.
+    pub(crate) fn register_segment(start: usize, len: usize) -> Result<Borrow> {
+        if len == 0 {
+            return Ok(Borrow { held: None });
+        }
+        Borrow::acquire_for((start, start + len), true, Holder::Segment)
+    }
+
+    fn acquire_for(range: (usize, usize), exclusive: bool, holder: Holder) -> Result<Borrow> {
         let table = current();
-        match table_acquire(table, start, end, exclusive) {
-            Some(id) => Ok(Borrow {
+        match table_acquire(table, range, exclusive, holder) {
+            Ok(id) => Ok(Borrow {
                 held: Some((table, id)),
             }),
-            None => Err(Error::AlreadyBorrowed { exclusive }),
+            Err(REGISTRY_SEGMENT) => Err(Error::SharedAcrossProcesses),
+            Err(_) => Err(Error::AlreadyBorrowed { exclusive }),
         }
     }
 
@@ -464,14 +661,24 @@ impl Drop for Borrow {
 /// How an operation takes part in the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Participation {
+    /// Registers a reference's borrow, for as long as the reference lives:
+    /// the typed accessors. Refused over a shared-memory segment.
+    Reference,
     /// Registers a borrow for the operation's duration: the public core API,
-    /// whose Rust callers may run on any thread.
+    /// whose Rust callers may run on any thread, and which reads and writes
+    /// through raw pointers (so a shared-memory segment does not refuse it).
     Register,
     /// Only checks for a conflicting registered borrow: operations started
     /// from Python, which must not fail because of another Python thread.
     // Only the Python layer starts such operations.
     #[cfg_attr(not(feature = "python"), allow(dead_code))]
     CheckOnly,
+    /// Registers a borrow that only Rust borrows conflict with: operations
+    /// started from Python that run without the GIL (large copies), which
+    /// a Rust guard taken meanwhile on another thread must not race with,
+    /// and which must still never refuse another Python thread.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    Detached,
 }
 
 impl Participation {
@@ -483,8 +690,10 @@ impl Participation {
         exclusive: bool,
     ) -> Result<Option<Borrow>> {
         match self {
-            Participation::Register => Borrow::acquire(range, exclusive).map(Some),
+            Participation::Reference => Borrow::acquire(range, exclusive).map(Some),
+            Participation::Register => Borrow::acquire_operation(range, exclusive).map(Some),
             Participation::CheckOnly => Borrow::check(range, exclusive).map(|()| None),
+            Participation::Detached => Borrow::acquire_python(range, exclusive).map(Some),
         }
     }
 }
@@ -551,7 +760,7 @@ mod tests {
     fn joining_moves_live_borrows_and_forwards_new_ones() {
         let (copy, own) = copy_registry();
         let shared = new_shared_table();
-        let early = table_acquire(own, 100, 200, true).unwrap();
+        let early = table_acquire(own, (100, 200), true, Holder::Rust).unwrap();
         copy.join(shared).unwrap();
         assert!(copy.join(shared).is_ok(), "joining twice is harmless");
         assert_eq!(
@@ -560,8 +769,8 @@ mod tests {
         );
         // The early borrow is now visible to another copy on the shared table.
         assert!(!table_check(shared, 150, 160, false));
-        let late = table_acquire(own, 300, 400, false).unwrap();
-        assert!(table_acquire(shared, 350, 360, true).is_none());
+        let late = table_acquire(own, (300, 400), false, Holder::Rust).unwrap();
+        assert!(table_acquire(shared, (350, 360), true, Holder::Rust).is_err());
         assert!(!table_check(own, 150, 160, false));
         // Releasing through the copy's own table releases the forwarded ones.
         table_release(own, early);
@@ -569,9 +778,9 @@ mod tests {
         assert!(table_check(shared, 0, 1000, true));
         assert!(table_check(own, 0, 1000, true));
         // A borrow another copy holds on the shared table is seen from here.
-        let other = table_acquire(shared, 500, 600, true).unwrap();
+        let other = table_acquire(shared, (500, 600), true, Holder::Rust).unwrap();
         assert!(!table_check(own, 550, 551, false));
-        assert!(table_acquire(own, 550, 551, false).is_none());
+        assert!(table_acquire(own, (550, 551), false, Holder::Rust).is_err());
         table_release(shared, other);
     }
 
@@ -579,9 +788,9 @@ mod tests {
     fn joining_with_a_conflicting_borrow_changes_nothing() {
         let (copy, own) = copy_registry();
         let shared = new_shared_table();
-        let fine = table_acquire(own, 0, 10, false).unwrap();
-        let clash = table_acquire(own, 20, 30, true).unwrap();
-        let elsewhere = table_acquire(shared, 25, 26, false).unwrap();
+        let fine = table_acquire(own, (0, 10), false, Holder::Rust).unwrap();
+        let clash = table_acquire(own, (20, 30), true, Holder::Rust).unwrap();
+        let elsewhere = table_acquire(shared, (25, 26), false, Holder::Rust).unwrap();
         assert_eq!(copy.join(shared), Err(InstallError::Conflict));
         // Nothing was left behind in the shared table, and the copy still
         // works on its own.
@@ -598,9 +807,80 @@ mod tests {
     }
 
     #[test]
+    fn python_borrows_refuse_rust_ones_only() {
+        let (copy, own) = copy_registry();
+        let python =
+            |table, range, exclusive| table_acquire(table, range, exclusive, Holder::Python);
+        // A detached Python read: another Python read or write goes ahead,
+        // and checks (Python-started operations holding the GIL) pass.
+        let reading = python(own, (0, 100), false).unwrap();
+        let writing = python(own, (50, 60), true).unwrap();
+        assert!(table_check(own, 0, 100, true));
+        // Under a Python read, Rust's mutable guards are refused and its
+        // shared ones granted; under a Python write, both are refused.
+        assert!(table_acquire(own, (10, 20), true, Holder::Rust).is_err());
+        assert!(table_acquire(own, (55, 56), false, Holder::Rust).is_err());
+        table_release(own, writing);
+        let shared = table_acquire(own, (10, 20), false, Holder::Rust).unwrap();
+        // A live Rust borrow refuses a conflicting Python one, and is seen
+        // by checks.
+        assert!(python(own, (15, 16), true).is_err());
+        assert!(python(own, (15, 16), false).is_ok_and(|id| {
+            table_release(own, id);
+            true
+        }));
+        assert!(!table_check(own, 15, 16, true));
+        table_release(own, shared);
+        // Joining a shared table carries a Python borrow over as one.
+        let shared_table = new_shared_table();
+        copy.join(shared_table).unwrap();
+        assert!(table_acquire(shared_table, (0, 1), true, Holder::Rust).is_err());
+        assert!(table_check(shared_table, 0, 1, true));
+        table_release(own, reading);
+        assert!(table_acquire(shared_table, (0, 1), true, Holder::Rust).is_ok());
+    }
+
+    #[test]
+    fn segments_refuse_every_rust_borrow_and_nothing_else() {
+        let (copy, own) = copy_registry();
+        let segment = table_acquire(own, (1000, 2000), true, Holder::Segment).unwrap();
+        // Rust borrows overlapping it, shared or not, are refused as segment
+        // memory; Python checks and borrows are not.
+        assert_eq!(
+            table_acquire(own, (1500, 1501), false, Holder::Rust),
+            Err(REGISTRY_SEGMENT)
+        );
+        assert_eq!(
+            table_acquire(own, (0, 1001), true, Holder::Rust),
+            Err(REGISTRY_SEGMENT)
+        );
+        assert!(table_check(own, 1000, 2000, true));
+        let python = table_acquire(own, (1000, 2000), true, Holder::Python).unwrap();
+        table_release(own, python);
+        // Beside it, Rust borrows are granted.
+        let beside = table_acquire(own, (2000, 2001), true, Holder::Rust).unwrap();
+        table_release(own, beside);
+        // An unknown holder is refused, never granted by mistake.
+        let mut id = 0;
+        // SAFETY: a table built here; `id` is a valid place for the id.
+        let code = unsafe { (own.acquire_as)(own.state, 0, 1, false, 7, &mut id) };
+        assert_eq!(code, REGISTRY_CONFLICT);
+        // Carried into a shared table, and released from both.
+        let shared = new_shared_table();
+        copy.join(shared).unwrap();
+        assert_eq!(
+            table_acquire(shared, (1999, 2000), false, Holder::Rust),
+            Err(REGISTRY_SEGMENT)
+        );
+        table_release(own, segment);
+        let granted = table_acquire(shared, (1999, 2000), false, Holder::Rust).unwrap();
+        table_release(shared, granted);
+    }
+
+    #[test]
     fn releasing_an_unknown_id_is_harmless() {
         let (_, own) = copy_registry();
-        let held = table_acquire(own, 0, 10, true).unwrap();
+        let held = table_acquire(own, (0, 10), true, Holder::Rust).unwrap();
         table_release(own, held + 1000);
         assert!(!table_check(own, 0, 10, false), "the live borrow stays");
         table_release(own, held);

@@ -13,7 +13,14 @@
 //! another's mapping (an access past the end of a mapped file is a `SIGBUS`);
 //! a descriptor received from elsewhere is mapped only if it carries that
 //! seal and is at least as long as the tensor needs.
+//!
+//! While a segment is mapped, its bytes are registered in the process-wide
+//! borrow registry as a segment (`crate::borrow`): no Rust reference into
+//! them is granted, by any copy of dlbridge, whichever object (a NumPy array,
+//! a torch tensor) they reach Rust through, since another process may write
+//! them at any time.
 
+use crate::borrow::Borrow;
 use crate::error::{Error, Result};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
@@ -25,6 +32,10 @@ pub(crate) struct SharedSegment {
     fd: OwnedFd,
     ptr: NonNull<u8>,
     len: usize,
+    /// The mapping's registration as a segment; released before the
+    /// mapping goes, so that memory mapped later at the same address is
+    /// never mistaken for it.
+    registered: Option<Borrow>,
 }
 
 // SAFETY: the segment is a mapping and a descriptor, both usable from any
@@ -133,7 +144,15 @@ impl SharedSegment {
             return Err(os_error("mmap"));
         }
         let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| os_error("mmap"))?;
-        Ok(SharedSegment { fd, ptr, len })
+        let mut segment = SharedSegment {
+            fd,
+            ptr,
+            len,
+            registered: None,
+        };
+        // Dropping the unregistered segment on failure unmaps it.
+        segment.registered = Some(Borrow::register_segment(ptr.as_ptr() as usize, len)?);
+        Ok(segment)
     }
 
     /// Shared memory is only made on Linux for now.
@@ -169,6 +188,7 @@ impl SharedSegment {
 
 impl Drop for SharedSegment {
     fn drop(&mut self) {
+        drop(self.registered.take());
         // SAFETY: `ptr` and `len` are the mapping made in `map_whole`,
         // unmapped once, here (the descriptor closes as `fd` drops).
         #[cfg(target_os = "linux")]

@@ -198,7 +198,10 @@ mod tests {
             t.as_slice::<u32>().unwrap_err(),
             Error::SharedAcrossProcesses
         );
-        assert_eq!(&*t.deep_copy().unwrap().as_slice::<u32>().unwrap(), &[1, 2, 3]);
+        assert_eq!(
+            &*t.deep_copy().unwrap().as_slice::<u32>().unwrap(),
+            &[1, 2, 3]
+        );
     }
 
     #[test]

@@ -394,7 +394,7 @@ impl Tensor {
     /// [`Tensor::hold`], registered: the borrow the typed accessors keep.
     pub(crate) fn acquire(&self, exclusive: bool) -> Result<Borrow> {
         Ok(self
-            .hold(Participation::Register, exclusive)?
+            .hold(Participation::Reference, exclusive)?
             .expect("a registered hold is a borrow"))
     }
 

@@ -39,20 +39,23 @@ const DETACH_BYTES: usize = 1 << 20;
 /// `source` converted to `dtype` in fresh memory, without holding the GIL
 /// when the copy is large, so other Python threads run meanwhile.
 ///
-/// The copy only checks that no Rust borrow holds the memory mutably and
-/// registers nothing, so other Python threads (dlbridge writes included) are
-/// never refused because of it: like NumPy, a copy may see some of their
-/// writes and not others. Registering here is what made `t[0] = 1` in one
-/// thread raise "already borrowed" while another ran `t.to(...)`.
+/// Other Python threads (dlbridge writes included) are never refused
+/// because of the copy: like NumPy's, it may see some of their writes and not
+/// others (registering an ordinary borrow is what once made `t[0] = 1` in one
+/// thread raise "already borrowed" while another ran `t.to(...)`). A copy
+/// holding the GIL only checks that no Rust borrow holds the memory mutably:
+/// no Rust guard of memory Python reaches can start while the GIL is held
+/// elsewhere. One without the GIL registers a Python borrow
+/// ([`Participation::Detached`]), which refuses a Rust thread's mutable
+/// guard (`as_slice_mut_py`) until the copy is done and nothing else.
 pub(crate) fn copy_to(py: Python<'_>, source: &Tensor, dtype: DType) -> PyResult<Tensor> {
     let bytes = source
         .numel()
         .saturating_mul(dtype.itemsize().max(source.itemsize()));
-    let convert = || source.to_dtype_with(dtype, Participation::CheckOnly);
     let result = if bytes >= DETACH_BYTES {
-        py.detach(convert)
+        py.detach(|| source.to_dtype_with(dtype, Participation::Detached))
     } else {
-        convert()
+        source.to_dtype_with(dtype, Participation::CheckOnly)
     };
     Ok(result?)
 }

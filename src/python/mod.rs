@@ -22,6 +22,7 @@
 // there is no import cycle; `tests/layers.rs` checks it.
 //
 // 1. The classes and what every module builds on:
+mod attached;
 mod device; // `dlbridge.Device` and device arguments
 mod dtype; // `dlbridge.DType` and dtype arguments (NumPy dtypes too)
 mod error; // core errors to Python exceptions
@@ -30,8 +31,7 @@ mod imported; // modules already in `sys.modules`, never imported
 mod index; // `t[...]` keys to core index items
 mod registry; // the process-wide borrow registry capsule
 mod scalar; // one Python number to a core scalar and back
-mod tensor; // the `dlbridge.Tensor` class itself
-mod attached; // typed access bound to the interpreter (`as_slice_py`, ...)
+mod tensor; // the `dlbridge.Tensor` class itself // typed access bound to the interpreter (`as_slice_py`, ...)
 // 2. Memory in and out:
 mod buffer; // the buffer protocol, both directions
 mod dlpack_export; // `__dlpack__` and the C exchange API producer

@@ -24,6 +24,7 @@ use super::registry;
 use crate::access::Holder;
 use crate::borrow::{Borrow, Participation};
 use crate::dtype::{DType, Element};
+use crate::error::Error;
 use crate::tensor::Tensor;
 use ndarray::{ArrayView, ArrayViewMut, Dimension, IxDyn};
 use numpy::PyUntypedArray;
@@ -276,24 +277,43 @@ impl<'a, 'py, T: Element, D: Dimension, L: LayoutConstraint> FromPyObject<'a, 'p
         registry::ensure_shared(obj.py())?;
         let obj = obj.to_owned();
         if let Some(parts) = numpy_view::view_parts::<T, D>(&obj, L::CONTIGUOUS, false) {
-            let borrow = Borrow::acquire(parts.range, false)?;
-            // SAFETY: the argument holds the array (and with it the memory)
-            // and the shared borrow for as long as the view, and is tied to
-            // the GIL (`'py`): no other Python thread runs while the view,
-            // lent out reborrowed from `&self`, is alive.
-            let view = unsafe { parts.into_view() };
-            return Ok(TensorRef {
-                view,
-                _borrow: borrow,
-                source: Source::Array(obj),
-                _marker: PhantomData,
-            });
+            match Borrow::acquire(parts.range, false) {
+                Ok(borrow) => {
+                    // SAFETY: the argument holds the array (and with it the
+                    // memory) and the shared borrow for as long as the view,
+                    // and is tied to the GIL (`'py`): no other Python thread
+                    // runs while the view, lent out reborrowed from `&self`,
+                    // is alive.
+                    let view = unsafe { parts.into_view() };
+                    return Ok(TensorRef {
+                        view,
+                        _borrow: borrow,
+                        source: Source::Array(obj),
+                        _marker: PhantomData,
+                    });
+                }
+                // A segment other processes write: converted below.
+                Err(Error::SharedAcrossProcesses) if L::CONVERTS => {}
+                Err(error) => return Err(error.into()),
+            }
         }
-        let tensor = import_checked::<T, D, L>(&obj, false)?;
-        // SAFETY: the argument keeps `tensor`, and with it the storage, alive,
-        // and holds the borrow, for as long as the view; the view is only
-        // lent out reborrowed from `&self`.
-        let (view, borrow) = unsafe { tensor.view_unbound::<T>(Holder::Attached)? };
+        let mut tensor = import_checked::<T, D, L>(&obj, false)?;
+        // SAFETY: the argument keeps `tensor`, and with it the storage,
+        // alive, and holds the borrow, for as long as the view; the view is
+        // only lent out reborrowed from `&self`, on the GIL's thread (`'py`).
+        let viewed = unsafe { tensor.view_unbound::<T>(Holder::Attached) };
+        let (view, borrow) = match viewed {
+            Ok(parts) => parts,
+            // Memory in a segment that another copy of dlbridge mapped (the
+            // registry knows it, this copy's storage does not): a converting
+            // argument takes a private copy instead.
+            Err(Error::SharedAcrossProcesses) if L::CONVERTS => {
+                tensor = tensor.to_dtype_with(T::DTYPE, Participation::CheckOnly)?;
+                // SAFETY: as above.
+                unsafe { tensor.view_unbound::<T>(Holder::Attached)? }
+            }
+            Err(error) => return Err(error.into()),
+        };
         let view = view
             .into_dimensionality::<D>()
             .expect("the number of dimensions was checked");
@@ -381,7 +401,13 @@ fn import_checked<T: Element, D: Dimension, L: LayoutConstraint>(
     let address = tensor.data_ptr() as usize;
     let misaligned = tensor.numel() > 0 && !address.is_multiple_of(std::mem::align_of::<T>());
     if L::CONVERTS && rank_matches {
-        return if tensor.dtype() == T::DTYPE && tensor.is_contiguous() && !misaligned {
+        // A segment other processes write gets no Rust reference, so it is
+        // converted too: its copy is private.
+        return if tensor.dtype() == T::DTYPE
+            && tensor.is_contiguous()
+            && !misaligned
+            && !tensor.is_shared()
+        {
             Ok(tensor)
         } else {
             // A fresh, C-contiguous tensor of `T` that no one else sees; the

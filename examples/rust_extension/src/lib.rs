@@ -110,9 +110,7 @@ fn scale_(py: Python<'_>, tensor: Tensor, factor: f64) -> PyResult<()> {
         DType::Float32 => tensor
             .view_mut_py::<f32>(py)?
             .mapv_inplace(|v| v * factor as f32),
-        DType::Float64 => tensor
-            .view_mut_py::<f64>(py)?
-            .mapv_inplace(|v| v * factor),
+        DType::Float64 => tensor.view_mut_py::<f64>(py)?.mapv_inplace(|v| v * factor),
         other => {
             return Err(PyTypeError::new_err(format!(
                 "scale_() takes a float32 or float64 tensor, got {other}"
@@ -152,6 +150,55 @@ fn eye(rows: usize, cols: usize) -> Result<Tensor, PyErr> {
 fn try_borrow_twice(py: Python<'_>, tensor: Tensor) -> PyResult<bool> {
     let _first = tensor.as_slice_py::<f32>(py)?;
     match tensor.as_slice_mut_py::<f32>(py) {
+        Ok(_) => Ok(true),
+        Err(Error::AlreadyBorrowed { .. }) => Ok(false),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The sum of a float64 tensor through `view`, the accessor without the
+/// interpreter's token: granted for memory only Rust can reach, refused
+/// (`RuntimeError`) for memory that came from Python, which Python threads
+/// may write whenever the GIL is free.
+#[pyfunction]
+fn sum_without_token(tensor: Tensor) -> PyResult<f64> {
+    Ok(tensor.view::<f64>()?.sum())
+}
+
+/// How many times the first element of a contiguous uint64 tensor changed
+/// while an attached guard over it was held for `reads` reads. Each read is
+/// volatile, so the compiler cannot assume the value: a write landing under
+/// the guard would be counted. The guard is bound to the GIL, which this
+/// function never releases, so no Python thread can write meanwhile: the
+/// answer is 0.
+#[pyfunction]
+fn watch_first(py: Python<'_>, tensor: Tensor, reads: usize) -> PyResult<usize> {
+    let values = tensor.as_slice_py::<u64>(py)?;
+    let Some(first) = values.first() else {
+        return Ok(0);
+    };
+    let mut changes = 0;
+    for _ in 0..reads {
+        // SAFETY: `first` is a live, aligned reference to an initialised u64.
+        if unsafe { std::ptr::read_volatile(first) } != *first {
+            changes += 1;
+        }
+    }
+    Ok(changes)
+}
+
+/// Releases the GIL for `millis` milliseconds, holding no guard: other
+/// Python threads run meanwhile.
+#[pyfunction]
+fn release_gil(py: Python<'_>, millis: u64) {
+    py.detach(|| std::thread::sleep(std::time::Duration::from_millis(millis)));
+}
+
+/// Whether a mutable, attached guard of a float64 tensor is granted right
+/// now (released at once).
+#[pyfunction]
+fn can_write(py: Python<'_>, tensor: Tensor) -> PyResult<bool> {
+    match tensor.view_mut_py::<f64>(py) {
         Ok(_) => Ok(true),
         Err(Error::AlreadyBorrowed { .. }) => Ok(false),
         Err(other) => Err(other.into()),
@@ -299,6 +346,10 @@ fn dlbridge_example(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(arange, m)?)?;
     m.add_function(wrap_pyfunction!(eye, m)?)?;
     m.add_function(wrap_pyfunction!(try_borrow_twice, m)?)?;
+    m.add_function(wrap_pyfunction!(sum_without_token, m)?)?;
+    m.add_function(wrap_pyfunction!(watch_first, m)?)?;
+    m.add_function(wrap_pyfunction!(release_gil, m)?)?;
+    m.add_function(wrap_pyfunction!(can_write, m)?)?;
     m.add_function(wrap_pyfunction!(sum_f32, m)?)?;
     m.add_function(wrap_pyfunction!(row_sums, m)?)?;
     m.add_function(wrap_pyfunction!(fill_, m)?)?;
