@@ -8,15 +8,15 @@
 //!
 //! A storage never reads or writes its elements itself: that happens through
 //! raw pointers in the copy kernels and through the typed guards of
-//! `access.rs`. Who may do so at the same time is the borrow model of
-//! [`crate::borrow`]: Rust references only under a borrow registered in the
-//! one registry of the process, made while the GIL is held when the memory is
-//! shared with Python. Operations started from Python only check that
-//! registry, so like NumPy's they can race with another Python thread
-//! writing the same memory without the GIL (a data race: undefined
-//! behaviour, which neither NumPy nor dlbridge can rule out for writers it
-//! does not know of); the storage's ownership (the `Arc`, the one release)
-//! is never raced.
+//! `access.rs`. Who may hold a reference is decided by the storage's reach
+//! (`reachable`, set one way when Python or a DLPack consumer can first reach
+//! the bytes, and the segment it may have moved to) and by the one borrow
+//! registry of the process ([`crate::borrow`]). Operations started from
+//! Python only check that registry, so like NumPy's they can race with
+//! another Python thread writing the same memory without the GIL (a data
+//! race: undefined behaviour, which neither NumPy nor dlbridge can rule out
+//! for writers it does not know of); the storage's ownership (the `Arc`, the
+//! one release) is never raced.
 
 use crate::error::Result;
 use crate::layout::Layout;
