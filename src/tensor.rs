@@ -365,6 +365,8 @@ impl Tensor {
     ) -> Result<Option<Borrow>> {
         loop {
             let range = self.byte_range();
+            #[cfg(test)]
+            tests::between_read_and_hold();
             let held = participation.hold(range, exclusive)?;
             if self.byte_range() == range {
                 return Ok(held);
@@ -860,6 +862,46 @@ impl Tensor {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+
+    thread_local! {
+        /// Run once by `Tensor::hold` on this thread, between reading the
+        /// range and registering it: where a move into shared memory by
+        /// another thread would land.
+        static BETWEEN: RefCell<Option<Box<dyn FnOnce()>>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn between_read_and_hold() {
+        if let Some(action) = BETWEEN.with(|between| between.borrow_mut().take()) {
+            action();
+        }
+    }
+
+    /// Regression test: a storage moved into shared memory between `hold`
+    /// reading the range and registering the borrow must not leave the
+    /// borrow on the bytes left behind while the operation's pointers go to
+    /// the segment.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_hold_follows_a_move_made_while_it_registers() {
+        use crate::borrow::{Borrow, Participation};
+        let t = Tensor::from_vec(vec![1.0f64; 8], &[8]).unwrap();
+        let old = t.byte_range();
+        let mover = t.clone();
+        BETWEEN.with(|between| {
+            *between.borrow_mut() = Some(Box::new(move || mover.share_memory().unwrap()));
+        });
+        let held = t.hold(Participation::Register, true).unwrap();
+        assert!(t.is_shared(), "the move happened during the hold");
+        let new = t.byte_range();
+        assert_ne!(new, old);
+        // The borrow is on the bytes the tensor uses now, and only there.
+        assert!(Borrow::check(new, false).is_err());
+        assert!(Borrow::check(old, true).is_ok());
+        drop(held);
+        assert!(Borrow::check(new, true).is_ok());
+    }
+
     use super::*;
 
     fn arange(n: i64, shape: &[usize]) -> Tensor {
