@@ -54,6 +54,8 @@ use pyo3::prelude::*;
 
 pub use attached::Attached;
 pub use frameworks::Framework;
+#[doc(hidden)]
+pub use typed::numpy_fast_path_count;
 pub use typed::{
     Contiguous, Converted, LayoutConstraint, Strided, TensorMut, TensorRef, WritableLayout,
 };

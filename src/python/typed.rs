@@ -30,7 +30,27 @@ use ndarray::{ArrayView, ArrayViewMut, Dimension, IxDyn};
 use numpy::PyUntypedArray;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use std::cell::Cell;
 use std::marker::PhantomData;
+
+thread_local! {
+    /// How many typed arguments this thread extracted through the NumPy fast
+    /// path (no `Tensor` built): what tests read to prove the path is taken.
+    static NUMPY_FAST_PATH: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many typed arguments ([`TensorRef`], [`TensorMut`]) the calling
+/// thread has extracted through the NumPy fast path, which reads a matching
+/// array's fields and builds no `Tensor`. For tests that must fail if that
+/// path is switched off; not part of the stable API.
+#[doc(hidden)]
+pub fn numpy_fast_path_count() -> u64 {
+    NUMPY_FAST_PATH.with(Cell::get)
+}
+
+fn count_fast_path() {
+    NUMPY_FAST_PATH.with(|count| count.set(count.get() + 1));
+}
 
 /// The layout a typed argument asks for: [`Strided`] (any), [`Contiguous`]
 /// (C order, no gaps), or [`Converted`] (C order, copied and cast when the
@@ -285,6 +305,7 @@ impl<'a, 'py, T: Element, D: Dimension, L: LayoutConstraint> FromPyObject<'a, 'p
                     // runs while the view, lent out reborrowed from `&self`,
                     // is alive.
                     let view = unsafe { parts.into_view() };
+                    count_fast_path();
                     return Ok(TensorRef {
                         view,
                         _borrow: borrow,
@@ -340,6 +361,7 @@ impl<'a, 'py, T: Element, D: Dimension, L: WritableLayout> FromPyObject<'a, 'py>
             // SAFETY: as for `TensorRef`, with an exclusive borrow; the
             // mutable view is only lent out reborrowed from `&mut self`.
             let view = unsafe { parts.into_view_mut() };
+            count_fast_path();
             return Ok(TensorMut {
                 view,
                 _borrow: borrow,

@@ -205,6 +205,13 @@ fn can_write(py: Python<'_>, tensor: Tensor) -> PyResult<bool> {
     }
 }
 
+/// How many typed arguments this thread took through dlbridge's NumPy fast
+/// path (for the tests that must fail if it is switched off).
+#[pyfunction]
+fn numpy_fast_path_count() -> u64 {
+    dlbridge::python::numpy_fast_path_count()
+}
+
 /// Reads a framework name: `"numpy"`, `"torch"`, `"jax"` or `"dlbridge"`.
 fn framework(name: &str) -> PyResult<Framework> {
     match name {
@@ -350,6 +357,7 @@ fn dlbridge_example(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(watch_first, m)?)?;
     m.add_function(wrap_pyfunction!(release_gil, m)?)?;
     m.add_function(wrap_pyfunction!(can_write, m)?)?;
+    m.add_function(wrap_pyfunction!(numpy_fast_path_count, m)?)?;
     m.add_function(wrap_pyfunction!(sum_f32, m)?)?;
     m.add_function(wrap_pyfunction!(row_sums, m)?)?;
     m.add_function(wrap_pyfunction!(fill_, m)?)?;

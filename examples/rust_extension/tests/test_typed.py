@@ -246,3 +246,22 @@ def test_numpy_and_torch_arguments_over_one_memory_see_each_others_borrows():
         ex.copy_into(a[1:], a[:3])
     ex.copy_into(a[2:], a[:2])
     assert a.tolist() == [0.0, 1.0, 0.0, 1.0]
+
+
+def test_matching_numpy_arguments_take_the_fast_path_and_nothing_else_does():
+    # The NumPy fast path (fields read in place, no `Tensor` built) is counted
+    # per thread; this fails if the path is switched off or taken wrongly.
+    a = np.arange(6, dtype=np.float32)
+    before = ex.numpy_fast_path_count()
+    assert ex.sum_f32(a) == 15.0
+    assert ex.address_f32(a[::-2]) == a[::-2].ctypes.data  # strided, in place
+    ex.fill_(np.zeros((2, 3)), 1.0)  # a writable argument
+    assert ex.numpy_fast_path_count() == before + 3
+    # Everything else goes through the general import, and is not counted:
+    # torch and dlbridge tensors, a dtype to convert, a refusal.
+    assert ex.sum_f32(torch.arange(3, dtype=torch.float32)) == 3.0
+    assert ex.sum_f32(dlbridge.ones(2)) == 2.0
+    assert ex.mean_converted(np.arange(3, dtype=np.int64))[0] == 1.0
+    with pytest.raises(TypeError):
+        ex.sum_f32(np.ones(2, dtype=np.float64))
+    assert ex.numpy_fast_path_count() == before + 3
