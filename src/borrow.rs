@@ -63,7 +63,7 @@
 use crate::error::{Error, Result};
 use std::ffi::{c_int, c_void};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 /// The version of [`RegistryApi`] this copy of dlbridge builds, and the
 /// least it accepts from a shared table.
@@ -580,14 +580,36 @@ pub(crate) struct Borrow {
     /// The table holding the borrow and its id there; `None` for an empty
     /// range, which borrows nothing.
     held: Option<(&'static RegistryApi, u64)>,
+    /// Whether the borrow is counted in [`RUST_BORROWS`].
+    counted: bool,
+}
+
+/// How many Rust borrows (references and operations) this copy of dlbridge
+/// holds or is acquiring, so that the first exposure of a storage
+/// (`Tensor::expose`) can skip the registry when there are none: a storage
+/// no one has exposed yet can only be borrowed by the copy that made it.
+/// Sequentially consistent, with the storage's flag: an acquirer counts
+/// itself before it reads the flag, an exposer sets the flag before it reads
+/// the count, so if the exposer reads zero the acquirer sees the flag.
+static RUST_BORROWS: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether this copy may hold a Rust borrow right now (see [`RUST_BORROWS`]).
+pub(crate) fn any_rust_borrow() -> bool {
+    RUST_BORROWS.load(Ordering::SeqCst) != 0
 }
 
 impl Borrow {
+    /// A borrow of nothing (an empty range).
+    const NONE: Borrow = Borrow {
+        held: None,
+        counted: false,
+    };
+
     /// Borrows `range` (None for an empty tensor, which borrows nothing),
     /// shared or exclusive, failing if it conflicts with a live borrow.
     pub(crate) fn acquire(range: Option<(usize, usize)>, exclusive: bool) -> Result<Borrow> {
         let Some((start, end)) = range else {
-            return Ok(Borrow { held: None });
+            return Ok(Borrow::NONE);
         };
         Borrow::acquire_for((start, end), exclusive, Holder::Rust)
     }
@@ -600,7 +622,7 @@ impl Borrow {
         exclusive: bool,
     ) -> Result<Borrow> {
         let Some(range) = range else {
-            return Ok(Borrow { held: None });
+            return Ok(Borrow::NONE);
         };
         Borrow::acquire_for(range, exclusive, Holder::Operation)
     }
@@ -610,7 +632,7 @@ impl Borrow {
     /// refusing only Rust borrows while it lives.
     pub(crate) fn acquire_python(range: Option<(usize, usize)>, exclusive: bool) -> Result<Borrow> {
         let Some(range) = range else {
-            return Ok(Borrow { held: None });
+            return Ok(Borrow::NONE);
         };
         Borrow::acquire_for(range, exclusive, Holder::Python)
     }
@@ -621,19 +643,32 @@ impl Borrow {
     /// dlbridge sharing the registry.
     pub(crate) fn register_segment(start: usize, len: usize) -> Result<Borrow> {
         if len == 0 {
-            return Ok(Borrow { held: None });
+            return Ok(Borrow::NONE);
         }
         Borrow::acquire_for((start, start + len), true, Holder::Segment)
     }
 
     fn acquire_for(range: (usize, usize), exclusive: bool, holder: Holder) -> Result<Borrow> {
+        let counted = holder.is_rust();
+        if counted {
+            RUST_BORROWS.fetch_add(1, Ordering::SeqCst);
+        }
         let table = current();
         match table_acquire(table, range, exclusive, holder) {
             Ok(id) => Ok(Borrow {
                 held: Some((table, id)),
+                counted,
             }),
-            Err(REGISTRY_SEGMENT) => Err(Error::SharedAcrossProcesses),
-            Err(_) => Err(Error::AlreadyBorrowed { exclusive }),
+            Err(code) => {
+                if counted {
+                    RUST_BORROWS.fetch_sub(1, Ordering::SeqCst);
+                }
+                Err(if code == REGISTRY_SEGMENT {
+                    Error::SharedAcrossProcesses
+                } else {
+                    Error::AlreadyBorrowed { exclusive }
+                })
+            }
         }
     }
 
@@ -654,6 +689,9 @@ impl Drop for Borrow {
     fn drop(&mut self) {
         if let Some((table, id)) = self.held {
             table_release(table, id);
+            if self.counted {
+                RUST_BORROWS.fetch_sub(1, Ordering::SeqCst);
+            }
         }
     }
 }

@@ -298,6 +298,7 @@ impl Storage {
     /// token-less guard and a thread exposing the storage cannot both miss
     /// each other: either the guard is refused, or the exposing thread finds
     /// its borrow in the registry ([`crate::tensor::Tensor::expose`]).
+    #[inline]
     pub(crate) fn mark_reachable(&self) -> bool {
         // A load first: exposing an already reachable storage (every view
         // Python makes) then writes nothing to a shared cache line.

@@ -384,10 +384,13 @@ impl Tensor {
     /// borrow of its memory is alive then: a guard another thread took while
     /// the memory was Rust's alone must not meet a foreign writer. Later
     /// exposures cost one atomic load.
+    #[inline]
     pub(crate) fn expose(&self) -> Result<()> {
-        if self.storage.mark_reachable() {
-            // Checked after the flag is set (`Storage::mark_reachable`), so a
-            // guard registered from now on sees the flag and is refused.
+        // Checked after the flag is set (`Storage::mark_reachable`), so a
+        // guard registered from now on sees the flag and is refused; with no
+        // Rust borrow in this copy at all (the storage cannot be borrowed
+        // elsewhere before it is exposed) the registry is not asked.
+        if self.storage.mark_reachable() && crate::borrow::any_rust_borrow() {
             crate::borrow::Borrow::check(self.storage.byte_range(), true)?;
         }
         Ok(())
