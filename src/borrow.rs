@@ -211,7 +211,7 @@ struct Entry {
     end: usize,
     exclusive: bool,
     /// Who holds it.
-    holder: Holder,
+    holder: Claimant,
     /// The id of the same borrow in the shared table this registry forwards
     /// to, if it does.
     forwarded: Option<u64>,
@@ -228,7 +228,7 @@ struct Entries {
 
 /// Who holds a registered borrow, and who asks for one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Holder {
+enum Claimant {
     /// Rust code: a typed guard or a core operation called from Rust.
     Rust,
     /// An operation started from Python, running without the GIL (and, as
@@ -241,29 +241,29 @@ enum Holder {
     Operation,
 }
 
-impl Holder {
+impl Claimant {
     fn code(self) -> u32 {
         match self {
-            Holder::Rust => HOLDER_RUST,
-            Holder::Python => HOLDER_PYTHON,
-            Holder::Segment => HOLDER_SEGMENT,
-            Holder::Operation => HOLDER_OPERATION,
+            Claimant::Rust => HOLDER_RUST,
+            Claimant::Python => HOLDER_PYTHON,
+            Claimant::Segment => HOLDER_SEGMENT,
+            Claimant::Operation => HOLDER_OPERATION,
         }
     }
 
-    fn from_code(code: u32) -> Option<Holder> {
+    fn from_code(code: u32) -> Option<Claimant> {
         match code {
-            HOLDER_RUST => Some(Holder::Rust),
-            HOLDER_PYTHON => Some(Holder::Python),
-            HOLDER_SEGMENT => Some(Holder::Segment),
-            HOLDER_OPERATION => Some(Holder::Operation),
+            HOLDER_RUST => Some(Claimant::Rust),
+            HOLDER_PYTHON => Some(Claimant::Python),
+            HOLDER_SEGMENT => Some(Claimant::Segment),
+            HOLDER_OPERATION => Some(Claimant::Operation),
             _ => None,
         }
     }
 
     /// Whether the holder is Rust code, for the conflict rules.
     fn is_rust(self) -> bool {
-        matches!(self, Holder::Rust | Holder::Operation)
+        matches!(self, Claimant::Rust | Claimant::Operation)
     }
 }
 
@@ -276,15 +276,15 @@ impl Entries {
     /// conflict only with Rust's, so Python threads never refuse each
     /// other, as NumPy and torch never do; a segment is always registered,
     /// and refuses only Rust references (operations copy in and out).
-    fn conflicts(&self, start: usize, end: usize, exclusive: bool, asker: Holder) -> c_int {
-        if asker == Holder::Segment {
+    fn conflicts(&self, start: usize, end: usize, exclusive: bool, asker: Claimant) -> c_int {
+        if asker == Claimant::Segment {
             return REGISTRY_GRANTED;
         }
         let mut found = REGISTRY_GRANTED;
         for e in self.list.iter().filter(|e| e.start < end && start < e.end) {
             match e.holder {
-                Holder::Segment if asker == Holder::Rust => return REGISTRY_SEGMENT,
-                Holder::Segment => {}
+                Claimant::Segment if asker == Claimant::Rust => return REGISTRY_SEGMENT,
+                Claimant::Segment => {}
                 _ if (exclusive || e.exclusive) && (asker.is_rust() || e.holder.is_rust()) => {
                     found = REGISTRY_CONFLICT;
                 }
@@ -384,7 +384,7 @@ unsafe extern "C" fn registry_acquire(
     id: *mut u64,
 ) -> c_int {
     // SAFETY: the table's own `state`, and the caller's place for the id.
-    unsafe { acquire_for(state, (start, end), exclusive, Holder::Rust, id) }
+    unsafe { acquire_for(state, (start, end), exclusive, Claimant::Rust, id) }
 }
 
 unsafe extern "C" fn registry_acquire_as(
@@ -395,7 +395,7 @@ unsafe extern "C" fn registry_acquire_as(
     holder: u32,
     id: *mut u64,
 ) -> c_int {
-    let Some(holder) = Holder::from_code(holder) else {
+    let Some(holder) = Claimant::from_code(holder) else {
         return REGISTRY_CONFLICT;
     };
     // SAFETY: the table's own `state`, and the caller's place for the id.
@@ -411,7 +411,7 @@ unsafe fn acquire_for(
     state: *mut c_void,
     (start, end): (usize, usize),
     exclusive: bool,
-    holder: Holder,
+    holder: Claimant,
     id: *mut u64,
 ) -> c_int {
     // SAFETY: the table's functions get their own table's `state`.
@@ -471,7 +471,7 @@ unsafe extern "C" fn registry_check(
     // SAFETY: the table's functions get their own table's `state`.
     let registry = unsafe { registry(state) };
     let entries = registry.lock();
-    if entries.conflicts(start, end, exclusive, Holder::Python) != REGISTRY_GRANTED {
+    if entries.conflicts(start, end, exclusive, Claimant::Python) != REGISTRY_GRANTED {
         return REGISTRY_CONFLICT;
     }
     match entries.forward_to {
@@ -485,7 +485,7 @@ fn table_acquire(
     table: &RegistryApi,
     (start, end): (usize, usize),
     exclusive: bool,
-    holder: Holder,
+    holder: Claimant,
 ) -> std::result::Result<u64, c_int> {
     let mut id = 0;
     // SAFETY: every table reached here is one this code built or one that
@@ -611,7 +611,7 @@ impl Borrow {
         let Some((start, end)) = range else {
             return Ok(Borrow::NONE);
         };
-        Borrow::acquire_for((start, end), exclusive, Holder::Rust)
+        Borrow::acquire_for((start, end), exclusive, Claimant::Rust)
     }
 
     /// Borrows `range` for a Rust operation that holds no reference (a core
@@ -624,7 +624,7 @@ impl Borrow {
         let Some(range) = range else {
             return Ok(Borrow::NONE);
         };
-        Borrow::acquire_for(range, exclusive, Holder::Operation)
+        Borrow::acquire_for(range, exclusive, Claimant::Operation)
     }
 
     /// Borrows `range` for an operation started from Python that runs
@@ -634,7 +634,7 @@ impl Borrow {
         let Some(range) = range else {
             return Ok(Borrow::NONE);
         };
-        Borrow::acquire_for(range, exclusive, Holder::Python)
+        Borrow::acquire_for(range, exclusive, Claimant::Python)
     }
 
     /// Registers a mapped shared-memory segment's bytes for as long as the
@@ -645,10 +645,10 @@ impl Borrow {
         if len == 0 {
             return Ok(Borrow::NONE);
         }
-        Borrow::acquire_for((start, start + len), true, Holder::Segment)
+        Borrow::acquire_for((start, start + len), true, Claimant::Segment)
     }
 
-    fn acquire_for(range: (usize, usize), exclusive: bool, holder: Holder) -> Result<Borrow> {
+    fn acquire_for(range: (usize, usize), exclusive: bool, holder: Claimant) -> Result<Borrow> {
         let counted = holder.is_rust();
         if counted {
             RUST_BORROWS.fetch_add(1, Ordering::SeqCst);
@@ -798,7 +798,7 @@ mod tests {
     fn joining_moves_live_borrows_and_forwards_new_ones() {
         let (copy, own) = copy_registry();
         let shared = new_shared_table();
-        let early = table_acquire(own, (100, 200), true, Holder::Rust).unwrap();
+        let early = table_acquire(own, (100, 200), true, Claimant::Rust).unwrap();
         copy.join(shared).unwrap();
         assert!(copy.join(shared).is_ok(), "joining twice is harmless");
         assert_eq!(
@@ -807,8 +807,8 @@ mod tests {
         );
         // The early borrow is now visible to another copy on the shared table.
         assert!(!table_check(shared, 150, 160, false));
-        let late = table_acquire(own, (300, 400), false, Holder::Rust).unwrap();
-        assert!(table_acquire(shared, (350, 360), true, Holder::Rust).is_err());
+        let late = table_acquire(own, (300, 400), false, Claimant::Rust).unwrap();
+        assert!(table_acquire(shared, (350, 360), true, Claimant::Rust).is_err());
         assert!(!table_check(own, 150, 160, false));
         // Releasing through the copy's own table releases the forwarded ones.
         table_release(own, early);
@@ -816,9 +816,9 @@ mod tests {
         assert!(table_check(shared, 0, 1000, true));
         assert!(table_check(own, 0, 1000, true));
         // A borrow another copy holds on the shared table is seen from here.
-        let other = table_acquire(shared, (500, 600), true, Holder::Rust).unwrap();
+        let other = table_acquire(shared, (500, 600), true, Claimant::Rust).unwrap();
         assert!(!table_check(own, 550, 551, false));
-        assert!(table_acquire(own, (550, 551), false, Holder::Rust).is_err());
+        assert!(table_acquire(own, (550, 551), false, Claimant::Rust).is_err());
         table_release(shared, other);
     }
 
@@ -826,9 +826,9 @@ mod tests {
     fn joining_with_a_conflicting_borrow_changes_nothing() {
         let (copy, own) = copy_registry();
         let shared = new_shared_table();
-        let fine = table_acquire(own, (0, 10), false, Holder::Rust).unwrap();
-        let clash = table_acquire(own, (20, 30), true, Holder::Rust).unwrap();
-        let elsewhere = table_acquire(shared, (25, 26), false, Holder::Rust).unwrap();
+        let fine = table_acquire(own, (0, 10), false, Claimant::Rust).unwrap();
+        let clash = table_acquire(own, (20, 30), true, Claimant::Rust).unwrap();
+        let elsewhere = table_acquire(shared, (25, 26), false, Claimant::Rust).unwrap();
         assert_eq!(copy.join(shared), Err(InstallError::Conflict));
         // Nothing was left behind in the shared table, and the copy still
         // works on its own.
@@ -848,7 +848,7 @@ mod tests {
     fn python_borrows_refuse_rust_ones_only() {
         let (copy, own) = copy_registry();
         let python =
-            |table, range, exclusive| table_acquire(table, range, exclusive, Holder::Python);
+            |table, range, exclusive| table_acquire(table, range, exclusive, Claimant::Python);
         // A detached Python read: another Python read or write goes ahead,
         // and checks (Python-started operations holding the GIL) pass.
         let reading = python(own, (0, 100), false).unwrap();
@@ -856,10 +856,10 @@ mod tests {
         assert!(table_check(own, 0, 100, true));
         // Under a Python read, Rust's mutable guards are refused and its
         // shared ones granted; under a Python write, both are refused.
-        assert!(table_acquire(own, (10, 20), true, Holder::Rust).is_err());
-        assert!(table_acquire(own, (55, 56), false, Holder::Rust).is_err());
+        assert!(table_acquire(own, (10, 20), true, Claimant::Rust).is_err());
+        assert!(table_acquire(own, (55, 56), false, Claimant::Rust).is_err());
         table_release(own, writing);
-        let shared = table_acquire(own, (10, 20), false, Holder::Rust).unwrap();
+        let shared = table_acquire(own, (10, 20), false, Claimant::Rust).unwrap();
         // A live Rust borrow refuses a conflicting Python one, and is seen
         // by checks.
         assert!(python(own, (15, 16), true).is_err());
@@ -872,31 +872,31 @@ mod tests {
         // Joining a shared table carries a Python borrow over as one.
         let shared_table = new_shared_table();
         copy.join(shared_table).unwrap();
-        assert!(table_acquire(shared_table, (0, 1), true, Holder::Rust).is_err());
+        assert!(table_acquire(shared_table, (0, 1), true, Claimant::Rust).is_err());
         assert!(table_check(shared_table, 0, 1, true));
         table_release(own, reading);
-        assert!(table_acquire(shared_table, (0, 1), true, Holder::Rust).is_ok());
+        assert!(table_acquire(shared_table, (0, 1), true, Claimant::Rust).is_ok());
     }
 
     #[test]
     fn segments_refuse_every_rust_borrow_and_nothing_else() {
         let (copy, own) = copy_registry();
-        let segment = table_acquire(own, (1000, 2000), true, Holder::Segment).unwrap();
+        let segment = table_acquire(own, (1000, 2000), true, Claimant::Segment).unwrap();
         // Rust borrows overlapping it, shared or not, are refused as segment
         // memory; Python checks and borrows are not.
         assert_eq!(
-            table_acquire(own, (1500, 1501), false, Holder::Rust),
+            table_acquire(own, (1500, 1501), false, Claimant::Rust),
             Err(REGISTRY_SEGMENT)
         );
         assert_eq!(
-            table_acquire(own, (0, 1001), true, Holder::Rust),
+            table_acquire(own, (0, 1001), true, Claimant::Rust),
             Err(REGISTRY_SEGMENT)
         );
         assert!(table_check(own, 1000, 2000, true));
-        let python = table_acquire(own, (1000, 2000), true, Holder::Python).unwrap();
+        let python = table_acquire(own, (1000, 2000), true, Claimant::Python).unwrap();
         table_release(own, python);
         // Beside it, Rust borrows are granted.
-        let beside = table_acquire(own, (2000, 2001), true, Holder::Rust).unwrap();
+        let beside = table_acquire(own, (2000, 2001), true, Claimant::Rust).unwrap();
         table_release(own, beside);
         // An unknown holder is refused, never granted by mistake.
         let mut id = 0;
@@ -907,18 +907,18 @@ mod tests {
         let shared = new_shared_table();
         copy.join(shared).unwrap();
         assert_eq!(
-            table_acquire(shared, (1999, 2000), false, Holder::Rust),
+            table_acquire(shared, (1999, 2000), false, Claimant::Rust),
             Err(REGISTRY_SEGMENT)
         );
         table_release(own, segment);
-        let granted = table_acquire(shared, (1999, 2000), false, Holder::Rust).unwrap();
+        let granted = table_acquire(shared, (1999, 2000), false, Claimant::Rust).unwrap();
         table_release(shared, granted);
     }
 
     #[test]
     fn releasing_an_unknown_id_is_harmless() {
         let (_, own) = copy_registry();
-        let held = table_acquire(own, (0, 10), true, Holder::Rust).unwrap();
+        let held = table_acquire(own, (0, 10), true, Claimant::Rust).unwrap();
         table_release(own, held + 1000);
         assert!(!table_check(own, 0, 10, false), "the live borrow stays");
         table_release(own, held);

@@ -325,9 +325,9 @@ impl<'a, 'py, T: Element, D: Dimension, L: LayoutConstraint> FromPyObject<'a, 'p
         let viewed = unsafe { tensor.view_unbound::<T>(Holder::Attached) };
         let (view, borrow) = match viewed {
             Ok(parts) => parts,
-            // Memory in a segment that another copy of dlbridge mapped (the
-            // registry knows it, this copy's storage does not): a converting
-            // argument takes a private copy instead.
+            // Memory in a shared-memory segment, which the registry knows
+            // whichever copy of dlbridge mapped it: a converting argument
+            // takes a private copy instead.
             Err(Error::SharedAcrossProcesses) if L::CONVERTS => {
                 tensor = tensor.to_dtype_with(T::DTYPE, Participation::CheckOnly)?;
                 // SAFETY: as above.
@@ -423,13 +423,9 @@ fn import_checked<T: Element, D: Dimension, L: LayoutConstraint>(
     let address = tensor.data_ptr() as usize;
     let misaligned = tensor.numel() > 0 && !address.is_multiple_of(std::mem::align_of::<T>());
     if L::CONVERTS && rank_matches {
-        // A segment other processes write gets no Rust reference, so it is
-        // converted too: its copy is private.
-        return if tensor.dtype() == T::DTYPE
-            && tensor.is_contiguous()
-            && !misaligned
-            && !tensor.is_shared()
-        {
+        // (A segment other processes write is converted by the caller, when
+        // the registry refuses the view: one check for every route.)
+        return if tensor.dtype() == T::DTYPE && tensor.is_contiguous() && !misaligned {
             Ok(tensor)
         } else {
             // A fresh, C-contiguous tensor of `T` that no one else sees; the
