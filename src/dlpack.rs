@@ -18,7 +18,7 @@ use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::foreign::{self, ForeignMemory, Strides};
-use crate::layout::MAX_NDIM;
+use crate::layout::{DimVec, MAX_NDIM};
 use crate::storage::{Extent, Storage};
 use crate::tensor::Tensor;
 use dlpark::metadata::Dynamic;
@@ -80,26 +80,29 @@ pub fn import<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
             .shape()
             .iter()
             .map(|&size| usize::try_from(size))
-            .collect::<Result<Vec<usize>, _>>()
+            .collect::<Result<DimVec<usize>, _>>()
             .map_err(|_| invalid(format!("negative shape {:?}", view.shape())))?;
-        let strides = match view.strides() {
-            Some(strides) => Strides::Elements(
+        let strides = view
+            .strides()
+            .map(|strides| {
                 strides
                     .iter()
                     .map(|&stride| isize::try_from(stride))
-                    .collect::<Result<_, _>>()
-                    .map_err(|_| invalid(format!("stride out of range in {strides:?}")))?,
-            ),
-            // Legacy and pre-1.2 producers may send NULL strides for
-            // row-major data (DLPack 1.2 made them mandatory).
-            None => Strides::RowMajor,
-        };
+                    .collect::<Result<DimVec<isize>, _>>()
+                    .map_err(|_| invalid(format!("stride out of range in {strides:?}")))
+            })
+            .transpose()?;
         let validated = foreign::validate(ForeignMemory {
             origin: "DLPack tensor",
             data: view.data_ptr() as usize,
             byte_offset: view.byte_offset(),
-            shape,
-            strides,
+            shape: &shape,
+            strides: match &strides {
+                Some(strides) => Strides::Elements(strides),
+                // Legacy and pre-1.2 producers may send NULL strides for
+                // row-major data (DLPack 1.2 made them mandatory).
+                None => Strides::RowMajor,
+            },
             dtype,
         })?;
         let readonly = managed.flags().contains(DlpackFlags::READ_ONLY);

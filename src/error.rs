@@ -125,7 +125,10 @@ pub enum Error {
     /// A layout that would reach bytes outside the memory of its tensor: no
     /// view may address what its storage does not hold.
     #[error(
-        "layout out of bounds: shape {shape:?} with strides {strides:?} from element offset {offset} reaches bytes [{low}, {high}) of {itemsize}-byte elements, outside the storage's [{start}, {end})"
+        "layout out of bounds: shape {shape:?} with strides {strides:?} from element offset {offset} reaches bytes [{}, {}) of {itemsize}-byte elements, outside the storage's [{start}, {})",
+        *.low as i128 * *.itemsize as i128,
+        (*.high as i128 + 1) * *.itemsize as i128,
+        *.start as i128 + *.len as i128
     )]
     OutOfBounds {
         /// The shape of the layout.
@@ -136,14 +139,15 @@ pub enum Error {
         offset: isize,
         /// The item size, in bytes.
         itemsize: usize,
-        /// The lowest byte reached, relative to the storage's base.
-        low: i128,
-        /// One past the highest byte reached.
-        high: i128,
+        /// The lowest element offset reached, relative to the storage's
+        /// base (in elements: in bytes it may not fit `isize`).
+        low: isize,
+        /// The highest element offset reached.
+        high: isize,
         /// The first byte of the storage, relative to its base.
         start: isize,
-        /// One past its last byte.
-        end: i128,
+        /// The bytes the storage holds from `start`.
+        len: usize,
     },
 
     /// `split`, `chunk` or `unbind` asked for more views than memory can

@@ -19,24 +19,24 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::layout::{self, Layout, MAX_NDIM};
+use crate::layout::{self, DimVec, Layout, MAX_NDIM};
 use std::ptr::NonNull;
 
 /// How a foreign description gives its strides.
-#[derive(Debug, Clone)]
-pub(crate) enum Strides {
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Strides<'a> {
     /// None given: row-major (DLPack's NULL strides).
     RowMajor,
     /// In elements, as DLPack gives them.
-    Elements(Vec<isize>),
+    Elements(&'a [isize]),
     /// In bytes, as NumPy and the buffer protocol give them.
     #[cfg_attr(not(feature = "python"), allow(dead_code))]
-    Bytes(Vec<isize>),
+    Bytes(&'a [isize]),
 }
 
 /// An untrusted description of foreign memory.
-#[derive(Debug, Clone)]
-pub(crate) struct ForeignMemory {
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ForeignMemory<'a> {
     /// Where it came from, for error messages: "DLPack tensor", "NumPy
     /// array", "buffer".
     pub origin: &'static str,
@@ -45,9 +45,9 @@ pub(crate) struct ForeignMemory {
     /// Bytes from `data` to the first element.
     pub byte_offset: u64,
     /// The size of each dimension.
-    pub shape: Vec<usize>,
+    pub shape: &'a [usize],
     /// The strides, one per dimension (checked).
-    pub strides: Strides,
+    pub strides: Strides<'a>,
     /// The element type.
     pub dtype: DType,
 }
@@ -91,8 +91,14 @@ pub(crate) fn validate(memory: ForeignMemory) -> Result<Validated> {
         )));
     }
     let itemsize = dtype.itemsize() as isize;
-    let strides = match strides {
-        Strides::RowMajor => layout::contiguous_strides(&shape),
+    // Strides worked out here (row-major, or converted from bytes) live in
+    // `converted`; strides given in elements are used where they are.
+    let mut converted = DimVec::new();
+    let strides: &[isize] = match strides {
+        Strides::RowMajor => {
+            converted = layout::contiguous_strides(shape);
+            &converted
+        }
         Strides::Elements(strides) => strides,
         Strides::Bytes(bytes) => {
             if bytes.len() != shape.len() {
@@ -102,15 +108,14 @@ pub(crate) fn validate(memory: ForeignMemory) -> Result<Validated> {
                     shape.len()
                 )));
             }
-            let mut strides = Vec::with_capacity(bytes.len());
-            for (axis, (&stride, &size)) in bytes.iter().zip(&shape).enumerate() {
-                strides.push(match size {
+            for (axis, (&stride, &size)) in bytes.iter().zip(shape).enumerate() {
+                converted.push(match size {
                     _ if stride % itemsize == 0 => stride / itemsize,
                     // A length-1 dimension never moves; NumPy allows any
                     // stride there (numpy/_core/tests/test_dlpack.py,
                     // test_size1dims_arrays), and its `__dlpack__` exports
                     // the row-major one instead.
-                    0 | 1 => layout::contiguous_strides(&shape)[axis],
+                    0 | 1 => layout::contiguous_strides(shape)[axis],
                     _ => {
                         return Err(invalid(format!(
                             "strides {bytes:?} (in bytes) are not a multiple of the item size {itemsize}"
@@ -118,7 +123,7 @@ pub(crate) fn validate(memory: ForeignMemory) -> Result<Validated> {
                     }
                 });
             }
-            strides
+            &converted
         }
     };
     if strides.len() != shape.len() {
@@ -132,8 +137,10 @@ pub(crate) fn validate(memory: ForeignMemory) -> Result<Validated> {
     // validated, so they are replaced rather than carried into view
     // arithmetic. Other strides are kept as given, length-1 ones included,
     // as torch's `from_dlpack` keeps them.
+    let row_major;
     let strides = if shape.contains(&0) {
-        layout::contiguous_strides(&shape)
+        row_major = layout::contiguous_strides(shape);
+        &row_major
     } else {
         strides
     };
@@ -210,12 +217,17 @@ fn first_element_address(
 mod tests {
     use super::*;
 
-    fn memory(data: usize, byte_offset: u64, shape: &[usize], strides: Strides) -> ForeignMemory {
+    fn memory<'a>(
+        data: usize,
+        byte_offset: u64,
+        shape: &'a [usize],
+        strides: Strides<'a>,
+    ) -> ForeignMemory<'a> {
         ForeignMemory {
             origin: "test memory",
             data,
             byte_offset,
-            shape: shape.to_vec(),
+            shape,
             strides,
             dtype: DType::Int64,
         }
@@ -224,7 +236,7 @@ mod tests {
     #[test]
     fn address_checks_refuse_null_and_wrapping_layouts() {
         let address = |data, offset, shape: &[usize], strides: &[isize]| {
-            let layout = Layout::new(shape.to_vec(), strides.to_vec(), 0).unwrap();
+            let layout = Layout::new(shape, strides, 0).unwrap();
             first_element_address(data, offset, &layout, DType::Int64)
         };
         assert_eq!(
@@ -240,17 +252,17 @@ mod tests {
         assert!(address(0x1000, 0, &[2], &[isize::MAX / 4]).is_err());
         assert!(address(0x1000, u64::MAX, &[1], &[1]).is_err());
         // Element offsets that do not fit are the layout's to refuse.
-        let huge = validate(memory(0x1000, 0, &[2], Strides::Elements(vec![isize::MAX])));
+        let huge = validate(memory(0x1000, 0, &[2], Strides::Elements(&[isize::MAX])));
         assert!(matches!(huge, Err(Error::InvalidMemory { .. })));
     }
 
     #[test]
     fn byte_strides_must_divide_except_on_length_one_dimensions() {
-        let odd = validate(memory(0x1000, 0, &[2, 3], Strides::Bytes(vec![24, 4])));
+        let odd = validate(memory(0x1000, 0, &[2, 3], Strides::Bytes(&[24, 4])));
         assert!(matches!(odd, Err(Error::InvalidMemory { .. })));
-        let size_one = validate(memory(0x1000, 0, &[1, 3], Strides::Bytes(vec![3, 8]))).unwrap();
+        let size_one = validate(memory(0x1000, 0, &[1, 3], Strides::Bytes(&[3, 8]))).unwrap();
         assert_eq!(size_one.layout.strides(), &[3, 1]);
-        let kept = validate(memory(0x1000, 0, &[1, 3], Strides::Elements(vec![7, 1]))).unwrap();
+        let kept = validate(memory(0x1000, 0, &[1, 3], Strides::Elements(&[7, 1]))).unwrap();
         assert_eq!(kept.layout.strides(), &[7, 1]);
     }
 
@@ -261,10 +273,10 @@ mod tests {
         // Misaligned memory is shared, as NumPy and torch share it.
         let misaligned = validate(memory(0x1001, 0, &[2], Strides::RowMajor)).unwrap();
         assert_eq!(misaligned.base.as_ptr() as usize, 0x1001);
-        let mismatched = validate(memory(0x1000, 0, &[2, 2], Strides::Elements(vec![1])));
+        let mismatched = validate(memory(0x1000, 0, &[2, 2], Strides::Elements(&[1])));
         assert!(matches!(mismatched, Err(Error::InvalidMemory { .. })));
         // A reversed view whose first element sits past the data pointer.
-        let reversed = validate(memory(0x1000, 16, &[2, 2], Strides::Elements(vec![-2, 1])));
+        let reversed = validate(memory(0x1000, 16, &[2, 2], Strides::Elements(&[-2, 1])));
         assert_eq!(reversed.unwrap().base.as_ptr() as usize, 0x1010);
     }
 }

@@ -15,17 +15,39 @@
 //! DLPack allows them.
 
 use crate::error::{Error, Result};
+use smallvec::SmallVec;
+
+/// How many dimensions the scratch shapes and strides that views are worked
+/// out in ([`DimVec`]) hold on the stack (PyTorch keeps five inline,
+/// `C10_SIZES_AND_STRIDES_MAX_INLINE_SIZE` in c10/core/impl/SizesAndStrides.h).
+pub(crate) const INLINE_NDIM: usize = 5;
+
+/// Sizes or strides being worked out, on the stack up to [`INLINE_NDIM`]
+/// dimensions; [`Layout::new`] copies them into the layout's one allocation.
+pub(crate) type DimVec<T> = SmallVec<[T; INLINE_NDIM]>;
 
 /// Where the elements of a tensor sit relative to its storage's base pointer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Small on purpose: a tensor is moved by value through every view, so the
+/// sizes and strides share one heap allocation rather than sitting inline.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Layout {
-    shape: Vec<usize>,
-    strides: Vec<isize>,
+    /// The sizes, then the strides (as `usize` bit patterns), `ndim` each.
+    dims: Box<[usize]>,
     offset: isize,
     /// The element count, worked out (and checked) once by [`Layout::new`].
     numel: usize,
-    /// The lowest and highest element offsets, `None` when empty; likewise.
-    span: Option<(isize, isize)>,
+}
+
+impl std::fmt::Debug for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Layout")
+            .field("shape", &self.shape())
+            .field("strides", &self.strides())
+            .field("offset", &self.offset)
+            .field("numel", &self.numel)
+            .finish()
+    }
 }
 
 /// One component of an index expression, as in `t[1, ::2, ..., None]`.
@@ -69,8 +91,8 @@ pub(crate) fn check_ndim(ndim: usize) -> Result<()> {
 ///
 /// Saturates instead of overflowing: callers check the element count first
 /// (see [`numel`]), and once it fits every partial product fits too.
-pub(crate) fn contiguous_strides(shape: &[usize]) -> Vec<isize> {
-    let mut strides = vec![0isize; shape.len()];
+pub(crate) fn contiguous_strides(shape: &[usize]) -> DimVec<isize> {
+    let mut strides = DimVec::from_elem(0isize, shape.len());
     let mut step: isize = 1;
     for (stride, &size) in strides.iter_mut().zip(shape).rev() {
         *stride = step;
@@ -92,18 +114,16 @@ pub(crate) fn numel(shape: &[usize]) -> Option<usize> {
         .filter(|&n| isize::try_from(n).is_ok())
 }
 
-/// The element count of a layout and, when it has elements, the lowest and
-/// highest element offsets its strides reach from `offset`, in one pass with
-/// checked arithmetic; `None` when `shape` and `strides` differ in length,
+/// The element count of a layout, having checked in the same pass that,
+/// when it has elements, the lowest and highest element offsets its strides
+/// reach from `offset` fit `isize` (so [`Layout::span`] cannot overflow);
+/// `None` when `shape` and `strides` differ in length,
 /// the product of the sizes (empty ones counted as 1: the bound PyTorch's
 /// `computeStorageNbytes` and NumPy's `PyArray_NewFromDescr` put on a shape
 /// even when a 0 makes it empty) leaves `isize`, or a non-empty layout
 /// reaches an offset outside `isize`.
-fn checked_extent(
-    shape: &[usize],
-    strides: &[isize],
-    offset: isize,
-) -> Option<(usize, Option<(isize, isize)>)> {
+#[inline]
+fn checked_numel(shape: &[usize], strides: &[isize], offset: isize) -> Option<usize> {
     if shape.len() != strides.len() {
         return None;
     }
@@ -128,9 +148,9 @@ fn checked_extent(
         });
     }
     if empty {
-        return Some((0, None));
+        return Some(0);
     }
-    Some((count as usize, Some(span?)))
+    span.map(|_| count as usize)
 }
 
 /// The shape both `a` and `b` broadcast to, NumPy style.
@@ -161,19 +181,22 @@ impl Layout {
     /// they are.
     ///
     /// Fails with [`Error::RankTooLarge`] or [`Error::LayoutOverflow`].
-    pub(crate) fn new(shape: Vec<usize>, strides: Vec<isize>, offset: isize) -> Result<Layout> {
+    pub(crate) fn new(shape: &[usize], strides: &[isize], offset: isize) -> Result<Layout> {
         check_ndim(shape.len())?;
-        match checked_extent(&shape, &strides, offset) {
-            Some((numel, span)) => Ok(Layout {
-                shape,
-                strides,
-                offset,
-                numel,
-                span,
-            }),
+        match checked_numel(shape, strides, offset) {
+            Some(numel) => {
+                let mut dims = Vec::with_capacity(2 * shape.len());
+                dims.extend_from_slice(shape);
+                dims.extend(strides.iter().map(|&stride| stride as usize));
+                Ok(Layout {
+                    dims: dims.into_boxed_slice(),
+                    offset,
+                    numel,
+                })
+            }
             None => Err(Error::LayoutOverflow {
-                shape,
-                strides,
+                shape: shape.to_vec(),
+                strides: strides.to_vec(),
                 offset,
             }),
         }
@@ -186,17 +209,23 @@ impl Layout {
     /// precise error).
     pub(crate) fn contiguous(shape: &[usize]) -> Option<Layout> {
         // `Layout::new` bounds the count, so the strides do not saturate.
-        Layout::new(shape.to_vec(), contiguous_strides(shape), 0).ok()
+        Layout::new(shape, &contiguous_strides(shape), 0).ok()
     }
 
     /// The size of each dimension.
+    #[inline]
     pub(crate) fn shape(&self) -> &[usize] {
-        &self.shape
+        &self.dims[..self.ndim()]
     }
 
     /// The distance between neighbours along each dimension, in elements.
+    #[inline]
     pub(crate) fn strides(&self) -> &[isize] {
-        &self.strides
+        let strides = &self.dims[self.ndim()..];
+        // SAFETY: `usize` and `isize` have the same size and alignment and
+        // every bit pattern is valid for both; `Layout::new` stored the
+        // strides as their bit patterns, and the slice borrows `self`.
+        unsafe { std::slice::from_raw_parts(strides.as_ptr().cast::<isize>(), strides.len()) }
     }
 
     /// The element offset of the first element from the storage base.
@@ -205,8 +234,9 @@ impl Layout {
     }
 
     /// The number of dimensions.
+    #[inline]
     pub(crate) fn ndim(&self) -> usize {
-        self.shape.len()
+        self.dims.len() / 2
     }
 
     /// The number of elements. Fits `isize` by construction ([`Layout::new`]).
@@ -223,7 +253,7 @@ impl Layout {
             return true;
         }
         let mut expected: isize = 1;
-        for (&size, &stride) in self.shape.iter().zip(&self.strides).rev() {
+        for (&size, &stride) in self.shape().iter().zip(self.strides()).rev() {
             if size != 1 {
                 if stride != expected {
                     return false;
@@ -243,7 +273,7 @@ impl Layout {
             return true;
         }
         let mut expected: isize = 1;
-        for (&size, &stride) in self.shape.iter().zip(&self.strides) {
+        for (&size, &stride) in self.shape().iter().zip(self.strides()) {
             if size != 1 {
                 if stride != expected {
                     return false;
@@ -264,10 +294,10 @@ impl Layout {
         if self.numel() == 0 {
             return true;
         }
-        let mut dims: Vec<(usize, usize)> = self
-            .shape
+        let mut dims: SmallVec<[(usize, usize); INLINE_NDIM]> = self
+            .shape()
             .iter()
-            .zip(&self.strides)
+            .zip(self.strides())
             .filter(|&(&size, _)| size > 1)
             .map(|(&size, &stride)| (stride.unsigned_abs(), size))
             .collect();
@@ -290,8 +320,27 @@ impl Layout {
 
     /// The lowest and highest element offsets any element occupies, relative
     /// to the storage base, or `None` for an empty tensor.
+    #[inline]
     pub(crate) fn span(&self) -> Option<(isize, isize)> {
-        self.span
+        if self.numel == 0 {
+            return None;
+        }
+        // Worked out again rather than stored (a smaller `Layout` moves
+        // faster): `Layout::new` checked that none of this overflows.
+        let reach = |(low, high): (isize, isize), (&size, &stride): (&usize, &isize)| {
+            let reach = (size as isize - 1) * stride;
+            if reach < 0 {
+                (low + reach, high)
+            } else {
+                (low, high + reach)
+            }
+        };
+        Some(
+            self.shape()
+                .iter()
+                .zip(self.strides())
+                .fold((self.offset, self.offset), reach),
+        )
     }
 
     /// Applies an index expression, returning the layout of the view.
@@ -329,18 +378,18 @@ impl Layout {
         if result_ndim > MAX_NDIM {
             return Err(Error::IndexRankTooLarge { ndim: result_ndim });
         }
-        let mut shape = Vec::with_capacity(self.ndim() + items.len());
-        let mut strides = Vec::with_capacity(shape.capacity());
+        let mut shape = DimVec::with_capacity(result_ndim);
+        let mut strides = DimVec::with_capacity(result_ndim);
         let mut offset = self.offset;
         let mut axis = 0;
-        let take_full = |axis: usize, shape: &mut Vec<usize>, strides: &mut Vec<isize>| {
-            shape.push(self.shape[axis]);
-            strides.push(self.strides[axis]);
+        let take_full = |axis: usize, shape: &mut DimVec<usize>, strides: &mut DimVec<isize>| {
+            shape.push(self.shape()[axis]);
+            strides.push(self.strides()[axis]);
         };
         for item in items {
             match *item {
                 IndexItem::Int(index) => {
-                    let size = self.shape[axis];
+                    let size = self.shape()[axis];
                     let resolved = if index < 0 {
                         index + size as isize
                     } else {
@@ -352,21 +401,21 @@ impl Layout {
                     // Wrapping: for an empty tensor the strides are meaningless
                     // and the offset never reaches memory; for a non-empty one
                     // the validated span bounds every result.
-                    offset = offset.wrapping_add(resolved.wrapping_mul(self.strides[axis]));
+                    offset = offset.wrapping_add(resolved.wrapping_mul(self.strides()[axis]));
                     axis += 1;
                 }
                 IndexItem::Slice { start, stop, step } => {
-                    let (start, len, step) = resolve_slice(start, stop, step, self.shape[axis])?;
+                    let (start, len, step) = resolve_slice(start, stop, step, self.shape()[axis])?;
                     if len > 0 {
-                        offset = offset.wrapping_add(start.wrapping_mul(self.strides[axis]));
+                        offset = offset.wrapping_add(start.wrapping_mul(self.strides()[axis]));
                     }
                     shape.push(len);
                     // A dimension of length 0 or 1 never moves, so its stride
                     // is kept rather than multiplied (and perhaps overflowed).
                     strides.push(if len > 1 {
-                        self.strides[axis].wrapping_mul(step)
+                        self.strides()[axis].wrapping_mul(step)
                     } else {
-                        self.strides[axis]
+                        self.strides()[axis]
                     });
                     axis += 1;
                 }
@@ -387,18 +436,23 @@ impl Layout {
             take_full(axis, &mut shape, &mut strides);
             axis += 1;
         }
-        Layout::new(shape, strides, offset)
+        Layout::new(&shape, &strides, offset)
     }
 
     /// The same elements with dimensions reordered: dimension `i` of the
     /// result is dimension `order[i]` of this layout. `order` must be a
     /// permutation of `0..ndim`.
     pub(crate) fn permute(&self, order: &[usize]) -> Result<Layout> {
-        let mut seen = vec![false; self.ndim()];
+        // One bit per dimension: a layout has at most `MAX_NDIM` (64).
+        const _: () = assert!(MAX_NDIM <= u64::BITS as usize);
+        let mut seen = 0u64;
         let valid = order.len() == self.ndim()
-            && order
-                .iter()
-                .all(|&axis| axis < seen.len() && !std::mem::replace(&mut seen[axis], true));
+            && order.iter().all(|&axis| {
+                let bit = 1u64.checked_shl(axis as u32).unwrap_or(0);
+                let fresh = axis < self.ndim() && seen & bit == 0;
+                seen |= bit;
+                fresh
+            });
         if !valid {
             return Err(Error::InvalidPermutation {
                 order: order.to_vec(),
@@ -406,8 +460,14 @@ impl Layout {
             });
         }
         Layout::new(
-            order.iter().map(|&axis| self.shape[axis]).collect(),
-            order.iter().map(|&axis| self.strides[axis]).collect(),
+            &order
+                .iter()
+                .map(|&axis| self.shape()[axis])
+                .collect::<DimVec<_>>(),
+            &order
+                .iter()
+                .map(|&axis| self.strides()[axis])
+                .collect::<DimVec<_>>(),
             self.offset,
         )
     }
@@ -416,7 +476,7 @@ impl Layout {
     /// leading dimensions and size-1 dimensions get stride 0.
     pub(crate) fn broadcast_to(&self, target: &[usize]) -> Result<Layout> {
         let error = || Error::NotBroadcastable {
-            from: self.shape.clone(),
+            from: self.shape().to_vec(),
             to: target.to_vec(),
         };
         let lead = target.len().checked_sub(self.ndim()).ok_or_else(error)?;
@@ -428,8 +488,8 @@ impl Layout {
                 shape: target.to_vec(),
             });
         }
-        let mut strides = vec![0isize; target.len()];
-        for (axis, (&size, &stride)) in self.shape.iter().zip(&self.strides).enumerate() {
+        let mut strides = DimVec::from_elem(0isize, target.len());
+        for (axis, (&size, &stride)) in self.shape().iter().zip(self.strides()).enumerate() {
             let want = target[lead + axis];
             strides[lead + axis] = match size {
                 _ if size == want => stride,
@@ -437,7 +497,7 @@ impl Layout {
                 _ => return Err(error()),
             };
         }
-        Layout::new(target.to_vec(), strides, self.offset)
+        Layout::new(target, &strides, self.offset)
     }
 }
 
@@ -484,9 +544,9 @@ mod tests {
 
     #[test]
     fn contiguous_strides_are_row_major() {
-        assert_eq!(contiguous_strides(&[2, 3, 4]), vec![12, 4, 1]);
-        assert_eq!(contiguous_strides(&[]), Vec::<isize>::new());
-        assert_eq!(contiguous_strides(&[0, 3]), vec![3, 1]);
+        assert_eq!(contiguous_strides(&[2, 3, 4]).as_slice(), [12, 4, 1]);
+        assert!(contiguous_strides(&[]).is_empty());
+        assert_eq!(contiguous_strides(&[0, 3]).as_slice(), [3, 1]);
     }
 
     #[test]
@@ -500,50 +560,34 @@ mod tests {
     #[test]
     fn contiguity_ignores_size_one_strides_and_empty_tensors() {
         // torch exports x[::3][:1] as shape [1] stride [3]: still contiguous.
-        assert!(Layout::new(vec![1], vec![3], 0).unwrap().is_contiguous());
-        assert!(
-            Layout::new(vec![2, 1], vec![1, 7], 0)
-                .unwrap()
-                .is_contiguous()
-        );
-        assert!(
-            !Layout::new(vec![2, 2], vec![1, 2], 0)
-                .unwrap()
-                .is_contiguous()
-        );
-        assert!(
-            Layout::new(vec![0, 5], vec![99, 3], 0)
-                .unwrap()
-                .is_contiguous()
-        );
-        assert!(!Layout::new(vec![3], vec![-1], 2).unwrap().is_contiguous());
+        assert!(Layout::new(&[1], &[3], 0).unwrap().is_contiguous());
+        assert!(Layout::new(&[2, 1], &[1, 7], 0).unwrap().is_contiguous());
+        assert!(!Layout::new(&[2, 2], &[1, 2], 0).unwrap().is_contiguous());
+        assert!(Layout::new(&[0, 5], &[99, 3], 0).unwrap().is_contiguous());
+        assert!(!Layout::new(&[3], &[-1], 2).unwrap().is_contiguous());
     }
 
     #[test]
     fn unique_elements_detects_broadcast_and_interleaving() {
         assert!(Layout::contiguous(&[3, 4]).unwrap().has_unique_elements());
         assert!(
-            Layout::new(vec![4, 3], vec![1, 4], 0)
+            Layout::new(&[4, 3], &[1, 4], 0)
+                .unwrap()
+                .has_unique_elements()
+        );
+        assert!(Layout::new(&[3], &[-2], 4).unwrap().has_unique_elements());
+        assert!(
+            !Layout::new(&[2, 3], &[0, 1], 0)
                 .unwrap()
                 .has_unique_elements()
         );
         assert!(
-            Layout::new(vec![3], vec![-2], 4)
+            !Layout::new(&[3, 3], &[1, 1], 0)
                 .unwrap()
                 .has_unique_elements()
         );
         assert!(
-            !Layout::new(vec![2, 3], vec![0, 1], 0)
-                .unwrap()
-                .has_unique_elements()
-        );
-        assert!(
-            !Layout::new(vec![3, 3], vec![1, 1], 0)
-                .unwrap()
-                .has_unique_elements()
-        );
-        assert!(
-            Layout::new(vec![1, 3], vec![0, 1], 0)
+            Layout::new(&[1, 3], &[0, 1], 0)
                 .unwrap()
                 .has_unique_elements()
         );
@@ -551,11 +595,11 @@ mod tests {
 
     #[test]
     fn span_covers_negative_and_zero_strides() {
-        let reversed = Layout::new(vec![4], vec![-1], 3).unwrap();
+        let reversed = Layout::new(&[4], &[-1], 3).unwrap();
         assert_eq!(reversed.span(), Some((0, 3)));
-        let broadcast = Layout::new(vec![5, 3], vec![0, 1], 0).unwrap();
+        let broadcast = Layout::new(&[5, 3], &[0, 1], 0).unwrap();
         assert_eq!(broadcast.span(), Some((0, 2)));
-        assert_eq!(Layout::new(vec![0], vec![1], 0).unwrap().span(), None);
+        assert_eq!(Layout::new(&[0], &[1], 0).unwrap().span(), None);
     }
 
     #[test]

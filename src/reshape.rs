@@ -10,7 +10,7 @@
 //! dimension gets (`inferUnsqueezeGeometry`).
 
 use crate::error::{Error, Result};
-use crate::layout::{self, Layout};
+use crate::layout::{self, DimVec, Layout};
 use crate::tensor::Tensor;
 
 /// PyTorch's `maybe_wrap_dim`: a dimension in `[-ndim, ndim - 1]` (a 0-d
@@ -69,20 +69,20 @@ impl Layout {
     /// strides can: PyTorch's `computeStride`. Dimensions can be merged or
     /// split only within a run of dimensions that are contiguous with each
     /// other (size-1 dimensions never break a run).
-    pub(crate) fn view_strides(&self, target: &[usize]) -> Option<Vec<isize>> {
+    pub(crate) fn view_strides(&self, target: &[usize]) -> Option<DimVec<isize>> {
         let (shape, strides) = (self.shape(), self.strides());
         if shape.is_empty() {
-            return Some(vec![1; target.len()]);
+            return Some(DimVec::from_elem(1, target.len()));
         }
         if self.numel() == 0 {
             // Strides are arbitrary without elements: kept when the shape is,
             // else those of a fresh row-major tensor (PyTorch, as NumPy).
             if shape == target {
-                return Some(strides.to_vec());
+                return Some(strides.into());
             }
             return Some(layout::contiguous_strides(target));
         }
-        let mut result = vec![0isize; target.len()];
+        let mut result = DimVec::from_elem(0isize, target.len());
         let mut view_d = target.len() as isize - 1;
         let mut chunk_base_stride = *strides.last().expect("not 0-d");
         let mut tensor_numel: usize = 1;
@@ -146,7 +146,7 @@ impl Tensor {
                 strides: self.strides().to_vec(),
                 target: target.clone(),
             })?;
-        self.with_layout(Layout::new(target, strides, self.layout().offset())?)
+        self.with_layout(Layout::new(&target, &strides, self.layout().offset())?)
     }
 
     /// This tensor with another shape, as PyTorch's `reshape`: a view when
@@ -239,10 +239,13 @@ impl Tensor {
             Some(drop) => axis != drop || self.shape()[axis] != 1,
             None => self.shape()[axis] != 1,
         };
-        let axes: Vec<usize> = (0..self.ndim()).filter(|&axis| keep(axis)).collect();
+        let axes = (0..self.ndim()).filter(|&axis| keep(axis));
         let layout = Layout::new(
-            axes.iter().map(|&axis| self.shape()[axis]).collect(),
-            axes.iter().map(|&axis| self.strides()[axis]).collect(),
+            &axes
+                .clone()
+                .map(|axis| self.shape()[axis])
+                .collect::<DimVec<_>>(),
+            &axes.map(|axis| self.strides()[axis]).collect::<DimVec<_>>(),
             self.layout().offset(),
         )?;
         self.with_layout(layout)
@@ -263,7 +266,10 @@ impl Tensor {
         let ndim = self.ndim();
         let axis = wrap_dim(dim, ndim + 1)?;
         layout::check_ndim(ndim + 1)?;
-        let (mut shape, mut strides) = (self.shape().to_vec(), self.strides().to_vec());
+        let (mut shape, mut strides) = (
+            DimVec::from_slice(self.shape()),
+            DimVec::from_slice(self.strides()),
+        );
         let stride = if axis >= ndim {
             Some(1)
         } else {
@@ -274,7 +280,7 @@ impl Tensor {
         };
         shape.insert(axis, 1);
         strides.insert(axis, stride);
-        self.with_layout(Layout::new(shape, strides, self.layout().offset())?)
+        self.with_layout(Layout::new(&shape, &strides, self.layout().offset())?)
     }
 
     /// A view with dimensions `a` and `b` swapped, as PyTorch's `transpose`.
@@ -291,9 +297,13 @@ impl Tensor {
         if ndim == 0 {
             return Ok(self.clone());
         }
-        let mut order: Vec<usize> = (0..ndim).collect();
-        order.swap(a, b);
-        self.permute(&order)
+        let (mut shape, mut strides) = (
+            DimVec::from_slice(self.shape()),
+            DimVec::from_slice(self.strides()),
+        );
+        shape.swap(a, b);
+        strides.swap(a, b);
+        self.with_layout(Layout::new(&shape, &strides, self.layout().offset())?)
     }
 
     /// A view repeating size-1 dimensions (and adding leading ones) to reach
@@ -324,8 +334,8 @@ impl Tensor {
         // 0); a new leading one of size 1 gets the stride that would step
         // over the dimensions after it, and 0 when it repeats.
         let lead = sizes.len() - ndim;
-        let mut shape = vec![0usize; sizes.len()];
-        let mut strides = vec![0isize; sizes.len()];
+        let mut shape = DimVec::from_elem(0usize, sizes.len());
+        let mut strides = DimVec::from_elem(0isize, sizes.len());
         for axis in (0..sizes.len()).rev() {
             let old = axis.checked_sub(lead);
             let (mut size, mut stride) = match old {
@@ -367,9 +377,11 @@ impl Tensor {
         }
         layout::check_ndim(shape.len())?;
         if layout::numel(&shape).is_none() {
-            return Err(Error::TooLarge { shape });
+            return Err(Error::TooLarge {
+                shape: shape.into_vec(),
+            });
         }
-        self.with_layout(Layout::new(shape, strides, self.layout().offset())?)
+        self.with_layout(Layout::new(&shape, &strides, self.layout().offset())?)
     }
 }
 
@@ -419,13 +431,13 @@ impl Tensor {
                 ),
             });
         }
-        let mut shape = self.shape().to_vec();
+        let mut shape = DimVec::from_slice(self.shape());
         shape[axis] = length as usize;
         let offset = first
             .checked_mul(self.strides()[axis])
             .and_then(|step| self.layout().offset().checked_add(step))
             .ok_or_else(|| self.overflow())?;
-        self.with_layout(Layout::new(shape, self.strides().to_vec(), offset)?)
+        self.with_layout(Layout::new(&shape, self.strides(), offset)?)
     }
 
     /// Dimension `dim` split into `sizes` (one `-1` inferred), as PyTorch's
@@ -554,11 +566,11 @@ impl Tensor {
             return Err(self.overflow());
         };
         let axes = (0..ndim).filter(|&axis| axis != a && axis != b);
-        let mut shape: Vec<usize> = axes.clone().map(|axis| self.shape()[axis]).collect();
-        let mut strides: Vec<isize> = axes.map(|axis| self.strides()[axis]).collect();
+        let mut shape: DimVec<usize> = axes.clone().map(|axis| self.shape()[axis]).collect();
+        let mut strides: DimVec<isize> = axes.map(|axis| self.strides()[axis]).collect();
         shape.push(length as usize);
         strides.push(stride);
-        self.with_layout(Layout::new(shape, strides, start)?)
+        self.with_layout(Layout::new(&shape, &strides, start)?)
     }
 
     /// A view of every window of `size` elements along `dim`, `step`
@@ -589,9 +601,12 @@ impl Tensor {
         }
         let (size, step) = (size as usize, step as usize);
         if self.ndim() == 0 {
-            return self.with_layout(Layout::new(vec![size], vec![1], self.layout().offset())?);
+            return self.with_layout(Layout::new(&[size], &[1], self.layout().offset())?);
         }
-        let (mut shape, mut strides) = (self.shape().to_vec(), self.strides().to_vec());
+        let (mut shape, mut strides) = (
+            DimVec::from_slice(self.shape()),
+            DimVec::from_slice(self.strides()),
+        );
         let stride = strides[axis];
         shape[axis] = (length - size) / step + 1;
         // torch's "numel: integer multiplication overflow" and a window
@@ -602,7 +617,7 @@ impl Tensor {
         shape.push(size);
         strides.push(stride);
         layout::check_ndim(shape.len())?;
-        self.with_layout(Layout::new(shape, strides, self.layout().offset())?)
+        self.with_layout(Layout::new(&shape, &strides, self.layout().offset())?)
     }
 }
 

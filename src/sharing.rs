@@ -146,8 +146,8 @@ impl Tensor {
             origin: "shared-memory tensor",
             data: start,
             byte_offset: offset,
-            shape,
-            strides: Strides::Elements(strides),
+            shape: &shape,
+            strides: Strides::Elements(&strides),
             dtype,
         })?;
         let extent = Extent::of_layout(&validated.layout, dtype.itemsize());

@@ -5,7 +5,7 @@ use crate::copy;
 use crate::device::Device;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
-use crate::layout::{IndexItem, Layout};
+use crate::layout::{DimVec, IndexItem, Layout};
 use crate::scalar::Scalar;
 use crate::storage::Storage;
 use std::sync::Arc;
@@ -58,6 +58,7 @@ impl Tensor {
     ///
     /// Fails with [`Error::TooLarge`] or [`Error::OutOfBounds`]; callers
     /// that import memory map these to their own error.
+    #[inline]
     pub(crate) fn from_parts(
         storage: Arc<Storage>,
         layout: Layout,
@@ -417,7 +418,7 @@ impl Tensor {
         // The first element's byte offset from the storage's base; a valid
         // layout keeps it (like every element's) within `isize`.
         let offset = self.layout.offset() * itemsize;
-        let layout = Layout::new(vec![self.nbytes()], vec![1], offset).ok()?;
+        let layout = Layout::new(&[self.nbytes()], &[1], offset).ok()?;
         Tensor::from_parts(
             Arc::clone(&self.storage),
             layout,
@@ -429,6 +430,7 @@ impl Tensor {
 
     /// A view of the same memory through `layout`, with the same dtype and
     /// read-only flag; fails when `layout` reaches outside the memory.
+    #[inline]
     pub(crate) fn with_layout(&self, layout: Layout) -> Result<Tensor> {
         Tensor::from_parts(Arc::clone(&self.storage), layout, self.dtype, self.readonly)
     }
@@ -503,7 +505,7 @@ impl Tensor {
     /// # Ok::<(), dlbridge::Error>(())
     /// ```
     pub fn transpose_all(&self) -> Tensor {
-        let order: Vec<usize> = (0..self.ndim()).rev().collect();
+        let order: DimVec<usize> = (0..self.ndim()).rev().collect();
         self.permute(&order)
             .expect("reversed axes are a permutation")
     }
@@ -878,6 +880,22 @@ mod tests {
         if let Some(action) = BETWEEN.with(|between| between.borrow_mut().take()) {
             action();
         }
+    }
+
+    /// Every view moves a `Tensor` (and a `Result` of one) by value several
+    /// times on its way to Python: kept small, those moves are a few
+    /// register-sized copies, not `memcpy` calls that stall on the stores
+    /// that just wrote the fields. A bigger tensor cost the bridge benchmarks
+    /// up to a quarter of their time.
+    #[test]
+    fn a_tensor_and_its_result_stay_small() {
+        use std::mem::size_of;
+        assert!(
+            size_of::<super::Tensor>() <= 48,
+            "{}",
+            size_of::<super::Tensor>()
+        );
+        assert!(size_of::<crate::Result<super::Tensor>>() <= 96);
     }
 
     /// Regression test: a storage moved into shared memory between `hold`

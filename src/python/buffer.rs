@@ -263,7 +263,7 @@ fn share_held(
         origin: "buffer",
         data: held.buf_ptr() as usize,
         byte_offset,
-        shape,
+        shape: &shape,
         strides: Strides::RowMajor,
         dtype,
     })?;

@@ -42,8 +42,8 @@ pub fn import_ndarray(array: &Bound<'_, PyUntypedArray>) -> PyResult<Tensor> {
         origin: "NumPy array",
         data,
         byte_offset: 0,
-        shape: array.shape().to_vec(),
-        strides: Strides::Bytes(array.strides().to_vec()),
+        shape: array.shape(),
+        strides: Strides::Bytes(array.strides()),
         dtype,
     })?;
     let readonly = flags & NPY_ARRAY_WRITEABLE == 0;
