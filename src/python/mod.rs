@@ -22,7 +22,7 @@
 // there is no import cycle; `tests/layers.rs` checks it.
 //
 // 1. The classes and what every module builds on:
-mod attached;
+mod attached; // typed access bound to the interpreter (`as_slice_py`, ...)
 mod device; // `dlbridge.Device` and device arguments
 mod dtype; // `dlbridge.DType` and dtype arguments (NumPy dtypes too)
 mod error; // core errors to Python exceptions
@@ -31,7 +31,7 @@ mod imported; // modules already in `sys.modules`, never imported
 mod index; // `t[...]` keys to core index items
 mod registry; // the process-wide borrow registry capsule
 mod scalar; // one Python number to a core scalar and back
-mod tensor; // the `dlbridge.Tensor` class itself // typed access bound to the interpreter (`as_slice_py`, ...)
+mod tensor; // the `dlbridge.Tensor` class itself
 // 2. Memory in and out:
 mod buffer; // the buffer protocol, both directions
 mod dlpack_export; // `__dlpack__` and the C exchange API producer
@@ -48,6 +48,8 @@ mod nested; // nested lists to tensors and back
 mod typed; // typed tensor arguments of extensions
 // 5. The Python-facing surface:
 mod constructors; // `tensor`, `as_tensor`, `from_numpy`, ...
+mod torch_only; // torch's methods that dlbridge leaves to torch, as hints
+// 6. The methods, each a thin call into the layers above:
 mod tensor_methods; // `dlbridge.Tensor`'s methods
 
 use pyo3::prelude::*;
@@ -79,6 +81,7 @@ pub fn dlbridge_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // this copy's, and before any other extension looks for it here.
     registry::share_on(m)?;
     m.add_class::<PyTensor>()?;
+    torch_only::install(m.py())?;
     // The DLPack 1.3 C exchange API, for consumers that look for it on the
     // type (tvm-ffi, and dlbridge itself when compiled into another
     // extension): tensors cross in C, with no Python call and no capsule.

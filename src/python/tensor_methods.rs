@@ -13,6 +13,7 @@ use super::index;
 use super::nested;
 use super::scalar;
 use super::tensor::PyTensor;
+use super::torch_only;
 use crate::borrow::Participation;
 use crate::dtype::DType;
 use crate::layout::IndexItem;
@@ -306,21 +307,10 @@ impl PyTensor {
         wrap_all(py, self.inner.unbind(dim)?)
     }
 
-    /// Only for names the class does not have: the `AttributeError` says
-    /// where torch's other methods are (arithmetic, reductions, autograd are
-    /// deliberately not dlbridge's; `torch.from_dlpack(t)` and `t.numpy()`
-    /// share the memory).
-    fn __getattr__(&self, name: &str) -> PyResult<Py<PyAny>> {
-        let message = if name.starts_with('_') {
-            format!("'dlbridge.Tensor' object has no attribute '{name}'")
-        } else {
-            format!(
-                "'dlbridge.Tensor' object has no attribute '{name}'. dlbridge moves tensors and \
-                 changes their layout without copying; for arithmetic, reductions and autograd, \
-                 use torch.from_dlpack(t) or t.numpy(), which share its memory"
-            )
-        };
-        Err(pyo3::exceptions::PyAttributeError::new_err(message))
+    /// `dir(t)`, without the torch method names that are on the class only
+    /// to say where those methods are (`torch_only`).
+    fn __dir__<'py>(slf: &Bound<'py, Self>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        torch_only::dir(slf)
     }
 
     /// Bytes per element.
