@@ -37,6 +37,10 @@ pub(crate) struct Layout {
     offset: isize,
     /// The element count, worked out (and checked) once by [`Layout::new`].
     numel: usize,
+    /// The lowest and highest element offsets, likewise; meaningless (and
+    /// never read) when `numel` is 0.
+    low: isize,
+    high: isize,
 }
 
 impl std::fmt::Debug for Layout {
@@ -46,6 +50,7 @@ impl std::fmt::Debug for Layout {
             .field("strides", &self.strides())
             .field("offset", &self.offset)
             .field("numel", &self.numel)
+            .field("span", &self.span())
             .finish()
     }
 }
@@ -114,16 +119,19 @@ pub(crate) fn numel(shape: &[usize]) -> Option<usize> {
         .filter(|&n| isize::try_from(n).is_ok())
 }
 
-/// The element count of a layout, having checked in the same pass that,
-/// when it has elements, the lowest and highest element offsets its strides
-/// reach from `offset` fit `isize` (so [`Layout::span`] cannot overflow);
-/// `None` when `shape` and `strides` differ in length,
+/// The element count of a layout and, when it has elements, the lowest and
+/// highest element offsets its strides reach from `offset` (else `offset`
+/// twice), in one pass with checked arithmetic; `None` when `shape` and `strides` differ in length,
 /// the product of the sizes (empty ones counted as 1: the bound PyTorch's
 /// `computeStorageNbytes` and NumPy's `PyArray_NewFromDescr` put on a shape
 /// even when a 0 makes it empty) leaves `isize`, or a non-empty layout
 /// reaches an offset outside `isize`.
 #[inline]
-fn checked_numel(shape: &[usize], strides: &[isize], offset: isize) -> Option<usize> {
+fn checked_extent(
+    shape: &[usize],
+    strides: &[isize],
+    offset: isize,
+) -> Option<(usize, (isize, isize))> {
     if shape.len() != strides.len() {
         return None;
     }
@@ -148,9 +156,9 @@ fn checked_numel(shape: &[usize], strides: &[isize], offset: isize) -> Option<us
         });
     }
     if empty {
-        return Some(0);
+        return Some((0, (offset, offset)));
     }
-    span.map(|_| count as usize)
+    Some((count as usize, span?))
 }
 
 /// The shape both `a` and `b` broadcast to, NumPy style.
@@ -183,8 +191,8 @@ impl Layout {
     /// Fails with [`Error::RankTooLarge`] or [`Error::LayoutOverflow`].
     pub(crate) fn new(shape: &[usize], strides: &[isize], offset: isize) -> Result<Layout> {
         check_ndim(shape.len())?;
-        match checked_numel(shape, strides, offset) {
-            Some(numel) => {
+        match checked_extent(shape, strides, offset) {
+            Some((numel, (low, high))) => {
                 let mut dims = Vec::with_capacity(2 * shape.len());
                 dims.extend_from_slice(shape);
                 dims.extend(strides.iter().map(|&stride| stride as usize));
@@ -192,6 +200,8 @@ impl Layout {
                     dims: dims.into_boxed_slice(),
                     offset,
                     numel,
+                    low,
+                    high,
                 })
             }
             None => Err(Error::LayoutOverflow {
@@ -322,25 +332,7 @@ impl Layout {
     /// to the storage base, or `None` for an empty tensor.
     #[inline]
     pub(crate) fn span(&self) -> Option<(isize, isize)> {
-        if self.numel == 0 {
-            return None;
-        }
-        // Worked out again rather than stored (a smaller `Layout` moves
-        // faster): `Layout::new` checked that none of this overflows.
-        let reach = |(low, high): (isize, isize), (&size, &stride): (&usize, &isize)| {
-            let reach = (size as isize - 1) * stride;
-            if reach < 0 {
-                (low + reach, high)
-            } else {
-                (low, high + reach)
-            }
-        };
-        Some(
-            self.shape()
-                .iter()
-                .zip(self.strides())
-                .fold((self.offset, self.offset), reach),
-        )
+        (self.numel > 0).then_some((self.low, self.high))
     }
 
     /// Applies an index expression, returning the layout of the view.
