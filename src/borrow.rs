@@ -591,6 +591,8 @@ pub(crate) struct Borrow {
 /// Sequentially consistent, with the storage's flag: an acquirer counts
 /// itself before it reads the flag, an exposer sets the flag before it reads
 /// the count, so if the exposer reads zero the acquirer sees the flag.
+/// Borrows of memory Python already reaches are not counted
+/// ([`Borrow::acquire_reachable`]): its first exposure is behind it.
 static RUST_BORROWS: AtomicUsize = AtomicUsize::new(0);
 
 /// Whether this copy may hold a Rust borrow right now (see [`RUST_BORROWS`]).
@@ -611,7 +613,22 @@ impl Borrow {
         let Some((start, end)) = range else {
             return Ok(Borrow::NONE);
         };
-        Borrow::acquire_for((start, end), exclusive, Claimant::Rust)
+        Borrow::acquire_for((start, end), exclusive, Claimant::Rust, true)
+    }
+
+    /// [`Borrow::acquire`] of memory Python already reaches (a NumPy
+    /// argument, a storage flagged reachable), left out of [`RUST_BORROWS`]:
+    /// that count is for the first exposure of a storage, which for this
+    /// memory has already happened. Counting is two atomic read-modify-writes,
+    /// full barriers both, a tenth of a typed extension call.
+    pub(crate) fn acquire_reachable(
+        range: Option<(usize, usize)>,
+        exclusive: bool,
+    ) -> Result<Borrow> {
+        let Some(range) = range else {
+            return Ok(Borrow::NONE);
+        };
+        Borrow::acquire_for(range, exclusive, Claimant::Rust, false)
     }
 
     /// Borrows `range` for a Rust operation that holds no reference (a core
@@ -624,7 +641,7 @@ impl Borrow {
         let Some(range) = range else {
             return Ok(Borrow::NONE);
         };
-        Borrow::acquire_for(range, exclusive, Claimant::Operation)
+        Borrow::acquire_for(range, exclusive, Claimant::Operation, true)
     }
 
     /// Borrows `range` for an operation started from Python that runs
@@ -634,7 +651,7 @@ impl Borrow {
         let Some(range) = range else {
             return Ok(Borrow::NONE);
         };
-        Borrow::acquire_for(range, exclusive, Claimant::Python)
+        Borrow::acquire_for(range, exclusive, Claimant::Python, true)
     }
 
     /// Registers a mapped shared-memory segment's bytes for as long as the
@@ -645,11 +662,16 @@ impl Borrow {
         if len == 0 {
             return Ok(Borrow::NONE);
         }
-        Borrow::acquire_for((start, start + len), true, Claimant::Segment)
+        Borrow::acquire_for((start, start + len), true, Claimant::Segment, false)
     }
 
-    fn acquire_for(range: (usize, usize), exclusive: bool, holder: Claimant) -> Result<Borrow> {
-        let counted = holder.is_rust();
+    fn acquire_for(
+        range: (usize, usize),
+        exclusive: bool,
+        holder: Claimant,
+        count: bool,
+    ) -> Result<Borrow> {
+        let counted = count && holder.is_rust();
         if counted {
             RUST_BORROWS.fetch_add(1, Ordering::SeqCst);
         }
@@ -727,7 +749,22 @@ impl Participation {
         range: Option<(usize, usize)>,
         exclusive: bool,
     ) -> Result<Option<Borrow>> {
+        self.hold_of(range, exclusive, false)
+    }
+
+    /// [`Participation::hold`] of memory that is `reachable` from Python
+    /// already, whose Rust references need not be counted
+    /// ([`Borrow::acquire_reachable`]).
+    pub(crate) fn hold_of(
+        self,
+        range: Option<(usize, usize)>,
+        exclusive: bool,
+        reachable: bool,
+    ) -> Result<Option<Borrow>> {
         match self {
+            Participation::Reference if reachable => {
+                Borrow::acquire_reachable(range, exclusive).map(Some)
+            }
             Participation::Reference => Borrow::acquire(range, exclusive).map(Some),
             Participation::Register => Borrow::acquire_operation(range, exclusive).map(Some),
             Participation::CheckOnly => Borrow::check(range, exclusive).map(|()| None),

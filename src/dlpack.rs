@@ -76,22 +76,28 @@ pub fn import<M: ManagedTensorBase>(managed: Managed<M>) -> Result<Tensor> {
                 view.ndim()
             )));
         }
-        let shape = view
-            .shape()
-            .iter()
-            .map(|&size| usize::try_from(size))
-            .collect::<Result<DimVec<usize>, _>>()
-            .map_err(|_| invalid(format!("negative shape {:?}", view.shape())))?;
-        let strides = view
-            .strides()
-            .map(|strides| {
-                strides
-                    .iter()
-                    .map(|&stride| isize::try_from(stride))
-                    .collect::<Result<DimVec<isize>, _>>()
-                    .map_err(|_| invalid(format!("stride out of range in {strides:?}")))
-            })
-            .transpose()?;
+        // Plain loops: the generic `collect` into a `Result` cost more than
+        // the rest of the conversion on every import.
+        let mut shape = DimVec::<usize>::with_capacity(view.ndim());
+        for &size in view.shape() {
+            let Ok(size) = usize::try_from(size) else {
+                return Err(invalid(format!("negative shape {:?}", view.shape())));
+            };
+            shape.push(size);
+        }
+        let strides = match view.strides() {
+            Some(given) => {
+                let mut strides = DimVec::<isize>::with_capacity(given.len());
+                for &stride in given {
+                    let Ok(stride) = isize::try_from(stride) else {
+                        return Err(invalid(format!("stride out of range in {given:?}")));
+                    };
+                    strides.push(stride);
+                }
+                Some(strides)
+            }
+            None => None,
+        };
         let validated = foreign::validate(ForeignMemory {
             origin: "DLPack tensor",
             data: view.data_ptr() as usize,

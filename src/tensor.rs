@@ -364,11 +364,15 @@ impl Tensor {
         participation: Participation,
         exclusive: bool,
     ) -> Result<Option<Borrow>> {
+        // Read before registering: once set the flag stays, so a storage
+        // found reachable has had its first exposure, and its references
+        // need not be counted for one (`Borrow::acquire_reachable`).
+        let reachable = self.storage.is_reachable();
         loop {
             let range = self.byte_range();
             #[cfg(test)]
             tests::between_read_and_hold();
-            let held = participation.hold(range, exclusive)?;
+            let held = participation.hold_of(range, exclusive, reachable)?;
             if self.byte_range() == range {
                 return Ok(held);
             }

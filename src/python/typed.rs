@@ -32,6 +32,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use std::cell::Cell;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 thread_local! {
     /// How many typed arguments this thread extracted through the NumPy fast
@@ -39,17 +40,26 @@ thread_local! {
     static NUMPY_FAST_PATH: Cell<u64> = const { Cell::new(0) };
 }
 
+/// Whether [`numpy_fast_path_count`] has been asked: until then the fast
+/// path counts nothing (a thread-local in a shared library is a call to
+/// `__tls_get_addr`, a twentieth of a typed call's time).
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
 /// How many typed arguments ([`TensorRef`], [`TensorMut`]) the calling
 /// thread has extracted through the NumPy fast path, which reads a matching
-/// array's fields and builds no `Tensor`. For tests that must fail if that
+/// array's fields and builds no `Tensor`, since the process first called
+/// this function (which starts the count). For tests that must fail if that
 /// path is switched off; not part of the stable API.
 #[doc(hidden)]
 pub fn numpy_fast_path_count() -> u64 {
+    COUNTING.store(true, Ordering::Relaxed);
     NUMPY_FAST_PATH.with(Cell::get)
 }
 
 fn count_fast_path() {
-    NUMPY_FAST_PATH.with(|count| count.set(count.get() + 1));
+    if COUNTING.load(Ordering::Relaxed) {
+        NUMPY_FAST_PATH.with(|count| count.set(count.get() + 1));
+    }
 }
 
 /// The layout a typed argument asks for: [`Strided`] (any), [`Contiguous`]
@@ -297,7 +307,7 @@ impl<'a, 'py, T: Element, D: Dimension, L: LayoutConstraint> FromPyObject<'a, 'p
         registry::ensure_shared(obj.py())?;
         let obj = obj.to_owned();
         if let Some(parts) = numpy_view::view_parts::<T, D>(&obj, L::CONTIGUOUS, false) {
-            match Borrow::acquire(parts.range, false) {
+            match Borrow::acquire_reachable(parts.range, false) {
                 Ok(borrow) => {
                     // SAFETY: the argument holds the array (and with it the
                     // memory) and the shared borrow for as long as the view,
@@ -357,7 +367,7 @@ impl<'a, 'py, T: Element, D: Dimension, L: WritableLayout> FromPyObject<'a, 'py>
         registry::ensure_shared(obj.py())?;
         let obj = obj.to_owned();
         if let Some(parts) = numpy_view::view_parts::<T, D>(&obj, L::CONTIGUOUS, true) {
-            let borrow = Borrow::acquire(parts.range, true)?;
+            let borrow = Borrow::acquire_reachable(parts.range, true)?;
             // SAFETY: as for `TensorRef`, with an exclusive borrow; the
             // mutable view is only lent out reborrowed from `&mut self`.
             let view = unsafe { parts.into_view_mut() };
