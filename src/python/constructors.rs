@@ -17,6 +17,7 @@ use super::nested;
 use super::scalar;
 use super::tensor::PyTensor;
 use crate::dtype::DType;
+use crate::layout::DimVec;
 use crate::scalar::Scalar;
 use crate::tensor::Tensor;
 use numpy::PyUntypedArray;
@@ -266,7 +267,7 @@ fn with_readonly(tensor: Tensor, readonly: bool) -> Tensor {
 
 /// A shape for a new tensor, as torch takes one: `f(2, 3)`, `f((2, 3))` or
 /// `f([2, 3])`; a negative size is torch's `RuntimeError`.
-fn new_shape(size: &Bound<'_, PyTuple>) -> PyResult<Vec<usize>> {
+fn new_shape(size: &Bound<'_, PyTuple>) -> PyResult<DimVec<usize>> {
     let shape = index::shape_arguments(size)?;
     if let Some(&negative) = shape.iter().find(|&&size| size < 0) {
         return Err(crate::Error::InvalidShape {
@@ -276,7 +277,7 @@ fn new_shape(size: &Bound<'_, PyTuple>) -> PyResult<Vec<usize>> {
         }
         .into());
     }
-    let shape: Vec<usize> = shape.iter().map(|&size| size as usize).collect();
+    let shape: DimVec<usize> = shape.iter().map(|&size| size as usize).collect();
     crate::layout::check_ndim(shape.len())?;
     Ok(shape)
 }

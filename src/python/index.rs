@@ -1,7 +1,7 @@
 //! Python index keys (`t[1, ::2, ..., None]`) to core index items, and shape
 //! arguments (`t.view(2, -1)`, `db.zeros((2, 3))`) to a shape.
 
-use crate::layout::IndexItem;
+use crate::layout::{DimVec, IndexItem};
 use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyEllipsis, PyInt, PyList, PyNone, PySlice, PyTuple};
@@ -126,37 +126,34 @@ fn slice_bound(value: &Bound<'_, PyAny>) -> PyResult<Option<isize>> {
     })))
 }
 
-/// torch's shape arguments: `f(2, 3)`, `f((2, 3))` or `f([2, 3])`.
-pub fn shape_arguments(args: &Bound<'_, PyTuple>) -> PyResult<Vec<isize>> {
-    let items = match args.len() {
+/// torch's shape arguments: `f(2, 3)`, `f((2, 3))` or `f([2, 3])`, read
+/// straight into a [`DimVec`] (no allocation up to its inline rank).
+pub fn shape_arguments(args: &Bound<'_, PyTuple>) -> PyResult<DimVec<isize>> {
+    let size = |item: &Bound<'_, PyAny>| {
+        item.extract::<isize>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "a shape takes ints, got {}",
+                item.get_type()
+                    .name()
+                    .map_or_else(|_| "?".into(), |name| name.to_string())
+            ))
+        })
+    };
+    match args.len() {
         // torch's `view()`, `expand()`, `zeros()` with nothing: a TypeError
         // (a 0-d shape is `()`).
-        0 => {
-            return Err(PyTypeError::new_err(
-                "missing 1 required positional argument: a shape, such as (2, 3) or ()",
-            ));
-        }
+        0 => Err(PyTypeError::new_err(
+            "missing 1 required positional argument: a shape, such as (2, 3) or ()",
+        )),
         1 if !args
             .get_item(0)?
             .hasattr(pyo3::intern!(args.py(), "__index__"))? =>
         {
             args.get_item(0)?
                 .try_iter()?
-                .collect::<PyResult<Vec<_>>>()?
+                .map(|item| size(&item?))
+                .collect()
         }
-        _ => args.iter().collect(),
-    };
-    items
-        .iter()
-        .map(|item| {
-            item.extract::<isize>().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "a shape takes ints, got {}",
-                    item.get_type()
-                        .name()
-                        .map_or_else(|_| "?".into(), |name| name.to_string())
-                ))
-            })
-        })
-        .collect()
+        _ => args.iter().map(|item| size(&item)).collect(),
+    }
 }
