@@ -610,10 +610,7 @@ impl Borrow {
     /// Borrows `range` (None for an empty tensor, which borrows nothing),
     /// shared or exclusive, failing if it conflicts with a live borrow.
     pub(crate) fn acquire(range: Option<(usize, usize)>, exclusive: bool) -> Result<Borrow> {
-        let Some((start, end)) = range else {
-            return Ok(Borrow::NONE);
-        };
-        Borrow::acquire_for((start, end), exclusive, Claimant::Rust, true)
+        Borrow::acquire_for(range, exclusive, Claimant::Rust, true)
     }
 
     /// [`Borrow::acquire`] of memory Python already reaches (a NumPy
@@ -625,9 +622,6 @@ impl Borrow {
         range: Option<(usize, usize)>,
         exclusive: bool,
     ) -> Result<Borrow> {
-        let Some(range) = range else {
-            return Ok(Borrow::NONE);
-        };
         Borrow::acquire_for(range, exclusive, Claimant::Rust, false)
     }
 
@@ -638,9 +632,6 @@ impl Borrow {
         range: Option<(usize, usize)>,
         exclusive: bool,
     ) -> Result<Borrow> {
-        let Some(range) = range else {
-            return Ok(Borrow::NONE);
-        };
         Borrow::acquire_for(range, exclusive, Claimant::Operation, true)
     }
 
@@ -648,9 +639,6 @@ impl Borrow {
     /// without the GIL: refused only by a conflicting Rust borrow, and
     /// refusing only Rust borrows while it lives.
     pub(crate) fn acquire_python(range: Option<(usize, usize)>, exclusive: bool) -> Result<Borrow> {
-        let Some(range) = range else {
-            return Ok(Borrow::NONE);
-        };
         Borrow::acquire_for(range, exclusive, Claimant::Python, true)
     }
 
@@ -659,18 +647,21 @@ impl Borrow {
     /// with [`Error::SharedAcrossProcesses`] meanwhile, in every copy of
     /// dlbridge sharing the registry.
     pub(crate) fn register_segment(start: usize, len: usize) -> Result<Borrow> {
-        if len == 0 {
-            return Ok(Borrow::NONE);
-        }
-        Borrow::acquire_for((start, start + len), true, Claimant::Segment, false)
+        let range = (len > 0).then_some((start, start + len));
+        Borrow::acquire_for(range, true, Claimant::Segment, false)
     }
 
+    /// Registers `range` for `holder` (nothing for an empty range), counted
+    /// in [`RUST_BORROWS`] when `count` is asked and the holder is Rust's.
     fn acquire_for(
-        range: (usize, usize),
+        range: Option<(usize, usize)>,
         exclusive: bool,
         holder: Claimant,
         count: bool,
     ) -> Result<Borrow> {
+        let Some(range) = range else {
+            return Ok(Borrow::NONE);
+        };
         let counted = count && holder.is_rust();
         if counted {
             RUST_BORROWS.fetch_add(1, Ordering::SeqCst);

@@ -1,4 +1,6 @@
-//! Shape, stride and offset arithmetic. Everything here is checked and safe.
+//! Shape, stride and offset arithmetic. Everything here is checked, and
+//! safe but for one block: reading the strides back from the bit patterns a
+//! layout stores them as ([`Layout::strides`]).
 //!
 //! A [`Layout`] can only be made by [`Layout::new`] (or [`Layout::contiguous`],
 //! which calls it), which establishes the arithmetic half of the invariant the
