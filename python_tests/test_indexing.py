@@ -1,7 +1,10 @@
 """Tensor.__getitem__ (always a view) and Tensor.__setitem__ (broadcast, cast, atomic)."""
 
+import sys
+
 import numpy as np
 import pytest
+from conftest import ALL_DTYPE_NAMES
 
 import dlbridge as db
 
@@ -380,3 +383,77 @@ def test_setitem_overflow_message_names_the_value():
     t = db.from_numpy(np.zeros(2, dtype=np.int8))
     with pytest.raises(OverflowError, match="1000"):
         t[0] = 1000
+
+
+# ---------------------------------------------------------------------------
+# One element written in place (`t[i] = number` skips the 0-d source tensor
+# and the broadcast the general path needs): it must agree with that path,
+# value for value and error for error, and with torch.
+# ---------------------------------------------------------------------------
+
+EXTREME_NUMBERS = [
+    0,
+    1,
+    -1,
+    True,
+    False,
+    2**7,
+    2**8 - 1,
+    -(2**15) - 1,
+    2**31,
+    2**62,
+    sys.maxsize,
+    -sys.maxsize - 1,
+    2**63,
+    2**64 - 1,
+    2**64,
+    -(2**63) - 1,
+    2.7,
+    -2.7,
+    1e300,
+    -0.0,
+    float("inf"),
+    float("nan"),
+    1 + 0j,
+    1 + 2j,
+    complex(float("nan"), 0),
+]
+
+
+def _outcome(target, key, value):
+    """None if `target[key] = value` succeeds, else the error's type and message."""
+    try:
+        target[key] = value
+    except Exception as error:  # noqa: BLE001 - the outcome is what is compared
+        return type(error), str(error)
+    return None
+
+
+def _same(a, b):
+    return a == b or (a != a and b != b)  # NaN is NaN
+
+
+@pytest.mark.parametrize("name", ALL_DTYPE_NAMES)
+def test_one_element_write_agrees_with_the_general_path_and_torch(name):
+    import torch
+
+    dtype = getattr(db, name)
+    zero = db.zeros(1, dtype=dtype).tolist()[0]
+    for value in EXTREME_NUMBERS:
+        one = db.zeros(3, dtype=dtype)
+        many = db.zeros(3, dtype=dtype)
+        # `one[1]` is a single element (written in place); `many[1:]` two.
+        got_one = _outcome(one, 1, value)
+        got_many = _outcome(many, slice(1, None), value)
+        assert got_one == got_many, (name, value)
+        reference = torch.zeros(3, dtype=getattr(torch, name))
+        got_torch = _outcome(reference, 1, value)
+        if got_one is not None:
+            # Refused, and nothing written.
+            assert one.tolist() == many.tolist() == [zero] * 3, (name, value)
+            continue
+        assert one.tolist()[0::2] == [zero, zero], (name, value)
+        assert _same(one.tolist()[1], many.tolist()[1]), (name, value)
+        assert _same(one.tolist()[1], many.tolist()[2]), (name, value)
+        if got_torch is None:
+            assert _same(one.tolist()[1], reference[1].item()), (name, value)

@@ -790,8 +790,31 @@ impl Tensor {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn fill(&self, value: Scalar) -> Result<()> {
-        // `from_scalars` checks the value against the dtype.
-        self.assign(&Tensor::from_scalars(self.dtype, &[], &[value])?)
+        self.fill_with(value, Participation::Register)
+    }
+
+    /// [`Tensor::fill`], registering borrows or only checking for them.
+    ///
+    /// One element (`t[i] = x`, the usual case) is written in place; any
+    /// other count goes through [`Tensor::assign_with`], which needs a
+    /// broadcast view of a 0-d source and a check for repeated elements that
+    /// one element cannot fail.
+    pub(crate) fn fill_with(&self, value: Scalar, participation: Participation) -> Result<()> {
+        if self.readonly {
+            return Err(Error::ReadOnly);
+        }
+        let value = value.checked_for(self.dtype)?;
+        if self.numel() != 1 {
+            let source = Tensor::from_scalars(self.dtype, &[], &[value])?;
+            return self.assign_with(&source, participation);
+        }
+        let _writing = self.hold(participation, true)?;
+        // SAFETY: the one element lies inside the storage (the layout was
+        // validated against it), which this tensor keeps alive; the tensor is
+        // writable (checked above); Rust borrows that conflict are refused by
+        // `_writing`; `Scalar::write` needs no alignment.
+        unsafe { value.write(self.data_ptr().cast_mut(), self.dtype) };
+        Ok(())
     }
 
     /// Every element in row-major order.
@@ -1021,6 +1044,33 @@ mod tests {
         assert_eq!(ints(&small), vec![0, 0]);
         t.fill(Scalar::Int(1 << 40)).unwrap();
         assert_eq!(ints(&t), vec![1 << 40; 3]);
+    }
+
+    /// One element is written in place, without the broadcast `assign`
+    /// does: it must keep `assign`'s checks, borrows included.
+    #[test]
+    fn a_one_element_fill_keeps_the_checks_of_assign() {
+        let t = arange(6, &[2, 3]);
+        let element = t.index(&[IndexItem::Int(1), IndexItem::Int(2)]).unwrap();
+        assert_eq!(element.numel(), 1);
+        {
+            let _reading = t.as_slice::<i64>().unwrap();
+            assert!(matches!(
+                element.fill(Scalar::Int(9)),
+                Err(Error::AlreadyBorrowed { .. })
+            ));
+        }
+        assert!(matches!(
+            element.fill(Scalar::Float(f64::NAN)),
+            Err(Error::Overflow { .. })
+        ));
+        assert_eq!(
+            element.to_readonly().fill(Scalar::Int(9)),
+            Err(Error::ReadOnly)
+        );
+        assert_eq!(ints(&t), vec![0, 1, 2, 3, 4, 5]);
+        element.fill(Scalar::Float(-7.9)).unwrap();
+        assert_eq!(ints(&t), vec![0, 1, 2, 3, 4, -7]);
     }
 
     #[test]

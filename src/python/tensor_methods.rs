@@ -559,6 +559,12 @@ impl PyTensor {
         if target.is_readonly() {
             return Err(crate::Error::ReadOnly.into());
         }
+        if nested::is_plain_number(value) {
+            // Converted as `tensor_from_nested` converts it, without the
+            // 0-d tensor in between.
+            let number = scalar::extract_scalar(value)?;
+            return Ok(target.fill_with(number, Participation::CheckOnly)?);
+        }
         let source = if dlpack_import::is_dlpack_source(value)? {
             dlpack_import::import_copy(value)?
         } else {
