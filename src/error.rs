@@ -402,6 +402,18 @@ pub enum Error {
         byte: u8,
     },
 
+    /// A view of the same bytes as a dtype of another size that the layout
+    /// does not allow (PyTorch's rules for `view(dtype)`).
+    #[error("cannot view {from} as {to} (different element sizes): {reason}")]
+    IncompatibleView {
+        /// The tensor's dtype.
+        from: DType,
+        /// The dtype asked for.
+        to: DType,
+        /// Which rule failed, with the offending size, stride or offset.
+        reason: String,
+    },
+
     /// Typed access with a Rust type that does not match the tensor's dtype.
     #[error("dtype mismatch: tensor holds {actual}, {expected} was requested")]
     DTypeMismatch {

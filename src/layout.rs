@@ -108,6 +108,82 @@ pub(crate) fn contiguous_strides(shape: &[usize]) -> DimVec<isize> {
     strides
 }
 
+/// The strides PyTorch gives a new tensor made "like" one of `shape` and
+/// `strides` (`preserve_format`, the default of `empty_like` and
+/// `zeros_like` in aten/src/ATen/native/TensorFactories.cpp): the source's
+/// own strides when it is non-overlapping and dense, else dense strides in
+/// the source's order of strides (`infer_dense_strides` in
+/// aten/src/ATen/TensorUtils.cpp). A negative stride counts by its size, as
+/// NumPy's `empty_like` (order `K`) does: a new tensor's strides are never
+/// negative.
+pub(crate) fn preserved_strides(shape: &[usize], strides: &[isize]) -> DimVec<isize> {
+    let strides: DimVec<usize> = strides.iter().map(|s| s.unsigned_abs()).collect();
+    if is_non_overlapping_and_dense(shape, &strides) {
+        return strides.iter().map(|&s| s as isize).collect();
+    }
+    let ndim = shape.len();
+    // ATen's insertion sort, innermost first: a dimension moves inward past
+    // those of larger stride (of larger size, for equal strides), and a
+    // zero stride compares as equal, so broadcast dimensions stay in place.
+    let mut order: DimVec<usize> = (0..ndim).rev().collect();
+    for i in 1..ndim {
+        let mut moving = i;
+        for earlier in (0..i).rev() {
+            let (a, b) = (order[earlier], order[moving]);
+            let comparison = if strides[a] == 0 || strides[b] == 0 {
+                std::cmp::Ordering::Equal
+            } else {
+                strides[a].cmp(&strides[b]).then(if shape[a] > shape[b] {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                })
+            };
+            match comparison {
+                std::cmp::Ordering::Greater => {
+                    order.swap(earlier, moving);
+                    moving = earlier;
+                }
+                std::cmp::Ordering::Less => break,
+                std::cmp::Ordering::Equal => {}
+            }
+        }
+    }
+    let mut dense = DimVec::from_elem(0isize, ndim);
+    let mut step: isize = 1;
+    for &axis in &order {
+        dense[axis] = step;
+        // Saturating like `contiguous_strides`: the caller's `Layout::new`
+        // refuses a count that does not fit.
+        if shape[axis] > 1 {
+            step = step.saturating_mul(shape[axis] as isize);
+        }
+    }
+    dense
+}
+
+/// PyTorch's `is_non_overlapping_and_dense` (c10/core/Contiguity.h): the
+/// elements fill a block of memory exactly, in some order of dimensions.
+fn is_non_overlapping_and_dense(shape: &[usize], strides: &[usize]) -> bool {
+    let mut dims: DimVec<(usize, usize)> = shape
+        .iter()
+        .zip(strides)
+        .filter(|&(&size, _)| size >= 2)
+        .map(|(&size, &stride)| (stride, size))
+        .collect();
+    // ATen sorts the dimensions of size 0 and 1 last and stops at the
+    // first: only the others are checked, an empty tensor's too.
+    dims.sort_unstable();
+    let mut required = 1usize;
+    for (stride, size) in dims {
+        if stride != required {
+            return false;
+        }
+        required = required.saturating_mul(size);
+    }
+    true
+}
+
 /// The number of elements of `shape`, or `None` when it or any one
 /// dimension overflows `isize` (a limit that keeps every element offset and
 /// every stride representable; a 0 elsewhere in the shape does not lift it).
@@ -404,12 +480,16 @@ impl Layout {
                         offset = offset.wrapping_add(start.wrapping_mul(self.strides()[axis]));
                     }
                     shape.push(len);
-                    // A dimension of length 0 or 1 never moves, so its stride
-                    // is kept rather than multiplied (and perhaps overflowed).
+                    // The stride times the step, as PyTorch and NumPy give it,
+                    // also for a dimension of length 0 or 1, which never
+                    // moves: there, a product that overflows keeps the stride
+                    // instead (PyTorch's would wrap).
                     strides.push(if len > 1 {
                         self.strides()[axis].wrapping_mul(step)
                     } else {
                         self.strides()[axis]
+                            .checked_mul(step)
+                            .unwrap_or(self.strides()[axis])
                     });
                     axis += 1;
                 }

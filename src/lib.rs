@@ -58,6 +58,7 @@ mod scalar;
 mod shared;
 mod sharing;
 mod storage;
+mod strided;
 mod tensor;
 
 #[cfg(feature = "python")]

@@ -228,18 +228,43 @@ impl Tensor {
     /// # Ok::<(), dlbridge::Error>(())
     /// ```
     pub fn squeeze(&self, dim: Option<isize>) -> Result<Tensor> {
-        let drop_axis = match dim {
-            Some(dim) => {
-                let axis = wrap_dim(dim, self.ndim())?;
-                Some(axis)
+        match dim {
+            Some(dim) => self.squeeze_dims(&[dim]),
+            None => self.squeeze_where(|_| true),
+        }
+    }
+
+    /// A view without those of dimensions `dims` that have size 1, as
+    /// PyTorch's `squeeze` with a tuple of dimensions (the others, and
+    /// dimensions of another size, are kept). Fails with
+    /// [`Error::DimOutOfRange`], and with [`Error::InvalidShape`] when a
+    /// dimension is named twice (`-1` and `ndim - 1` are one).
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::zeros(dlbridge::DType::Int8, &[1, 3, 1, 4])?;
+    /// assert_eq!(t.squeeze_dims(&[0, 2])?.shape(), &[3, 4]);
+    /// assert_eq!(t.squeeze_dims(&[1, -2])?.shape(), &[1, 3, 4]);
+    /// assert!(t.squeeze_dims(&[0, -4]).is_err());
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn squeeze_dims(&self, dims: &[isize]) -> Result<Tensor> {
+        // PyTorch's `dim_list_to_bitset`: each dimension wrapped, then
+        // checked against those before it.
+        let mut named = [false; layout::MAX_NDIM];
+        for &dim in dims {
+            let axis = wrap_dim(dim, self.ndim())?;
+            if std::mem::replace(&mut named[axis], true) {
+                return Err(Error::InvalidShape {
+                    reason: format!("dim {axis} appears multiple times in the list of dims"),
+                });
             }
-            None => None,
-        };
-        let keep = |axis: usize| match drop_axis {
-            Some(drop) => axis != drop || self.shape()[axis] != 1,
-            None => self.shape()[axis] != 1,
-        };
-        let axes = (0..self.ndim()).filter(|&axis| keep(axis));
+        }
+        self.squeeze_where(|axis| named[axis])
+    }
+
+    /// A view without the size-1 dimensions `chosen` picks.
+    fn squeeze_where(&self, chosen: impl Fn(usize) -> bool) -> Result<Tensor> {
+        let axes = (0..self.ndim()).filter(|&axis| !(chosen(axis) && self.shape()[axis] == 1));
         let layout = Layout::new(
             &axes
                 .clone()
@@ -249,6 +274,44 @@ impl Tensor {
             self.layout().offset(),
         )?;
         self.with_layout(layout)
+    }
+
+    /// A view with dimensions reordered, `dims[i]` (which may count from
+    /// the end) becoming dimension `i`, as PyTorch's `permute`: fails with
+    /// [`Error::InvalidShape`] when `dims` does not name every dimension
+    /// once, and with [`Error::DimOutOfRange`].
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::zeros(dlbridge::DType::Int8, &[2, 3, 4])?;
+    /// assert_eq!(t.permute_dims(&[-1, 0, 1])?.shape(), &[4, 2, 3]);
+    /// assert!(t.permute_dims(&[0, 1]).is_err());
+    /// assert!(t.permute_dims(&[0, 1, -3]).is_err());
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn permute_dims(&self, dims: &[isize]) -> Result<Tensor> {
+        let ndim = self.ndim();
+        // PyTorch's order: the count, then each dimension wrapped and
+        // checked against those before it.
+        if dims.len() != ndim {
+            return Err(Error::InvalidShape {
+                reason: format!(
+                    "permute(): the number of dims ({}) does not match the number of dimensions of the tensor ({ndim})",
+                    dims.len()
+                ),
+            });
+        }
+        let mut seen = [false; layout::MAX_NDIM];
+        let mut order = DimVec::new();
+        for &dim in dims {
+            let axis = wrap_dim(dim, ndim)?;
+            if std::mem::replace(&mut seen[axis], true) {
+                return Err(Error::InvalidShape {
+                    reason: format!("permute(): duplicate dims are not allowed: {dims:?}"),
+                });
+            }
+            order.push(axis);
+        }
+        self.permute(&order)
     }
 
     /// A view with a new dimension of size 1 at `dim` (in `[-ndim - 1,
@@ -618,6 +681,151 @@ impl Tensor {
         strides.push(stride);
         layout::check_ndim(shape.len())?;
         self.with_layout(Layout::new(&shape, &strides, self.layout().offset())?)
+    }
+}
+
+impl Tensor {
+    /// A view of index `index` (which may count from the end) of dimension
+    /// `dim`, that dimension removed, as PyTorch's `select`. Fails with
+    /// [`Error::TooManyIndices`] for a 0-d tensor, [`Error::DimOutOfRange`]
+    /// and [`Error::IndexOutOfRange`].
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::from_vec((0..12).collect::<Vec<i32>>(), &[3, 4])?;
+    /// let column = t.select(1, -1)?;
+    /// assert_eq!((column.shape(), column.strides()), (&[3][..], &[4][..]));
+    /// assert_eq!(column.storage_offset(), 3);
+    /// assert!(t.select(0, 3).is_err());
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn select(&self, dim: isize, index: isize) -> Result<Tensor> {
+        let ndim = self.ndim();
+        if ndim == 0 {
+            return Err(Error::TooManyIndices { ndim: 0, given: 1 });
+        }
+        let axis = wrap_dim(dim, ndim)?;
+        let size = self.shape()[axis];
+        let position = if index < 0 {
+            index.checked_add_unsigned(size)
+        } else {
+            Some(index)
+        };
+        let Some(position) = position.filter(|&p| p >= 0 && (p as usize) < size) else {
+            return Err(Error::IndexOutOfRange { index, axis, size });
+        };
+        // An element of a valid layout: its offset fits.
+        let offset = self.layout().offset() + position * self.strides()[axis];
+        let (mut shape, mut strides) = (
+            DimVec::from_slice(self.shape()),
+            DimVec::from_slice(self.strides()),
+        );
+        shape.remove(axis);
+        strides.remove(axis);
+        self.with_layout(Layout::new(&shape, &strides, offset)?)
+    }
+
+    /// The transpose of a matrix, as PyTorch's `t()`: a 0-d or 1-d tensor
+    /// comes back as it is. Fails with [`Error::InvalidShape`] for more than
+    /// two dimensions.
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::zeros(dlbridge::DType::Int8, &[2, 3])?;
+    /// assert_eq!(t.t()?.strides(), &[1, 3]);
+    /// assert!(dlbridge::Tensor::zeros(dlbridge::DType::Int8, &[2, 2, 2])?.t().is_err());
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn t(&self) -> Result<Tensor> {
+        match self.ndim() {
+            0 | 1 => Ok(self.clone()),
+            2 => self.transpose(0, 1),
+            ndim => Err(Error::InvalidShape {
+                reason: format!("t() expects a tensor with <= 2 dimensions, but self is {ndim}D"),
+            }),
+        }
+    }
+
+    /// `sections` views along `dim`, as equal in length as can be (the
+    /// first `length % sections` one longer), as PyTorch's `tensor_split`
+    /// with an int and NumPy's `array_split`. Fails with
+    /// [`Error::InvalidShape`] for a 0-d tensor or fewer than one section,
+    /// [`Error::DimOutOfRange`], and [`Error::TooManyViews`].
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::zeros(dlbridge::DType::Int8, &[7])?;
+    /// let lengths: Vec<_> = t.tensor_split(3, 0)?.iter().map(|p| p.shape()[0]).collect();
+    /// assert_eq!(lengths, [3, 2, 2]);
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn tensor_split(&self, sections: isize, dim: isize) -> Result<Vec<Tensor>> {
+        let axis = self.tensor_split_axis(dim, || {
+            (sections <= 0)
+                .then(|| format!("number of sections must be larger than 0, got {sections}"))
+        })?;
+        let length = self.shape()[axis];
+        let sections = sections as usize;
+        let (shortest, longer) = (length / sections, length % sections);
+        let mut views = reserve_views(sections)?;
+        let mut start = 0;
+        for piece in 0..sections {
+            let size = shortest + usize::from(piece < longer);
+            views.push(self.narrow(axis as isize, start as isize, size as isize)?);
+            start += size;
+        }
+        Ok(views)
+    }
+
+    /// Views along `dim` split before each of `indices`, as PyTorch's
+    /// `tensor_split` with a list and NumPy's `array_split`: indices count
+    /// from the end when negative and are clamped to the dimension as
+    /// slice bounds are, so a decreasing one gives an empty piece. Fails as
+    /// [`Tensor::tensor_split`] does.
+    ///
+    /// ```
+    /// let t = dlbridge::Tensor::zeros(dlbridge::DType::Int8, &[7])?;
+    /// let lengths: Vec<_> =
+    ///     t.tensor_split_indices(&[2, -2, 1], 0)?.iter().map(|p| p.shape()[0]).collect();
+    /// assert_eq!(lengths, [2, 3, 0, 6]);
+    /// # Ok::<(), dlbridge::Error>(())
+    /// ```
+    pub fn tensor_split_indices(&self, indices: &[isize], dim: isize) -> Result<Vec<Tensor>> {
+        let axis = self.tensor_split_axis(dim, || None)?;
+        let length = self.shape()[axis] as isize;
+        // ATen's `slice` bounds: wrapped once, then clamped to [0, length].
+        let clamp = |bound: isize| {
+            let bound = if bound < 0 {
+                bound.saturating_add(length)
+            } else {
+                bound
+            };
+            bound.clamp(0, length)
+        };
+        let mut views = reserve_views(indices.len().saturating_add(1))?;
+        let mut start = 0;
+        for &end in indices.iter().chain(std::iter::once(&length)) {
+            let (first, last) = (clamp(start), clamp(end));
+            views.push(self.narrow(axis as isize, first, (last - first).max(0))?);
+            start = end;
+        }
+        Ok(views)
+    }
+
+    /// The dimension `tensor_split` splits, after PyTorch's checks in its
+    /// order: a 0-d tensor, then the sections (`sections_error`), then
+    /// the dimension.
+    fn tensor_split_axis(
+        &self,
+        dim: isize,
+        sections_error: impl Fn() -> Option<String>,
+    ) -> Result<usize> {
+        if self.ndim() == 0 {
+            return Err(Error::InvalidShape {
+                reason: "tensor_split expected at least a 1-dimensional tensor, but got a tensor with 0 dims".into(),
+            });
+        }
+        if let Some(reason) = sections_error() {
+            return Err(Error::InvalidShape { reason });
+        }
+        wrap_dim(dim, self.ndim())
     }
 }
 

@@ -267,6 +267,22 @@ impl Storage {
         }
     }
 
+    /// This storage with tensors held to `extent`, a part of its current
+    /// extent: narrowing what may be reached is always sound. For a copy
+    /// that keeps its source's placement past some padding
+    /// (`Tensor::storage_copy`).
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    pub(crate) fn within(mut self, extent: Extent) -> Storage {
+        let end = |e: Extent| e.start.checked_add_unsigned(e.len);
+        assert!(
+            extent.start >= self.extent.start && end(extent) <= end(self.extent),
+            "{extent:?} is not inside {:?}",
+            self.extent
+        );
+        self.extent = extent;
+        self
+    }
+
     /// The address element offsets are measured from: in the shared segment
     /// once the storage has moved there.
     pub(crate) fn base(&self) -> *mut u8 {

@@ -536,35 +536,6 @@ impl Tensor {
         self.with_layout(self.layout.broadcast_to(shape)?)
     }
 
-    /// The same memory seen as another dtype of the same item size (the bits
-    /// are reinterpreted, not converted), like NumPy's `view(dtype)` and
-    /// PyTorch's `view(dtype)`. Fails with [`Error::DTypeMismatch`] when the
-    /// item sizes differ.
-    ///
-    /// ```
-    /// use dlbridge::{DType, Error, Tensor};
-    ///
-    /// let t = Tensor::from_vec(vec![1.0f32, -2.0], &[2])?;
-    /// let bits = t.reinterpret(DType::UInt32)?;
-    /// assert_eq!(bits.data_ptr(), t.data_ptr());
-    /// assert_eq!(&*bits.as_slice::<u32>()?, &[1.0f32.to_bits(), (-2.0f32).to_bits()]);
-    ///
-    /// assert!(matches!(t.reinterpret(DType::Float64), Err(Error::DTypeMismatch { .. })));
-    /// # Ok::<(), Error>(())
-    /// ```
-    pub fn reinterpret(&self, dtype: DType) -> Result<Tensor> {
-        if dtype.itemsize() != self.dtype.itemsize() {
-            return Err(Error::DTypeMismatch {
-                expected: dtype,
-                actual: self.dtype,
-            });
-        }
-        Ok(Tensor {
-            dtype,
-            ..self.clone()
-        })
-    }
-
     /// A read-only view of the same memory.
     ///
     /// Writes through the new handle are refused ([`Error::ReadOnly`]); other

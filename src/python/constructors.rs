@@ -16,6 +16,7 @@ use super::ndarray;
 use super::nested;
 use super::scalar;
 use super::tensor::PyTensor;
+use super::tensor_arguments;
 use crate::dtype::DType;
 use crate::layout::DimVec;
 use crate::scalar::Scalar;
@@ -343,27 +344,33 @@ pub fn full(
     PyTensor::wrap(py, filled(&shape, optional_dtype(dtype)?, Some(value))?)
 }
 
-/// The shape and dtype of `input`, any tensor dlbridge can import.
+/// A new tensor like `input` (any tensor dlbridge can import): its shape,
+/// its dtype unless `dtype` says otherwise, and torch's `preserve_format`
+/// layout (a transposed source gives a transposed result), with every
+/// element `value` (zeros when `None`).
 fn like(
     input: &Bound<'_, PyAny>,
     dtype: Option<&Bound<'_, PyAny>>,
-) -> PyResult<(Vec<usize>, DType)> {
+    value: Option<Scalar>,
+) -> PyResult<Py<PyTensor>> {
     let source = dlpack_import::import_any(input)?;
-    Ok((
-        source.shape().to_vec(),
-        optional_dtype(dtype)?.unwrap_or(source.dtype()),
-    ))
+    let dtype = optional_dtype(dtype)?.unwrap_or(source.dtype());
+    let tensor = source.zeros_like(dtype)?;
+    if let Some(value) = value {
+        tensor.fill(value)?;
+    }
+    PyTensor::wrap(input.py(), tensor)
 }
 
-/// `db.zeros_like(input, dtype=None)`: zeros of `input`'s shape and dtype.
+/// `db.zeros_like(input, dtype=None)`: zeros of `input`'s shape, dtype and
+/// layout.
 #[pyfunction]
 #[pyo3(signature = (input, *, dtype=None))]
 pub fn zeros_like(
     input: &Bound<'_, PyAny>,
     dtype: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyTensor>> {
-    let (shape, dtype) = like(input, dtype)?;
-    PyTensor::wrap(input.py(), filled(&shape, Some(dtype), None)?)
+    like(input, dtype, None)
 }
 
 /// `db.empty_like(input, dtype=None)`: as `zeros_like` (the memory is
@@ -374,25 +381,22 @@ pub fn empty_like(
     input: &Bound<'_, PyAny>,
     dtype: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyTensor>> {
-    zeros_like(input, dtype)
+    like(input, dtype, None)
 }
 
-/// `db.ones_like(input, dtype=None)`: ones of `input`'s shape and dtype.
+/// `db.ones_like(input, dtype=None)`: ones of `input`'s shape, dtype and
+/// layout.
 #[pyfunction]
 #[pyo3(signature = (input, *, dtype=None))]
 pub fn ones_like(
     input: &Bound<'_, PyAny>,
     dtype: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyTensor>> {
-    let (shape, dtype) = like(input, dtype)?;
-    PyTensor::wrap(
-        input.py(),
-        filled(&shape, Some(dtype), Some(Scalar::Int(1)))?,
-    )
+    like(input, dtype, Some(Scalar::Int(1)))
 }
 
 /// `db.full_like(input, fill_value, dtype=None)`: `fill_value` everywhere,
-/// with `input`'s shape and dtype.
+/// with `input`'s shape, dtype and layout.
 #[pyfunction]
 #[pyo3(signature = (input, fill_value, *, dtype=None))]
 pub fn full_like(
@@ -400,15 +404,14 @@ pub fn full_like(
     fill_value: &Bound<'_, PyAny>,
     dtype: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyTensor>> {
-    let (shape, dtype) = like(input, dtype)?;
-    let value = scalar::extract_scalar(fill_value)?;
-    PyTensor::wrap(input.py(), filled(&shape, Some(dtype), Some(value))?)
+    like(input, dtype, Some(scalar::extract_scalar(fill_value)?))
 }
 
 /// `db.arange(start, end=None, step=1, dtype=None)`: the values `start,
 /// start + step, ...` up to `end` (excluded), as torch's `arange`:
 /// `arange(n)` counts from 0, the dtype is int64 for integer arguments and
-/// float32 when any is a float, unless `dtype` says otherwise.
+/// float32 when any is a float, unless `dtype` says otherwise. A bound may
+/// be a bool (an int) or a 0-dim tensor, read by value.
 #[pyfunction]
 #[pyo3(signature = (start, end=None, step=None, *, dtype=None))]
 pub fn arange(
@@ -418,14 +421,7 @@ pub fn arange(
     dtype: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyTensor>> {
     let py = start.py();
-    let number = |value: &Bound<'_, PyAny>| -> PyResult<Scalar> {
-        match scalar::extract_scalar(value)? {
-            scalar @ (Scalar::Int(_) | Scalar::UInt(_) | Scalar::Float(_)) => Ok(scalar),
-            other => Err(PyTypeError::new_err(format!(
-                "arange() takes real numbers, got {other:?}"
-            ))),
-        }
-    };
+    let number = tensor_arguments::real_number;
     let (start, end) = match end {
         Some(end) => (number(start)?, number(end)?),
         None => (Scalar::Int(0), number(start)?),

@@ -50,7 +50,8 @@ impl From<Error> for PyErr {
             | Error::TooLarge { .. }
             | Error::LayoutOverflow { .. }
             | Error::OutOfBounds { .. }
-            | Error::TooManyViews { .. } => PyRuntimeError::new_err(message),
+            | Error::TooManyViews { .. }
+            | Error::IncompatibleView { .. } => PyRuntimeError::new_err(message),
             Error::Overflow { .. } => PyOverflowError::new_err(message),
             // NumPy: "could not broadcast", "assignment destination is
             // read-only", "can only convert an array of size 1"; torch:

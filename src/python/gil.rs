@@ -60,6 +60,18 @@ pub(crate) fn copy_to(py: Python<'_>, source: &Tensor, dtype: DType) -> PyResult
     Ok(result?)
 }
 
+/// A copy of every byte of `tensor`'s storage (`Tensor::storage_copy`, for
+/// `copy.deepcopy`), made as [`copy_to`] makes its copies: without the GIL
+/// when large.
+pub(crate) fn storage_copy(py: Python<'_>, tensor: &Tensor) -> PyResult<Tensor> {
+    let result = if tensor.storage().extent().len >= DETACH_BYTES {
+        py.detach(|| tensor.storage_copy(Participation::Detached))
+    } else {
+        tensor.storage_copy(Participation::CheckOnly)
+    };
+    Ok(result?)
+}
+
 /// Moves `tensor`'s memory into shared memory (`Tensor::share_memory`),
 /// without holding the GIL when the copy is large. Unlike `copy_to`, the
 /// move registers an exclusive borrow: a write another Python thread makes

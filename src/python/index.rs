@@ -129,10 +129,16 @@ fn slice_bound(value: &Bound<'_, PyAny>) -> PyResult<Option<isize>> {
 /// torch's shape arguments: `f(2, 3)`, `f((2, 3))` or `f([2, 3])`, read
 /// straight into a [`DimVec`] (no allocation up to its inline rank).
 pub fn shape_arguments(args: &Bound<'_, PyTuple>) -> PyResult<DimVec<isize>> {
-    let size = |item: &Bound<'_, PyAny>| {
+    int_arguments(args, "a shape, such as (2, 3) or ()")
+}
+
+/// torch's lists of ints given as `f(1, 0)`, `f((1, 0))` or `f([1, 0])`
+/// (shapes, `permute`'s dims): `what` names them in the errors.
+pub fn int_arguments(args: &Bound<'_, PyTuple>, what: &str) -> PyResult<DimVec<isize>> {
+    let int = |item: &Bound<'_, PyAny>| {
         item.extract::<isize>().map_err(|_| {
             PyTypeError::new_err(format!(
-                "a shape takes ints, got {}",
+                "{what} takes ints, got {}",
                 item.get_type()
                     .name()
                     .map_or_else(|_| "?".into(), |name| name.to_string())
@@ -140,20 +146,29 @@ pub fn shape_arguments(args: &Bound<'_, PyTuple>) -> PyResult<DimVec<isize>> {
         })
     };
     match args.len() {
-        // torch's `view()`, `expand()`, `zeros()` with nothing: a TypeError
-        // (a 0-d shape is `()`).
-        0 => Err(PyTypeError::new_err(
-            "missing 1 required positional argument: a shape, such as (2, 3) or ()",
-        )),
+        // torch's `view()`, `expand()`, `zeros()`, `permute()` with nothing:
+        // a TypeError (a 0-d shape is `()`).
+        0 => Err(PyTypeError::new_err(format!(
+            "missing 1 required positional argument: {what}"
+        ))),
         1 if !args
             .get_item(0)?
             .hasattr(pyo3::intern!(args.py(), "__index__"))? =>
         {
             args.get_item(0)?
                 .try_iter()?
-                .map(|item| size(&item?))
+                .map(|item| int(&item?))
                 .collect()
         }
-        _ => args.iter().map(|item| size(&item)).collect(),
+        _ => args.iter().map(|item| int(&item)).collect(),
     }
+}
+
+/// A dimension or dimensions, as torch's `squeeze(dim)` takes them: an int
+/// or a sequence of ints.
+pub fn dims_argument(dims: &Bound<'_, PyAny>) -> PyResult<DimVec<isize>> {
+    if dims.hasattr(pyo3::intern!(dims.py(), "__index__"))? {
+        return Ok(DimVec::from_elem(dims.extract::<isize>()?, 1));
+    }
+    int_arguments(&PyTuple::new(dims.py(), [dims])?, "dims")
 }

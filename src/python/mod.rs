@@ -45,6 +45,7 @@ mod boundary; // `Tensor` as an extension's argument and result
 mod compare; // `==`, `!=`, `in`
 mod frameworks; // results as NumPy, torch and JAX objects; outputs they allocate
 mod nested; // nested lists to tensors and back
+mod tensor_arguments; // numbers or tensors, as torch's arguments take both
 mod typed; // typed tensor arguments of extensions
 // 5. The Python-facing surface:
 mod constructors; // `tensor`, `as_tensor`, `from_numpy`, ...

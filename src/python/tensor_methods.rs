@@ -13,12 +13,13 @@ use super::index;
 use super::nested;
 use super::scalar;
 use super::tensor::PyTensor;
+use super::tensor_arguments::{self, Sections};
 use super::torch_only;
 use crate::borrow::Participation;
 use crate::dtype::DType;
 use crate::layout::IndexItem;
 use crate::tensor::Tensor;
-use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyComplex, PyTuple};
 
@@ -61,25 +62,14 @@ impl PyTensor {
         PyTensor::wrap(py, self.inner.transpose_all())
     }
 
-    /// A view with dimensions reordered: `t.permute(2, 0, 1)`.
+    /// A view with dimensions reordered, as torch's `permute`:
+    /// `t.permute(2, 0, 1)` or `t.permute((2, 0, 1))`. A wrong number of
+    /// dims or a repeated one is torch's `RuntimeError`, a dim out of range
+    /// its `IndexError`.
     #[pyo3(signature = (*dims))]
-    fn permute(&self, py: Python<'_>, dims: Vec<isize>) -> PyResult<Py<PyTensor>> {
-        let ndim = self.inner.ndim() as isize;
-        let order = dims
-            .iter()
-            .map(|&axis| {
-                let resolved = if axis < 0 { axis + ndim } else { axis };
-                usize::try_from(resolved)
-                    .ok()
-                    .filter(|&a| (a as isize) < ndim)
-                    .ok_or_else(|| {
-                        PyIndexError::new_err(format!(
-                            "dimension {axis} is out of range for a tensor of dimension {ndim}"
-                        ))
-                    })
-            })
-            .collect::<PyResult<Vec<usize>>>()?;
-        PyTensor::wrap(py, self.inner.permute(&order)?)
+    fn permute(&self, py: Python<'_>, dims: &Bound<'_, PyTuple>) -> PyResult<Py<PyTensor>> {
+        let dims = index::int_arguments(dims, "permute() dims, such as (1, 0)")?;
+        PyTensor::wrap(py, self.inner.permute_dims(&dims)?)
     }
 
     /// The size of each dimension as a tuple, or of dimension `dim`
@@ -152,11 +142,17 @@ impl PyTensor {
         }
     }
 
-    /// A view without size-1 dimensions (all of them, or only `dim`), as
-    /// torch's `squeeze`.
+    /// A view without size-1 dimensions (all of them, or only those of
+    /// `dim`, an int or a tuple of ints), as torch's `squeeze`.
     #[pyo3(signature = (dim=None))]
-    fn squeeze(&self, py: Python<'_>, dim: Option<isize>) -> PyResult<Py<PyTensor>> {
-        PyTensor::wrap(py, self.inner.squeeze(dim)?)
+    fn squeeze(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(
+            py,
+            match dim.filter(|dim| !dim.is_none()) {
+                Some(dims) => self.inner.squeeze_dims(&index::dims_argument(dims)?)?,
+                None => self.inner.squeeze(None)?,
+            },
+        )
     }
 
     /// A view with a new dimension of size 1 at `dim`, as torch's `unsqueeze`.
@@ -199,15 +195,16 @@ impl PyTensor {
         PyTensor::wrap(py, self.inner.expand(&index::shape_arguments(sizes)?)?)
     }
 
-    /// A view of `length` elements of dimension `dim` from `start`, as
-    /// torch's `narrow`.
+    /// A view of `length` elements of dimension `dim` from `start` (an int
+    /// or a 0-dim integral tensor), as torch's `narrow`.
     fn narrow(
         &self,
         py: Python<'_>,
         dim: isize,
-        start: isize,
+        start: &Bound<'_, PyAny>,
         length: isize,
     ) -> PyResult<Py<PyTensor>> {
+        let start = tensor_arguments::narrow_start(start)?;
         PyTensor::wrap(py, self.inner.narrow(dim, start, length)?)
     }
 
@@ -305,6 +302,108 @@ impl PyTensor {
     #[pyo3(signature = (dim=0))]
     fn unbind<'py>(&self, py: Python<'py>, dim: isize) -> PyResult<Bound<'py, PyTuple>> {
         wrap_all(py, self.inner.unbind(dim)?)
+    }
+
+    /// A view of index `index` of dimension `dim`, that dimension removed,
+    /// as torch's `select` (`t.select(0, i)` is `t[i]`).
+    fn select(&self, py: Python<'_>, dim: isize, index: isize) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.inner.select(dim, index)?)
+    }
+
+    /// Views along `dim`, as torch's `tensor_split` and NumPy's
+    /// `array_split`: `indices_or_sections` pieces of (nearly) equal length
+    /// for an int, pieces split before each index for a sequence of ints
+    /// (or a 0-dim or 1-dim integral tensor of either).
+    #[pyo3(signature = (indices_or_sections, dim=0))]
+    fn tensor_split<'py>(
+        &self,
+        py: Python<'py>,
+        indices_or_sections: &Bound<'py, PyAny>,
+        dim: isize,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let pieces = match tensor_arguments::sections_or_indices(indices_or_sections)? {
+            Sections::Count(sections) => self.inner.tensor_split(sections, dim)?,
+            Sections::Indices(indices) => self.inner.tensor_split_indices(&indices, dim)?,
+        };
+        wrap_all(py, pieces)
+    }
+
+    /// The transpose of a matrix, as torch's `t()`: 0-d and 1-d tensors come
+    /// back as they are, more dimensions are a `RuntimeError`.
+    fn t(&self, py: Python<'_>) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.inner.t()?)
+    }
+
+    /// `transpose(axis0, axis1)` under NumPy's name, as torch's `swapaxes`.
+    fn swapaxes(&self, py: Python<'_>, axis0: isize, axis1: isize) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.inner.transpose(axis0, axis1)?)
+    }
+
+    /// `transpose(dim0, dim1)`, as torch's `swapdims`.
+    fn swapdims(&self, py: Python<'_>, dim0: isize, dim1: isize) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.inner.transpose(dim0, dim1)?)
+    }
+
+    /// `movedim(source, destination)` under NumPy's name, as torch's
+    /// `moveaxis`.
+    fn moveaxis(
+        &self,
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        destination: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyTensor>> {
+        self.movedim(py, source, destination)
+    }
+
+    /// The elements as one dimension, as torch's `ravel`: a view of a
+    /// contiguous tensor, else a contiguous copy.
+    fn ravel(&self, py: Python<'_>) -> PyResult<Py<PyTensor>> {
+        let source = if self.inner.is_contiguous() {
+            self.inner.clone()
+        } else {
+            copy_to(py, &self.inner, self.inner.dtype())?
+        };
+        PyTensor::wrap(py, source.view_shape(&[-1])?)
+    }
+
+    /// `view(other.shape)`, as torch's `view_as` (`other` is any tensor).
+    fn view_as(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        let shape = tensor_arguments::shape_of(other)?;
+        PyTensor::wrap(py, self.inner.view_shape(&shape)?)
+    }
+
+    /// `reshape(other.shape)`, as torch's `reshape_as`.
+    fn reshape_as(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        let shape = tensor_arguments::shape_of(other)?;
+        PyTensor::wrap(py, self.reshaped(py, &shape)?)
+    }
+
+    /// `expand(other.shape)`, as torch's `expand_as`.
+    fn expand_as(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        let shape = tensor_arguments::shape_of(other)?;
+        PyTensor::wrap(py, self.inner.expand(&shape)?)
+    }
+
+    /// A view of this tensor's storage with the given sizes and strides (in
+    /// elements), `storage_offset` elements from the storage's start (this
+    /// tensor's offset when `None`), as torch's `as_strided`. Any layout
+    /// inside the storage is accepted; one reaching outside it, negative
+    /// strides and offsets are torch's `RuntimeError`.
+    #[pyo3(signature = (size, stride, storage_offset=None))]
+    fn as_strided(
+        &self,
+        py: Python<'_>,
+        size: Vec<isize>,
+        stride: Vec<isize>,
+        storage_offset: Option<isize>,
+    ) -> PyResult<Py<PyTensor>> {
+        PyTensor::wrap(py, self.inner.as_strided(&size, &stride, storage_offset)?)
+    }
+
+    /// How many elements lie between the start of the storage and the first
+    /// element, as torch's `storage_offset()`.
+    fn storage_offset(&self) -> isize {
+        self.inner.storage_offset()
     }
 
     /// `dir(t)`, without the torch method names that are on the class only
@@ -744,18 +843,29 @@ impl PyTensor {
         PyTensor::wrap(py, self.inner.clone())
     }
 
-    /// `copy.deepcopy(t)`: fresh memory, same dtype, shape, values and
-    /// read-only flag.
-    fn __deepcopy__(&self, py: Python<'_>, _memo: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
-        let copy = copy_to(py, &self.inner, self.inner.dtype())?;
-        PyTensor::wrap(
-            py,
-            if self.inner.is_readonly() {
-                copy.to_readonly()
-            } else {
+    /// `copy.deepcopy(t)`: a view of a copy of the whole storage, with the
+    /// same dtype, shape, strides, storage offset, values and read-only
+    /// flag, as torch's `__deepcopy__`. Views of one storage copied in one
+    /// `deepcopy` (through its `memo`) share one copy, as in torch.
+    fn __deepcopy__(&self, py: Python<'_>, memo: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        // The memo maps `id(object)` to its copy; a tuple key cannot collide
+        // with those. The storage's address names it while the originals,
+        // which `deepcopy` holds, keep it alive.
+        let key = (
+            pyo3::intern!(py, "dlbridge.Tensor storage"),
+            std::sync::Arc::as_ptr(self.inner.storage()) as usize,
+        );
+        let copied = match memo.get_item(key) {
+            Ok(copy) => copy.cast_into::<PyTensor>()?.get().inner.clone(),
+            Err(_) => {
+                let copy = gil::storage_copy(py, &self.inner)?;
+                if !memo.is_none() {
+                    memo.set_item(key, PyTensor::wrap(py, copy.clone())?)?;
+                }
                 copy
-            },
-        )
+            }
+        };
+        PyTensor::wrap(py, self.inner.rebased_onto(&copied)?)
     }
 
     /// `(device_type, device_id)`: `(1, 0)`, the CPU.
