@@ -1701,3 +1701,99 @@ def test_as_strided_on_a_shared_base_matches_torch(view, size, stride, offset):
     assert kind(db_error) is kind(torch_error), (db_error, torch_error)
     if torch_error is None:
         assert_matches(result, expected, t)
+
+
+# -- properties: as_strided and view(dtype) against torch, extreme values drawn ---------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PROPERTY_SETTINGS = settings(
+    max_examples=400,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+# Small values most of the time, and the ones that overflow: ±sys.maxsize,
+# 2**62, 2**61, 2**32, and sizes next to them.
+EXTREME = st.sampled_from([sys.maxsize, -sys.maxsize - 1, 2**62, 2**61, 2**32, -1, -2])
+SMALL = st.integers(0, 6)
+EXTENT = st.one_of(SMALL, SMALL, SMALL, EXTREME)
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.integers(0, 3).flatmap(
+        lambda ndim: st.tuples(
+            st.lists(EXTENT, min_size=ndim, max_size=ndim),
+            st.lists(EXTENT, min_size=ndim, max_size=ndim),
+        )
+    ),
+    st.one_of(st.none(), EXTENT),
+    st.sampled_from([(0, 24), (5, 24), (3, 10)]),
+)
+def test_as_strided_property_matches_torch(size_stride, offset, window):
+    """Any as_strided call on a view of a 24-element storage: torch's outcome,
+    or, where only the size in bytes overflows, torch's exception type; a
+    result reads exactly the elements torch reads (never outside the
+    storage)."""
+    size, stride = size_stride
+    start, stop = window
+    t = torch.arange(24)
+    d = db.from_dlpack(t)
+    expected, torch_error = outcome(lambda: t[start:stop].as_strided(size, stride, offset))
+    result, db_error = outcome(lambda: d[start:stop].as_strided(size, stride, offset))
+    if torch_error is not None:
+        assert isinstance(db_error, type(torch_error)), (db_error, torch_error)
+        return
+    if db_error is not None:
+        # Only where the view's size in bytes cannot be a Rust allocation
+        # (torch keeps such views of a small storage: stride 0, or empty), or
+        # where torch makes a tensor with a negative dimension: it skips its
+        # checks once it sees a size of 0, so as_strided((0, -1), ...) is
+        # torch's tensor([], size=(0, -1)).
+        assert isinstance(db_error, RuntimeError), db_error
+        assert (
+            expected.numel() * 8 > sys.maxsize
+            or any(s > sys.maxsize // 8 for s in size)
+            or any(s < 0 for s in expected.shape)
+        )
+        return
+    assert result.shape == tuple(expected.shape) and result.stride() == expected.stride()
+    assert result.storage_offset() == expected.storage_offset()
+    if expected.numel():
+        assert result.data_ptr() == expected.data_ptr()
+    if expected.numel() <= 64 and max(expected.shape, default=0) <= 64:
+        # (an empty tensor of a huge dimension is a list of that many lists)
+        assert result.tolist() == expected.tolist()
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.sampled_from(VIEW_DTYPES),
+    st.sampled_from(VIEW_DTYPES[1:]),
+    st.sampled_from(
+        [
+            lambda x: x,
+            lambda x: x[1:],
+            lambda x: x[2:10],
+            lambda x: x[:24].view(4, 6),
+            lambda x: x[:24].view(4, 6)[:, 2:],
+            lambda x: x[:24].view(4, 6)[1:, :4],
+            lambda x: x[:24].view(4, 6).T,
+            lambda x: x[:24].view(2, 3, 4).permute(1, 0, 2),
+            lambda x: x[:24].view(2, 12)[:, ::2],
+            lambda x: x[:0],
+            lambda x: x[:24].view(6, 4)[:, :0],
+            lambda x: x[3],
+            lambda x: x[:4].expand(3, 4),
+        ]
+    ),
+)
+def test_view_dtype_property_matches_torch(dtype, view_dtype, layout):
+    """view(dtype) of any layout of a 32-element tensor of any dtype: torch's
+    shape, strides, offset, values and data pointer, or its exception type."""
+    base = torch_values(32, getattr(torch, dtype))
+    compare(base, lambda x, lib: layout(x).view(getattr(lib, view_dtype)))
