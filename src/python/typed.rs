@@ -268,8 +268,8 @@ mod sealed {
 /// ```
 ///
 /// ```no_run
+/// use dlbridge::ndarray::{Ix1, Ix2};
 /// use dlbridge::python::{Contiguous, TensorMut, TensorRef};
-/// use ndarray::{Ix1, Ix2};
 /// use pyo3::prelude::*;
 ///
 /// /// Row sums of a 2-d float32 tensor into a 1-d one (NumPy or torch).
@@ -283,7 +283,7 @@ mod sealed {
 ///
 /// /// The sum of a contiguous float32 tensor of any rank, as one slice.
 /// #[pyfunction]
-/// fn sum(x: TensorRef<'_, f32, ndarray::IxDyn, Contiguous>) -> f32 {
+/// fn sum(x: TensorRef<'_, f32, dlbridge::ndarray::IxDyn, Contiguous>) -> f32 {
 ///     x.as_slice().iter().sum()
 /// }
 /// ```
