@@ -34,9 +34,12 @@
 //!   values; [`Device`]: where the memory is.
 //! - [`dlpack`]: import and export of DLPack managed tensors.
 //! - [`Error`] and [`Result`]: every fallible function's error.
+//! - [`ndarray`], [`half`] and [`num_complex`]: the crates of the views and
+//!   element types, re-exported so that a dependent names the same versions.
 
 // The modules are private: each public item has one path, the re-export
-// below (or the `dlpack` module's functions). Helpers the modules share
+// below (or the `dlpack` module's functions, or `python`'s items with that
+// feature). Helpers the modules share
 // (`copy`'s kernels, `layout`'s arithmetic, `borrow`'s registry, `Storage`)
 // are `pub(crate)`, so they can change without breaking a user.
 mod access;
@@ -71,6 +74,24 @@ pub use error::{Error, Result};
 pub use layout::{IndexItem, MAX_NDIM};
 pub use scalar::Scalar;
 pub use tensor::Tensor;
+
+// The crates whose types appear in dlbridge's API, re-exported so that an
+// extension names the very versions dlbridge was built with: a second
+// `ndarray` in the dependency tree (0.16 next to dlbridge's 0.17) gives views
+// whose `Dimension` traits do not match, in errors that do not say why. PyO3
+// is not re-exported: its macros expand to `::pyo3`, so an extension depends
+// on it directly, at the version `docs/rust.md` names.
+
+/// The [`half`](https://docs.rs/half) crate dlbridge is built with, for
+/// `half::f16` and `half::bf16` elements.
+pub use half;
+/// The [`ndarray`](https://docs.rs/ndarray) crate dlbridge is built with: the
+/// views of [`Tensor::view`] and of the typed Python arguments, and the
+/// dimensionalities (`Ix1`, `Ix2`, `IxDyn`) those arguments name.
+pub use ndarray;
+/// The [`num_complex`](https://docs.rs/num-complex) crate dlbridge is built
+/// with, for `Complex<f32>` and `Complex<f64>` elements.
+pub use num_complex;
 
 /// The Rust examples of the README and of the Rust guide, run as doctests so
 /// that the documentation cannot drift from the code.

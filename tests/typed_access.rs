@@ -227,3 +227,32 @@ fn read_only_tensors_are_refused_by_the_legacy_abi_and_huge_broadcasts_by_shape(
         Err(Error::TooLarge { .. })
     ));
 }
+
+/// The re-exported crates are the very ones dlbridge's API is written in: a
+/// view taken from a tensor is `dlbridge::ndarray`'s type, and the element
+/// types of `dlbridge::half` and `dlbridge::num_complex` are elements. (This
+/// fails to compile if a re-export goes, or names another version.)
+#[test]
+fn reexported_crates_are_the_ones_the_api_uses() {
+    let t = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2]).unwrap();
+    let view = t.view::<f32>().unwrap();
+    let matrix: dlbridge::ndarray::ArrayView2<'_, f32> = view
+        .view()
+        .into_dimensionality::<dlbridge::ndarray::Ix2>()
+        .unwrap();
+    assert_eq!(matrix[[1, 0]], 3.0);
+    let h = Tensor::from_vec(vec![dlbridge::half::f16::from_f32(1.5)], &[1]).unwrap();
+    assert_eq!(h.dtype(), DType::Float16);
+    let b = Tensor::from_vec(vec![dlbridge::half::bf16::from_f32(2.0)], &[1]).unwrap();
+    assert_eq!(b.dtype(), DType::BFloat16);
+    let z = Tensor::from_vec(
+        vec![dlbridge::num_complex::Complex::new(1.0f64, -2.0)],
+        &[1],
+    )
+    .unwrap();
+    assert_eq!(z.dtype(), DType::Complex128);
+    assert_eq!(
+        z.as_slice::<dlbridge::num_complex::Complex<f64>>().unwrap()[0].im,
+        -2.0
+    );
+}

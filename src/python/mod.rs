@@ -60,7 +60,8 @@ pub use frameworks::Framework;
 #[doc(hidden)]
 pub use typed::numpy_fast_path_count;
 pub use typed::{
-    Contiguous, Converted, LayoutConstraint, Strided, TensorMut, TensorRef, WritableLayout,
+    AnyKind, ComplexKind, Contiguous, Converted, DTypeKinds, FloatKind, IntKind, LayoutConstraint,
+    RealKind, Strided, TensorMut, TensorRef, WritableLayout,
 };
 
 use device::PyDevice;

@@ -16,13 +16,29 @@
 //! own fields (`numpy_view.rs`) with no allocation and no `Tensor`, at
 //! rust-numpy's cost; everything else is imported as a `Tensor`, and a
 //! refusal is always worded from that general import.
+//!
+//! An argument also answers what a function needs to reply in the caller's
+//! own terms: its [`dtype`](TensorRef::dtype) (before any conversion), its
+//! [`framework`](TensorRef::framework) and the caller's
+//! [`object`](TensorRef::object). Nothing is looked up for them until they
+//! are asked: the fast path records only the array it already holds.
+//!
+//! PyO3 tells an extractor nothing of its argument's name (it adds the note
+//! to the error afterwards), so a borrow conflict names the argument being
+//! extracted through that note, and the argument holding the earlier borrow
+//! only when that one was extracted with [`TensorRef::extract_named`] or
+//! [`TensorMut::extract_named`] (a `#[pyo3(from_py_with = ...)]` function):
+//! those record their name in a per-thread ledger while they live, which is
+//! read only when a conflict is being worded.
 
 use super::dlpack_import;
+use super::frameworks::Framework;
 use super::ndarray::import_ndarray;
 use super::numpy_view;
 use super::registry;
 use crate::access::Holder;
 use crate::borrow::{Borrow, Participation};
+use crate::dtype::Kind;
 use crate::dtype::{DType, Element};
 use crate::error::Error;
 use crate::tensor::Tensor;
@@ -30,7 +46,7 @@ use ndarray::{ArrayView, ArrayViewMut, Dimension, IxDyn};
 use numpy::PyUntypedArray;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -64,13 +80,90 @@ fn count_fast_path() {
 
 /// The layout a typed argument asks for: [`Strided`] (any), [`Contiguous`]
 /// (C order, no gaps), or [`Converted`] (C order, copied and cast when the
-/// source is not already so).
+/// source is not already so, from the dtype kinds it names).
 pub trait LayoutConstraint: sealed::Sealed {
     /// Whether the argument ends up C-contiguous.
     const CONTIGUOUS: bool;
     /// Whether a source of another dtype or layout is copied rather than
     /// refused.
     const CONVERTS: bool;
+    /// Which sources a converting layout takes, by dtype kind (every kind for
+    /// the layouts that do not convert: their dtype must be `T` anyway).
+    #[doc(hidden)]
+    type Kinds: DTypeKinds;
+}
+
+/// The dtype kinds a [`Converted`] argument takes a source of: [`AnyKind`]
+/// (every dtype, the default), [`FloatKind`], [`IntKind`], [`RealKind`] or
+/// [`ComplexKind`]. A source of another kind is refused with a `TypeError`,
+/// never cast: `Converted<FloatKind>` to `f32` refuses a complex tensor
+/// rather than drop its imaginary parts, and an integer or bool one rather
+/// than pass it for a float.
+pub trait DTypeKinds: sealed::Sealed {
+    /// Whether a source of dtype kind `kind` is taken.
+    fn accepts(kind: Kind) -> bool;
+    /// The kinds in words, "floating-point" (empty for [`AnyKind`]), as the
+    /// refusal says what was expected.
+    const DESCRIPTION: &'static str;
+}
+
+/// Every dtype: a `Converted` argument casts any source, as
+/// `Tensor::to_dtype` does (complex to real keeps the real part).
+#[derive(Debug)]
+pub struct AnyKind;
+
+/// Floating point only: `float16`, `bfloat16`, `float32`, `float64`.
+/// Integer, bool and complex sources are refused.
+#[derive(Debug)]
+pub struct FloatKind;
+
+/// Integers only, signed and unsigned. Bool, float and complex sources are
+/// refused.
+#[derive(Debug)]
+pub struct IntKind;
+
+/// Real numbers: bool, integers and floating point. Complex sources are
+/// refused, so no imaginary part is ever dropped.
+#[derive(Debug)]
+pub struct RealKind;
+
+/// Complex only: `complex64`, `complex128`.
+#[derive(Debug)]
+pub struct ComplexKind;
+
+impl DTypeKinds for AnyKind {
+    fn accepts(_: Kind) -> bool {
+        true
+    }
+    const DESCRIPTION: &'static str = "";
+}
+
+impl DTypeKinds for FloatKind {
+    fn accepts(kind: Kind) -> bool {
+        kind == Kind::Float
+    }
+    const DESCRIPTION: &'static str = "floating-point";
+}
+
+impl DTypeKinds for IntKind {
+    fn accepts(kind: Kind) -> bool {
+        kind == Kind::Int
+    }
+    const DESCRIPTION: &'static str = "integer";
+}
+
+impl DTypeKinds for RealKind {
+    fn accepts(kind: Kind) -> bool {
+        kind != Kind::Complex
+    }
+    const DESCRIPTION: &'static str = "real (bool, integer or floating-point)";
+}
+
+impl DTypeKinds for ComplexKind {
+    fn accepts(kind: Kind) -> bool {
+        kind == Kind::Complex
+    }
+    const DESCRIPTION: &'static str = "complex";
 }
 
 /// The layouts a [`TensorMut`] may ask for: writing to a converted copy would
@@ -92,22 +185,44 @@ pub struct Contiguous;
 /// copied into a C-contiguous tensor of `T` (values cast as
 /// `Tensor::to_dtype` casts them); a matching one is shared as usual. The
 /// number of dimensions must still match. Read-only arguments only.
+///
+/// `K` restricts the sources by dtype kind: `Converted` (= `Converted<AnyKind>`)
+/// takes every dtype, `Converted<FloatKind>` only floating-point ones (so a
+/// complex, integer or bool tensor is a `TypeError`, "expected a 1-d
+/// floating-point tensor (converted to float32), got a 1-d complex128
+/// tensor"), and likewise [`IntKind`], [`RealKind`], [`ComplexKind`].
+/// [`TensorRef::dtype`] is the caller's dtype, before the cast.
+///
+/// ```no_run
+/// use dlbridge::ndarray::Ix1;
+/// use dlbridge::python::{Converted, FloatKind, TensorRef};
+/// use pyo3::prelude::*;
+///
+/// /// The mean of any floating-point 1-d tensor, read as float64.
+/// #[pyfunction]
+/// fn mean(x: TensorRef<'_, f64, Ix1, Converted<FloatKind>>) -> f64 {
+///     x.as_slice().iter().sum::<f64>() / x.as_slice().len().max(1) as f64
+/// }
+/// ```
 #[derive(Debug)]
-pub struct Converted;
+pub struct Converted<K: DTypeKinds = AnyKind>(PhantomData<K>);
 
 impl LayoutConstraint for Strided {
     const CONTIGUOUS: bool = false;
     const CONVERTS: bool = false;
+    type Kinds = AnyKind;
 }
 
 impl LayoutConstraint for Contiguous {
     const CONTIGUOUS: bool = true;
     const CONVERTS: bool = false;
+    type Kinds = AnyKind;
 }
 
-impl LayoutConstraint for Converted {
+impl<K: DTypeKinds> LayoutConstraint for Converted<K> {
     const CONTIGUOUS: bool = true;
     const CONVERTS: bool = true;
+    type Kinds = K;
 }
 
 impl WritableLayout for Strided {}
@@ -117,7 +232,12 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Strided {}
     impl Sealed for super::Contiguous {}
-    impl Sealed for super::Converted {}
+    impl<K: super::DTypeKinds> Sealed for super::Converted<K> {}
+    impl Sealed for super::AnyKind {}
+    impl Sealed for super::FloatKind {}
+    impl Sealed for super::IntKind {}
+    impl Sealed for super::RealKind {}
+    impl Sealed for super::ComplexKind {}
 }
 
 /// A read-only tensor argument of element type `T` and dimensionality `D`
@@ -148,8 +268,8 @@ mod sealed {
 /// ```
 ///
 /// ```no_run
+/// use dlbridge::ndarray::{Ix1, Ix2};
 /// use dlbridge::python::{Contiguous, TensorMut, TensorRef};
-/// use ndarray::{Ix1, Ix2};
 /// use pyo3::prelude::*;
 ///
 /// /// Row sums of a 2-d float32 tensor into a 1-d one (NumPy or torch).
@@ -163,7 +283,7 @@ mod sealed {
 ///
 /// /// The sum of a contiguous float32 tensor of any rank, as one slice.
 /// #[pyfunction]
-/// fn sum(x: TensorRef<'_, f32, ndarray::IxDyn, Contiguous>) -> f32 {
+/// fn sum(x: TensorRef<'_, f32, dlbridge::ndarray::IxDyn, Contiguous>) -> f32 {
 ///     x.as_slice().iter().sum()
 /// }
 /// ```
@@ -172,6 +292,7 @@ pub struct TensorRef<'py, T: Element, D: Dimension = IxDyn, L: LayoutConstraint 
     // protects it, and both before the source that keeps the memory alive.
     view: ArrayView<'static, T, D>,
     _borrow: Borrow,
+    _name: Named,
     source: Source<'py>,
     _marker: PhantomData<L>,
 }
@@ -186,6 +307,7 @@ pub struct TensorMut<'py, T: Element, D: Dimension = IxDyn, L: WritableLayout = 
     // As in `TensorRef`: view, then borrow, then the source.
     view: ArrayViewMut<'static, T, D>,
     _borrow: Borrow,
+    _name: Named,
     source: Source<'py>,
     _marker: PhantomData<L>,
 }
@@ -194,18 +316,97 @@ pub struct TensorMut<'py, T: Element, D: Dimension = IxDyn, L: WritableLayout = 
 /// for a NumPy array that matched the signature as it is, the array itself
 /// (no `Tensor` is built for the common case).
 enum Source<'py> {
-    Tensor(Tensor),
+    /// Imported (and, for a converting argument, maybe converted): the
+    /// tensor viewed, the caller's object, and the caller's dtype.
+    Tensor {
+        tensor: Tensor,
+        object: Bound<'py, PyAny>,
+        dtype: DType,
+    },
+    /// Exactly a `numpy.ndarray` of the signature's dtype.
     Array(Bound<'py, PyAny>),
 }
 
-impl Source<'_> {
+impl<'py> Source<'py> {
     /// A tensor handle on the source's memory.
     fn to_tensor(&self) -> PyResult<Tensor> {
         match self {
-            Source::Tensor(tensor) => Ok(tensor.clone()),
+            Source::Tensor { tensor, .. } => Ok(tensor.clone()),
             Source::Array(array) => import_ndarray(array.cast::<PyUntypedArray>()?),
         }
     }
+
+    /// The object the caller passed.
+    fn object(&self) -> &Bound<'py, PyAny> {
+        match self {
+            Source::Tensor { object, .. } | Source::Array(object) => object,
+        }
+    }
+
+    /// The caller's framework: an exact ndarray needs no look-up.
+    fn framework(&self) -> Option<Framework> {
+        match self {
+            Source::Tensor { object, .. } => Framework::of(object),
+            Source::Array(_) => Some(Framework::NumPy),
+        }
+    }
+
+    /// The caller's dtype: an array read in place has the signature's.
+    fn dtype<T: Element>(&self) -> DType {
+        match self {
+            Source::Tensor { dtype, .. } => *dtype,
+            Source::Array(_) => T::DTYPE,
+        }
+    }
+}
+
+/// What both typed arguments answer about the caller's tensor, so that a
+/// function can allocate its result like it and answer in the caller's
+/// framework with no untyped argument.
+macro_rules! caller_accessors {
+    () => {
+        /// The caller's dtype. For a [`Converted`] argument it is the
+        /// source's own, before the cast to `T` (`float16` for a float16
+        /// array read as `f32`); otherwise always `T`'s.
+        pub fn dtype(&self) -> DType {
+            self.source.dtype::<T>()
+        }
+
+        /// The framework of the caller's object ([`Framework::of`]): `NumPy`,
+        /// `Torch`, `Jax`, `DLBridge`, or `None` for another DLPack producer.
+        /// Allocate a result there with [`Framework::zeros`], or return one
+        /// with [`Tensor::into_framework`], to answer in the caller's type.
+        /// Nothing is looked up until this is called (a NumPy array read in
+        /// place answers without a look-up).
+        pub fn framework(&self) -> Option<Framework> {
+            self.source.framework()
+        }
+
+        /// The object the caller passed (a converting argument's original,
+        /// not its copy): to return it, or to read an attribute dlbridge
+        /// does not model.
+        pub fn object(&self) -> &Bound<'py, PyAny> {
+            self.source.object()
+        }
+
+        /// The GIL token the argument is bound to, for the calls that need
+        /// one ([`Framework::zeros`], [`Tensor::into_framework`]).
+        pub fn py(&self) -> Python<'py> {
+            self.source.object().py()
+        }
+
+        /// The size of each dimension.
+        pub fn shape(&self) -> &[usize] {
+            self.view.shape()
+        }
+
+        /// A [`Tensor`] handle on the same memory, to keep beyond the call or
+        /// hand to dlbridge's core API (for a NumPy argument it is made now,
+        /// the argument itself holding only the array).
+        pub fn to_tensor(&self) -> PyResult<Tensor> {
+            self.source.to_tensor()
+        }
+    };
 }
 
 impl<'py, T: Element, D: Dimension, L: LayoutConstraint> TensorRef<'py, T, D, L> {
@@ -220,16 +421,102 @@ impl<'py, T: Element, D: Dimension, L: LayoutConstraint> TensorRef<'py, T, D, L>
         self.view.as_ptr()
     }
 
-    /// The size of each dimension.
-    pub fn shape(&self) -> &[usize] {
-        self.view.shape()
+    caller_accessors!();
+
+    /// Extracts `obj` as the `#[pyfunction]` argument `name`: as
+    /// `FromPyObject` does, and while the argument lives, a later argument
+    /// whose borrow conflicts with it names it ("tensor memory is already
+    /// borrowed, by argument 'x'"; PyO3's note names the later one). PyO3
+    /// tells an extractor nothing of its argument's name, so the name is
+    /// given here, through `#[pyo3(from_py_with = ...)]`:
+    ///
+    /// ```no_run
+    /// use dlbridge::ndarray::Ix1;
+    /// use dlbridge::python::{TensorMut, TensorRef};
+    /// use pyo3::prelude::*;
+    ///
+    /// fn named_x<'py>(x: &Bound<'py, PyAny>) -> PyResult<TensorRef<'py, f32, Ix1>> {
+    ///     TensorRef::extract_named(x, "x")
+    /// }
+    ///
+    /// /// `out += x`; `add_into(a, a)` is refused naming both arguments.
+    /// #[pyfunction]
+    /// fn add_into(
+    ///     #[pyo3(from_py_with = named_x)] x: TensorRef<'_, f32, Ix1>,
+    ///     mut out: TensorMut<'_, f32, Ix1>,
+    /// ) {
+    ///     out.as_array_mut().zip_mut_with(&x.as_array(), |o, &v| *o += v);
+    /// }
+    /// ```
+    pub fn extract_named(obj: &Bound<'py, PyAny>, name: &'static str) -> PyResult<Self> {
+        Self::extract_as(obj.as_borrowed(), Some(name))
     }
 
-    /// A [`Tensor`] handle on the same memory, to keep beyond the call or
-    /// hand to dlbridge's core API (for a NumPy argument it is made now,
-    /// the argument itself holding only the array).
-    pub fn to_tensor(&self) -> PyResult<Tensor> {
-        self.source.to_tensor()
+    fn extract_as(obj: Borrowed<'_, 'py, PyAny>, name: Option<&'static str>) -> PyResult<Self> {
+        // Before the borrow is taken, this copy of dlbridge must use the
+        // process-wide registry, or other extensions' borrows would not see it.
+        let py = obj.py();
+        registry::ensure_shared(py)?;
+        let obj = obj.to_owned();
+        // (A converting argument whose own `T` is not of the kinds it takes
+        // goes the general way, which refuses such a source.)
+        if <L::Kinds as DTypeKinds>::accepts(T::DTYPE.kind())
+            && let Some(parts) = numpy_view::view_parts::<T, D>(&obj, L::CONTIGUOUS, false)
+        {
+            match Borrow::acquire_reachable(parts.range, false) {
+                Ok(borrow) => {
+                    let range = parts.range;
+                    // SAFETY: the argument holds the array (and with it the
+                    // memory) and the shared borrow for as long as the view,
+                    // and is tied to the GIL (`'py`): no other Python thread
+                    // runs while the view, lent out reborrowed from `&self`,
+                    // is alive.
+                    let view = unsafe { parts.into_view() };
+                    count_fast_path();
+                    return Ok(TensorRef {
+                        view,
+                        _borrow: borrow,
+                        _name: Named::record(range, false, name),
+                        source: Source::Array(obj),
+                        _marker: PhantomData,
+                    });
+                }
+                // A segment other processes write: converted below.
+                Err(Error::SharedAcrossProcesses) if L::CONVERTS => {}
+                Err(error) => return Err(refusal(py, error, parts.range, false)),
+            }
+        }
+        let (mut tensor, dtype) = import_checked::<T, D, L>(&obj, false)?;
+        // SAFETY: the argument keeps `tensor`, and with it the storage,
+        // alive, and holds the borrow, for as long as the view; the view is
+        // only lent out reborrowed from `&self`, on the GIL's thread (`'py`).
+        let viewed = unsafe { tensor.view_unbound::<T>(Holder::Attached) };
+        let (view, borrow) = match viewed {
+            Ok(parts) => parts,
+            // Memory in a shared-memory segment, which the registry knows
+            // whichever copy of dlbridge mapped it: a converting argument
+            // takes a private copy instead.
+            Err(Error::SharedAcrossProcesses) if L::CONVERTS => {
+                tensor = tensor.to_dtype_with(T::DTYPE, Participation::CheckOnly)?;
+                // SAFETY: as above.
+                unsafe { tensor.view_unbound::<T>(Holder::Attached)? }
+            }
+            Err(error) => return Err(refusal(py, error, tensor.byte_range(), false)),
+        };
+        let view = view
+            .into_dimensionality::<D>()
+            .expect("the number of dimensions was checked");
+        Ok(TensorRef {
+            view,
+            _borrow: borrow,
+            _name: Named::record(tensor.byte_range(), false, name),
+            source: Source::Tensor {
+                tensor,
+                object: obj,
+                dtype,
+            },
+            _marker: PhantomData,
+        })
     }
 }
 
@@ -242,7 +529,7 @@ impl<'py, T: Element, D: Dimension> TensorRef<'py, T, D, Contiguous> {
     }
 }
 
-impl<'py, T: Element, D: Dimension> TensorRef<'py, T, D, Converted> {
+impl<'py, T: Element, D: Dimension, K: DTypeKinds> TensorRef<'py, T, D, Converted<K>> {
     /// The elements in row-major order.
     pub fn as_slice(&self) -> &[T] {
         self.view
@@ -267,16 +554,56 @@ impl<'py, T: Element, D: Dimension, L: WritableLayout> TensorMut<'py, T, D, L> {
         self.view.as_mut_ptr()
     }
 
-    /// The size of each dimension.
-    pub fn shape(&self) -> &[usize] {
-        self.view.shape()
+    caller_accessors!();
+
+    /// Extracts `obj` as the `#[pyfunction]` argument `name`, for
+    /// `#[pyo3(from_py_with = ...)]`: as [`TensorRef::extract_named`], with
+    /// the exclusive borrow of a writable argument.
+    pub fn extract_named(obj: &Bound<'py, PyAny>, name: &'static str) -> PyResult<Self> {
+        Self::extract_as(obj.as_borrowed(), Some(name))
     }
 
-    /// A [`Tensor`] handle on the same memory, to keep beyond the call or
-    /// hand to dlbridge's core API (for a NumPy argument it is made now,
-    /// the argument itself holding only the array).
-    pub fn to_tensor(&self) -> PyResult<Tensor> {
-        self.source.to_tensor()
+    fn extract_as(obj: Borrowed<'_, 'py, PyAny>, name: Option<&'static str>) -> PyResult<Self> {
+        // As for `TensorRef`.
+        let py = obj.py();
+        registry::ensure_shared(py)?;
+        let obj = obj.to_owned();
+        if let Some(parts) = numpy_view::view_parts::<T, D>(&obj, L::CONTIGUOUS, true) {
+            let range = parts.range;
+            let borrow = Borrow::acquire_reachable(range, true)
+                .map_err(|error| refusal(py, error, range, true))?;
+            // SAFETY: as for `TensorRef`, with an exclusive borrow; the
+            // mutable view is only lent out reborrowed from `&mut self`.
+            let view = unsafe { parts.into_view_mut() };
+            count_fast_path();
+            return Ok(TensorMut {
+                view,
+                _borrow: borrow,
+                _name: Named::record(range, true, name),
+                source: Source::Array(obj),
+                _marker: PhantomData,
+            });
+        }
+        let (tensor, dtype) = import_checked::<T, D, L>(&obj, true)?;
+        let range = tensor.byte_range();
+        // SAFETY: as for `TensorRef`; the mutable view is only lent out
+        // reborrowed from `&mut self`.
+        let (view, borrow) = unsafe { tensor.view_mut_unbound::<T>(Holder::Attached) }
+            .map_err(|error| refusal(py, error, range, true))?;
+        let view = view
+            .into_dimensionality::<D>()
+            .expect("the number of dimensions was checked");
+        Ok(TensorMut {
+            view,
+            _borrow: borrow,
+            _name: Named::record(range, true, name),
+            source: Source::Tensor {
+                tensor,
+                object: obj,
+                dtype,
+            },
+            _marker: PhantomData,
+        })
     }
 }
 
@@ -302,58 +629,7 @@ impl<'a, 'py, T: Element, D: Dimension, L: LayoutConstraint> FromPyObject<'a, 'p
     type Error = PyErr;
 
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        // Before the borrow is taken, this copy of dlbridge must use the
-        // process-wide registry, or other extensions' borrows would not see it.
-        registry::ensure_shared(obj.py())?;
-        let obj = obj.to_owned();
-        if let Some(parts) = numpy_view::view_parts::<T, D>(&obj, L::CONTIGUOUS, false) {
-            match Borrow::acquire_reachable(parts.range, false) {
-                Ok(borrow) => {
-                    // SAFETY: the argument holds the array (and with it the
-                    // memory) and the shared borrow for as long as the view,
-                    // and is tied to the GIL (`'py`): no other Python thread
-                    // runs while the view, lent out reborrowed from `&self`,
-                    // is alive.
-                    let view = unsafe { parts.into_view() };
-                    count_fast_path();
-                    return Ok(TensorRef {
-                        view,
-                        _borrow: borrow,
-                        source: Source::Array(obj),
-                        _marker: PhantomData,
-                    });
-                }
-                // A segment other processes write: converted below.
-                Err(Error::SharedAcrossProcesses) if L::CONVERTS => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-        let mut tensor = import_checked::<T, D, L>(&obj, false)?;
-        // SAFETY: the argument keeps `tensor`, and with it the storage,
-        // alive, and holds the borrow, for as long as the view; the view is
-        // only lent out reborrowed from `&self`, on the GIL's thread (`'py`).
-        let viewed = unsafe { tensor.view_unbound::<T>(Holder::Attached) };
-        let (view, borrow) = match viewed {
-            Ok(parts) => parts,
-            // Memory in a shared-memory segment, which the registry knows
-            // whichever copy of dlbridge mapped it: a converting argument
-            // takes a private copy instead.
-            Err(Error::SharedAcrossProcesses) if L::CONVERTS => {
-                tensor = tensor.to_dtype_with(T::DTYPE, Participation::CheckOnly)?;
-                // SAFETY: as above.
-                unsafe { tensor.view_unbound::<T>(Holder::Attached)? }
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let view = view
-            .into_dimensionality::<D>()
-            .expect("the number of dimensions was checked");
-        Ok(TensorRef {
-            view,
-            _borrow: borrow,
-            source: Source::Tensor(tensor),
-            _marker: PhantomData,
-        })
+        Self::extract_as(obj, None)
     }
 }
 
@@ -363,52 +639,109 @@ impl<'a, 'py, T: Element, D: Dimension, L: WritableLayout> FromPyObject<'a, 'py>
     type Error = PyErr;
 
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        // As for `TensorRef`.
-        registry::ensure_shared(obj.py())?;
-        let obj = obj.to_owned();
-        if let Some(parts) = numpy_view::view_parts::<T, D>(&obj, L::CONTIGUOUS, true) {
-            let borrow = Borrow::acquire_reachable(parts.range, true)?;
-            // SAFETY: as for `TensorRef`, with an exclusive borrow; the
-            // mutable view is only lent out reborrowed from `&mut self`.
-            let view = unsafe { parts.into_view_mut() };
-            count_fast_path();
-            return Ok(TensorMut {
-                view,
-                _borrow: borrow,
-                source: Source::Array(obj),
-                _marker: PhantomData,
-            });
-        }
-        let tensor = import_checked::<T, D, L>(&obj, true)?;
-        // SAFETY: as for `TensorRef`; the mutable view is only lent out
-        // reborrowed from `&mut self`.
-        let (view, borrow) = unsafe { tensor.view_mut_unbound::<T>(Holder::Attached)? };
-        let view = view
-            .into_dimensionality::<D>()
-            .expect("the number of dimensions was checked");
-        Ok(TensorMut {
-            view,
-            _borrow: borrow,
-            source: Source::Tensor(tensor),
-            _marker: PhantomData,
-        })
+        Self::extract_as(obj, None)
     }
 }
 
+/// One live named argument: the byte range it borrows, how, and its name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct LedgerEntry {
+    start: usize,
+    end: usize,
+    exclusive: bool,
+    name: &'static str,
+}
+
+thread_local! {
+    /// The named typed arguments alive on this thread, innermost last. Typed
+    /// arguments are bound to the GIL's thread (`'py`, neither `Send` nor
+    /// `Sync`), so each is recorded and removed on one thread; unnamed ones
+    /// never touch it.
+    static LEDGER: RefCell<Vec<LedgerEntry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A named argument's ledger entry, removed when the argument is dropped
+/// (nothing for an unnamed argument, or one with no elements, which borrows
+/// nothing).
+struct Named(Option<LedgerEntry>);
+
+impl Named {
+    fn record(range: Option<(usize, usize)>, exclusive: bool, name: Option<&'static str>) -> Named {
+        let (Some((start, end)), Some(name)) = (range, name) else {
+            return Named(None);
+        };
+        let entry = LedgerEntry {
+            start,
+            end,
+            exclusive,
+            name,
+        };
+        LEDGER.with(|ledger| ledger.borrow_mut().push(entry));
+        Named(Some(entry))
+    }
+}
+
+impl Drop for Named {
+    fn drop(&mut self) {
+        if let Some(entry) = self.0 {
+            // (`try_with`: an argument dropped while the thread's locals are
+            // being destroyed has nothing left to remove itself from.)
+            let _ = LEDGER.try_with(|ledger| {
+                let mut ledger = ledger.borrow_mut();
+                if let Some(at) = ledger.iter().rposition(|live| *live == entry) {
+                    ledger.remove(at);
+                }
+            });
+        }
+    }
+}
+
+/// `error` as the Python exception the one mapping (`error.rs`) makes of it;
+/// a borrow conflict over `range` that a live named argument explains also
+/// names that argument, in an exception of the same type.
+fn refusal(py: Python<'_>, error: Error, range: Option<(usize, usize)>, exclusive: bool) -> PyErr {
+    let holder = match (&error, range) {
+        (Error::AlreadyBorrowed { .. }, Some((start, end))) => LEDGER
+            .try_with(|ledger| {
+                ledger
+                    .borrow()
+                    .iter()
+                    .rev()
+                    .find(|live| {
+                        live.start < end && start < live.end && (exclusive || live.exclusive)
+                    })
+                    .map(|live| live.name)
+            })
+            .ok()
+            .flatten(),
+        _ => None,
+    };
+    let Some(holder) = holder else {
+        return error.into();
+    };
+    let message = format!("{error}, by argument '{holder}'");
+    let mapped = PyErr::from(error);
+    PyErr::from_type(mapped.get_type(py), message)
+}
+
 /// Imports `obj` without copying and checks it against the signature: a
-/// `TypeError` saying what was expected and what was given.
+/// `TypeError` saying what was expected and what was given. Returns the
+/// tensor to view (a converting argument's copy, when it needs one) and the
+/// caller's dtype.
 fn import_checked<T: Element, D: Dimension, L: LayoutConstraint>(
     obj: &Bound<'_, PyAny>,
     writable: bool,
-) -> PyResult<Tensor> {
+) -> PyResult<(Tensor, DType)> {
     let expected = || {
         if L::CONVERTS {
-            // Only the rank (and being a tensor) can fail a converting argument.
-            let any = describe(&[(writable, "writable")], D::NDIM, None);
+            // Only the rank, the dtype's kind (and being a tensor) can fail a
+            // converting argument.
+            let kinds = <L::Kinds as DTypeKinds>::DESCRIPTION;
+            let any = describe(&[(writable, "writable")], D::NDIM, kinds);
             format!("{any} (converted to {})", T::DTYPE.name())
         } else {
             let qualities = [(writable, "writable"), (L::CONTIGUOUS, "C-contiguous")];
-            describe(&qualities, D::NDIM, Some(T::DTYPE))
+            describe(&qualities, D::NDIM, T::DTYPE.name())
         }
     };
     // NumPy arrays, dlbridge tensors and torch tensors first, with no
@@ -432,29 +765,30 @@ fn import_checked<T: Element, D: Dimension, L: LayoutConstraint>(
     // too), but no Rust reference may point into it.
     let address = tensor.data_ptr() as usize;
     let misaligned = tensor.numel() > 0 && !address.is_multiple_of(std::mem::align_of::<T>());
-    if L::CONVERTS && rank_matches {
+    let dtype = tensor.dtype();
+    let kind_taken = <L::Kinds as DTypeKinds>::accepts(dtype.kind());
+    if L::CONVERTS && rank_matches && kind_taken {
         // (A segment other processes write is converted by the caller, when
         // the registry refuses the view: one check for every route.)
-        return if tensor.dtype() == T::DTYPE && tensor.is_contiguous() && !misaligned {
-            Ok(tensor)
+        return if dtype == T::DTYPE && tensor.is_contiguous() && !misaligned {
+            Ok((tensor, dtype))
         } else {
             // A fresh, C-contiguous tensor of `T` that no one else sees; the
             // source is only read, checked against Rust borrows.
-            Ok(tensor.to_dtype_with(T::DTYPE, Participation::CheckOnly)?)
+            match tensor.to_dtype_with(T::DTYPE, Participation::CheckOnly) {
+                Ok(copy) => Ok((copy, dtype)),
+                Err(error) => Err(refusal(obj.py(), error, tensor.byte_range(), false)),
+            }
         };
     }
     let readonly = writable && tensor.is_readonly();
     let strided = L::CONTIGUOUS && !tensor.is_contiguous();
-    if tensor.dtype() != T::DTYPE
-        || D::NDIM.is_some_and(|ndim| ndim != tensor.ndim())
-        || strided
-        || readonly
-    {
+    if (!L::CONVERTS && dtype != T::DTYPE) || !kind_taken || !rank_matches || strided || readonly {
         // What was given, in the terms of what was asked.
         let given = describe(
             &[(readonly, "read-only"), (strided, "non-contiguous")],
             Some(tensor.ndim()),
-            Some(tensor.dtype()),
+            dtype.name(),
         );
         return Err(PyTypeError::new_err(format!(
             "expected {}, got {given}",
@@ -469,12 +803,13 @@ fn import_checked<T: Element, D: Dimension, L: LayoutConstraint>(
             T::DTYPE.name(),
         )));
     }
-    Ok(tensor)
+    Ok((tensor, dtype))
 }
 
 /// "a writable C-contiguous 2-d float32 tensor", with the qualities that
-/// apply.
-fn describe(qualities: &[(bool, &str)], ndim: Option<usize>, dtype: Option<DType>) -> String {
+/// apply; `what` is a dtype's name, the kinds a conversion takes
+/// ("floating-point"), or empty.
+fn describe(qualities: &[(bool, &str)], ndim: Option<usize>, what: &str) -> String {
     let mut words: Vec<String> = qualities
         .iter()
         .filter(|(applies, _)| *applies)
@@ -483,8 +818,8 @@ fn describe(qualities: &[(bool, &str)], ndim: Option<usize>, dtype: Option<DType
     if let Some(ndim) = ndim {
         words.push(format!("{ndim}-d"));
     }
-    if let Some(dtype) = dtype {
-        words.push(dtype.name().to_string());
+    if !what.is_empty() {
+        words.push(what.to_string());
     }
     words.push("tensor".to_string());
     // "an int8", "an 8-d", "an 11-d": the article goes by the sound.

@@ -1,13 +1,163 @@
 //! A downstream extension built on dlbridge: it accepts torch tensors and
 //! NumPy arrays without copying them, reads and writes them in place from
 //! Rust, and returns Rust-allocated tensors that torch and NumPy share.
+//!
+//! The first items, down to `Accumulator`, are the ones
+//! `docs/first-extension.md` walks through: that page quotes them from this
+//! file, and `tests/test_first_extension.py` checks that it still does.
 
-use dlbridge::python::{Contiguous, Converted, Framework, TensorMut, TensorRef};
-use dlbridge::{DType, Error, Tensor};
-use ndarray::{Ix1, Ix2, IxDyn};
-use numpy::IntoPyArray;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use dlbridge::ndarray::{Ix2, IxDyn};
+use dlbridge::python::{Converted, FloatKind, Framework, TensorMut, TensorRef};
+use dlbridge::{DType, Tensor};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+/// Multiplies every element of a float32 tensor of any rank and layout by
+/// `factor`, in place, and returns the caller's own object (as torch's `mul_`
+/// does): the caller's array or tensor holds the new values, nothing is
+/// copied.
+#[pyfunction]
+fn scale<'py>(mut x: TensorMut<'py, f32, IxDyn>, factor: f32) -> Bound<'py, PyAny> {
+    x.as_array_mut().mapv_inplace(|v| v * factor);
+    x.object().clone()
+}
+
+/// `a + b` for two 2-d float64 tensors of one shape, in the framework of `a`:
+/// NumPy in, NumPy out; torch in, torch out; anything else (a dlbridge
+/// tensor, another DLPack producer) gives a `dlbridge.Tensor`.
+#[pyfunction]
+fn add<'py>(
+    a: TensorRef<'py, f64, Ix2>,
+    b: TensorRef<'py, f64, Ix2>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if a.shape() != b.shape() {
+        return Err(PyValueError::new_err(format!(
+            "a has shape {:?} but b has shape {:?}",
+            a.shape(),
+            b.shape()
+        )));
+    }
+    // Fresh memory that only Rust reaches until it is returned: written
+    // through `view_mut`, which needs no GIL token.
+    let sum = Tensor::zeros(DType::Float64, a.shape())?;
+    {
+        let mut out = sum.view_mut::<f64>()?;
+        out.zip_mut_with(&a.as_array(), |out, &a| *out = a);
+        out.zip_mut_with(&b.as_array(), |out, &b| *out += b);
+    }
+    let framework = a.framework().unwrap_or(Framework::DLBridge);
+    sum.into_framework(a.py(), framework)
+}
+
+/// `x / ||x||` (the Euclidean norm of all the elements) as float32, for a
+/// tensor of any floating-point dtype and rank, in the caller's framework.
+/// float32 is read in place; float16, bfloat16 and float64 are cast into a
+/// float32 copy; complex, integer and bool tensors are refused with a
+/// `TypeError` (`Converted<FloatKind>`) rather than cast.
+#[pyfunction]
+fn normalize<'py>(
+    x: TensorRef<'py, f32, IxDyn, Converted<FloatKind>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let values = x.as_slice();
+    let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
+    let unit: Vec<f32> = values
+        .iter()
+        .map(|v| if norm > 0.0 { v / norm } else { 0.0 })
+        .collect();
+    let framework = x.framework().unwrap_or(Framework::DLBridge);
+    Tensor::from_vec(unit, x.shape())?.into_framework(x.py(), framework)
+}
+
+/// A running total of float64 batches of one shape, kept between calls in a
+/// tensor the object owns (a `Tensor` field keeps its memory alive, whoever
+/// allocated it) and handed out without a copy.
+#[pyclass]
+struct Accumulator {
+    total: Tensor,
+    batches: usize,
+}
+
+#[pymethods]
+impl Accumulator {
+    /// Zeros of `shape`, allocated by Rust.
+    #[new]
+    fn new(shape: Vec<usize>) -> PyResult<Self> {
+        Ok(Accumulator {
+            total: Tensor::zeros(DType::Float64, &shape)?,
+            batches: 0,
+        })
+    }
+
+    /// Adds a float64 batch of the total's shape to the total, in place.
+    fn add(&mut self, batch: TensorRef<'_, f64, IxDyn>) -> PyResult<()> {
+        if batch.shape() != self.total.shape() {
+            return Err(PyValueError::new_err(format!(
+                "batch has shape {:?} but the total has shape {:?}",
+                batch.shape(),
+                self.total.shape()
+            )));
+        }
+        // The getter below hands the total to Python, which may then write
+        // it: the guard is one bound to the GIL (`view_mut_py`).
+        let mut total = self.total.view_mut_py::<f64>(batch.py())?;
+        total.zip_mut_with(&batch.as_array(), |total, &value| *total += value);
+        self.batches += 1;
+        Ok(())
+    }
+
+    /// The total itself, not a copy: a `dlbridge.Tensor` over the object's
+    /// memory, which lives as long as either does.
+    #[getter]
+    fn total(&self) -> Tensor {
+        self.total.clone()
+    }
+
+    /// How many batches were added.
+    #[getter]
+    fn batches(&self) -> usize {
+        self.batches
+    }
+}
+
+// What the functions below use besides: they are the other tests' subjects.
+use dlbridge::Error;
+use dlbridge::ndarray::Ix1;
+use dlbridge::python::{Contiguous, RealKind};
+use numpy::IntoPyArray;
+use pyo3::exceptions::PyTypeError;
+
+/// The name of a framework, as the tests spell it.
+fn framework_name(framework: Option<Framework>) -> Option<&'static str> {
+    framework.map(|framework| match framework {
+        Framework::NumPy => "numpy",
+        Framework::Torch => "torch",
+        Framework::Jax => "jax",
+        Framework::DLBridge => "dlbridge",
+        _ => "other",
+    })
+}
+
+/// What a converting argument says of the caller's tensor: its dtype (before
+/// the cast to float64), its framework, and whether `object()` is the very
+/// object passed.
+#[pyfunction]
+fn caller_of_converted<'py>(
+    x: TensorRef<'py, f64, IxDyn, Converted<RealKind>>,
+    passed: &Bound<'py, PyAny>,
+) -> (&'static str, Option<&'static str>, bool) {
+    let same = x.object().is(passed);
+    (x.dtype().name(), framework_name(x.framework()), same)
+}
+
+/// The same for a writable argument.
+#[pyfunction]
+fn caller_of_writable<'py>(
+    x: TensorMut<'py, f32, IxDyn>,
+    passed: &Bound<'py, PyAny>,
+) -> (&'static str, Option<&'static str>, bool) {
+    let same = x.object().is(passed);
+    (x.dtype().name(), framework_name(x.framework()), same)
+}
 
 /// The sum of a contiguous 1-d float32 tensor, read as one slice: the
 /// signature does the checking (dtype, rank, layout), the body none.
@@ -73,11 +223,22 @@ fn mean_converted(x: TensorRef<'_, f64, Ix1, Converted>) -> (f64, usize) {
     (mean, x.as_ptr() as usize)
 }
 
+/// `copy_into`'s first argument, extracted under its name: a later argument
+/// whose borrow conflicts with it then names it (PyO3 tells an extractor
+/// nothing of its argument's name).
+fn target_argument<'py>(
+    target: &Bound<'py, PyAny>,
+) -> PyResult<TensorMut<'py, f32, Ix1, Contiguous>> {
+    TensorMut::extract_named(target, "target")
+}
+
 /// Writes `source` into `target`: a source that is the target's own memory
-/// is refused when the second argument is extracted (its borrow conflicts).
+/// is refused when the second argument is extracted (its borrow conflicts),
+/// naming both ("tensor memory is already borrowed mutably, by argument
+/// 'target'", noted "while processing 'source'").
 #[pyfunction]
 fn copy_into(
-    mut target: TensorMut<'_, f32, Ix1, Contiguous>,
+    #[pyo3(from_py_with = target_argument)] mut target: TensorMut<'_, f32, Ix1, Contiguous>,
     source: TensorRef<'_, f32, Ix1, Contiguous>,
 ) {
     target.as_slice_mut().copy_from_slice(source.as_slice());
@@ -262,13 +423,7 @@ fn arange_like<'py>(
 /// The name of `value`'s framework, or None.
 #[pyfunction]
 fn framework_of(value: &Bound<'_, PyAny>) -> Option<&'static str> {
-    Framework::of(value).map(|framework| match framework {
-        Framework::NumPy => "numpy",
-        Framework::Torch => "torch",
-        Framework::Jax => "jax",
-        Framework::DLBridge => "dlbridge",
-        _ => "other",
-    })
+    framework_name(Framework::of(value))
 }
 
 /// Any tensor handed back in the framework named: the same memory, whatever
@@ -280,17 +435,16 @@ fn share_as<'py>(py: Python<'py>, tensor: Tensor, name: &str) -> PyResult<Bound<
 
 /// The squares of a float32 tensor, in an output allocated by the framework
 /// of the argument (torch's own allocator for a torch tensor) and filled from
-/// Rust; with the output's address as Rust saw it.
+/// Rust; with the output's address as Rust saw it. Typed: the argument note
+/// ("while processing 'x'") stays on every refusal.
 #[pyfunction]
-fn squares<'py>(py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyAny>, usize)> {
-    let input: Tensor = x.extract()?;
-    let framework = Framework::of(x).unwrap_or(Framework::DLBridge);
-    let (output, filled) = framework.zeros(py, DType::Float32, input.shape())?;
-    {
-        let source = input.view_py::<f32>(py)?;
-        let mut target = filled.view_mut_py::<f32>(py)?;
-        target.zip_mut_with(&source, |out, &value| *out = value * value);
-    }
+fn squares<'py>(x: TensorRef<'py, f32, IxDyn>) -> PyResult<(Bound<'py, PyAny>, usize)> {
+    let py = x.py();
+    let framework = x.framework().unwrap_or(Framework::DLBridge);
+    let (output, filled) = framework.zeros(py, DType::Float32, x.shape())?;
+    filled
+        .view_mut_py::<f32>(py)?
+        .zip_mut_with(&x.as_array(), |out, &value| *out = value * value);
     Ok((output, filled.data_ptr() as usize))
 }
 
@@ -348,6 +502,12 @@ fn fresh16_rust_numpy(py: Python<'_>) -> Bound<'_, PyAny> {
 /// A free-threaded interpreter then keeps the GIL on for this module.
 #[pymodule(gil_used = true)]
 fn dlbridge_example(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(scale, m)?)?;
+    m.add_function(wrap_pyfunction!(add, m)?)?;
+    m.add_function(wrap_pyfunction!(normalize, m)?)?;
+    m.add_class::<Accumulator>()?;
+    m.add_function(wrap_pyfunction!(caller_of_converted, m)?)?;
+    m.add_function(wrap_pyfunction!(caller_of_writable, m)?)?;
     m.add_function(wrap_pyfunction!(sum, m)?)?;
     m.add_function(wrap_pyfunction!(scale_, m)?)?;
     m.add_function(wrap_pyfunction!(arange, m)?)?;
