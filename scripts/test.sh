@@ -7,7 +7,8 @@
 # module, and network access to PyPI and crates.io on the first run. The script
 # creates (or reuses) a virtual environment at .venv in the repository root and
 # installs into it what the checks need (requirements/test.in: maturin, numpy, torch,
-# jax, ray, dask distributed, pytest, hypothesis, ml_dtypes, mypy, mkdocs, ruff), each
+# jax, ray, dask distributed, pytest, hypothesis, ml_dtypes, mypy, mkdocs with
+# mkdocs-material and mkdocstrings, ruff), each
 # package at the version requirements/constraints.txt pins; pip's cache is used, so
 # PyPI's large torch wheel is downloaded once per machine.
 #
@@ -196,6 +197,8 @@ maturin develop --release
 done_step
 
 # ---------------------------------------------------------------------------
+# lint.sh ends with `mkdocs build --strict`, the docs site (target/site), which reads the
+# API reference from the dlbridge just installed (mkdocs.yml gives no source path).
 step "every lint: bash scripts/lint.sh (fmt, clippy, ruff, stubtest, mkdocs --strict)"
 VENV="$VENV" bash "$REPO/scripts/lint.sh"
 done_step
