@@ -4,7 +4,7 @@
 //!
 //! The first items, down to `Accumulator`, are the ones
 //! `docs/first-extension.md` walks through: that page quotes them from this
-//! file, and `tests/test_first_extension.py` checks that it still does.
+//! file, and `tests/test_first_extension_page.py` checks that it still does.
 
 use dlbridge::ndarray::{Ix2, IxDyn};
 use dlbridge::python::{Converted, FloatKind, Framework, TensorMut, TensorRef};
