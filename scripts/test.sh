@@ -87,6 +87,11 @@ on_exit() {
     fi
 }
 trap on_exit EXIT
+# Killed by a signal, bash would run the EXIT trap with the status of the last
+# command that finished (often 0) and report success: exit with the signal's
+# conventional status instead, so the trap reports the failure.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------
 step "virtual environment at $VENV"
