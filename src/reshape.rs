@@ -757,10 +757,11 @@ impl Tensor {
     /// # Ok::<(), dlbridge::Error>(())
     /// ```
     pub fn tensor_split(&self, sections: isize, dim: isize) -> Result<Vec<Tensor>> {
-        let axis = self.tensor_split_axis(dim, || {
+        let axis = self.tensor_split_axis(
+            dim,
             (sections <= 0)
-                .then(|| format!("number of sections must be larger than 0, got {sections}"))
-        })?;
+                .then(|| format!("number of sections must be larger than 0, got {sections}")),
+        )?;
         let length = self.shape()[axis];
         let sections = sections as usize;
         let (shortest, longer) = (length / sections, length % sections);
@@ -788,7 +789,7 @@ impl Tensor {
     /// # Ok::<(), dlbridge::Error>(())
     /// ```
     pub fn tensor_split_indices(&self, indices: &[isize], dim: isize) -> Result<Vec<Tensor>> {
-        let axis = self.tensor_split_axis(dim, || None)?;
+        let axis = self.tensor_split_axis(dim, None)?;
         let length = self.shape()[axis] as isize;
         // ATen's `slice` bounds: wrapped once, then clamped to [0, length].
         let clamp = |bound: isize| {
@@ -812,17 +813,13 @@ impl Tensor {
     /// The dimension `tensor_split` splits, after PyTorch's checks in its
     /// order: a 0-d tensor, then the sections (`sections_error`), then
     /// the dimension.
-    fn tensor_split_axis(
-        &self,
-        dim: isize,
-        sections_error: impl Fn() -> Option<String>,
-    ) -> Result<usize> {
+    fn tensor_split_axis(&self, dim: isize, sections_error: Option<String>) -> Result<usize> {
         if self.ndim() == 0 {
             return Err(Error::InvalidShape {
                 reason: "tensor_split expected at least a 1-dimensional tensor, but got a tensor with 0 dims".into(),
             });
         }
-        if let Some(reason) = sections_error() {
+        if let Some(reason) = sections_error {
             return Err(Error::InvalidShape { reason });
         }
         wrap_dim(dim, self.ndim())

@@ -12,7 +12,7 @@ use crate::tensor::Tensor;
 use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt};
+use pyo3::types::{PyFloat, PyInt};
 
 /// A tensor argument (anything with `__dlpack__`, a NumPy scalar included),
 /// imported without a copy; `None` for anything else.
@@ -26,15 +26,15 @@ fn as_tensor(value: &Bound<'_, PyAny>) -> PyResult<Option<Tensor>> {
     dlpack_import::import_any(value).map(Some)
 }
 
-/// An integer scalar as an index, refused (`IndexError`, naming it) where it
-/// does not fit `isize`.
-fn index_of(value: Scalar) -> PyResult<isize> {
+/// An integer scalar as an index (`what` names it), refused (`IndexError`,
+/// naming it) where it does not fit `isize`.
+fn index_of(value: Scalar, what: &str) -> PyResult<isize> {
     match value {
         Scalar::Int(v) => isize::try_from(v).ok(),
         Scalar::UInt(v) => isize::try_from(v).ok(),
         _ => None,
     }
-    .ok_or_else(|| PyIndexError::new_err(format!("start ({value:?}) out of range")))
+    .ok_or_else(|| PyIndexError::new_err(format!("{what} ({value}) out of range")))
 }
 
 /// `narrow`'s `start`: an int (or anything with `__index__`), or a 0-dim
@@ -49,7 +49,7 @@ pub fn narrow_start(start: &Bound<'_, PyAny>) -> PyResult<isize> {
                 tensor.dtype()
             )));
         }
-        return index_of(tensor.item()?);
+        return index_of(tensor.item()?, "start");
     }
     start.extract::<isize>()
 }
@@ -77,7 +77,7 @@ pub fn sections_or_indices(value: &Bound<'_, PyAny>) -> PyResult<Sections> {
         let values = tensor
             .to_scalars()?
             .into_iter()
-            .map(index_of)
+            .map(|value| index_of(value, "index"))
             .collect::<PyResult<Vec<_>>>()?;
         return Ok(if tensor.ndim() == 0 {
             Sections::Count(values[0])
@@ -100,9 +100,6 @@ pub fn sections_or_indices(value: &Bound<'_, PyAny>) -> PyResult<Sections> {
 /// counts as the int it is, as in torch and NumPy), or a 0-dim tensor of
 /// them read by value; a tensor with dimensions is torch's `TypeError`.
 pub fn real_number(value: &Bound<'_, PyAny>) -> PyResult<Scalar> {
-    if let Ok(flag) = value.cast::<PyBool>() {
-        return Ok(Scalar::Int(i64::from(flag.is_true())));
-    }
     let number = match as_tensor(value)? {
         Some(tensor) if tensor.ndim() != 0 => {
             return Err(PyTypeError::new_err(format!(
