@@ -203,8 +203,92 @@ def test_unsupported_dl_device_raises_buffer_error(dl_device):
 
 
 def test_dlpack_arguments_are_keyword_only():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="takes 0 positional arguments but 1 was given"):
         db.tensor([1]).__dlpack__(None)
+    with pytest.raises(TypeError, match="but 2 were given"):
+        db.tensor([1]).__dlpack__(None, (1, 0))
+
+
+# __dlpack__ reads its keywords itself (src/python/dlpack_method.rs): by
+# identity with interned names first, by value otherwise. These hold it to
+# the array API's signature whichever way a name arrives.
+
+
+def test_dlpack_signature_is_the_array_api_one():
+    import inspect
+
+    signature = inspect.signature(db.Tensor.__dlpack__)
+    expected = "(self, /, *, stream=None, max_version=None, dl_device=None, copy=None)"
+    assert str(signature) == expected
+    assert "DLPack capsule" in db.Tensor.__dlpack__.__doc__
+
+
+def test_dlpack_keywords_made_at_run_time_are_read_by_value():
+    # Names built at run time are not interned: they must still match.
+    t = db.tensor([1.0, 2.0])
+    names = {"".join(["max_", "version"]): (1, 0), "".join(["co", "py"]): False}
+    assert all(name is not sys.intern(name) for name in names)
+    info = read_capsule(t.__dlpack__(**names))
+    assert info.first_element == t.data_ptr()
+    assert capsule_name(t.__dlpack__(**{"".join(["co", "py"]): True})) == "dltensor"
+
+    class Name(str):
+        pass
+
+    assert capsule_name(t.__dlpack__(**{Name("max_version"): (1, 0)})) == "dltensor_versioned"
+
+
+@pytest.mark.parametrize("name", ["max_versions", "Copy", "device", "", "stream\x00"])
+def test_dlpack_unknown_keyword_is_named_in_a_type_error(name):
+    with pytest.raises(TypeError, match="unexpected keyword argument") as raised:
+        db.tensor([1]).__dlpack__(**{name: None})
+    assert f"'{name}'" in str(raised.value)
+
+
+def test_dlpack_keyword_order_and_none_do_not_matter():
+    import itertools
+
+    t = db.tensor([1, 2, 3], dtype=db.int16)
+    given = {"stream": None, "max_version": (1, 1), "dl_device": (1, 0), "copy": False}
+    for order in itertools.permutations(given):
+        capsule = t.__dlpack__(**{name: given[name] for name in order})
+        assert capsule_name(capsule) == "dltensor_versioned"
+        assert read_capsule(capsule).first_element == t.data_ptr()
+    # None is the same as leaving an argument out: a legacy capsule.
+    nones = {"stream": None, "max_version": None, "dl_device": None, "copy": None}
+    assert capsule_name(t.__dlpack__(**nones)) == "dltensor"
+
+
+@pytest.mark.parametrize(
+    ("keywords", "argument", "error"),
+    [
+        ({"copy": "yes"}, "copy", TypeError),
+        ({"copy": 1}, "copy", TypeError),
+        ({"dl_device": "cpu"}, "dl_device", TypeError),
+        ({"dl_device": (1, 2**40)}, "dl_device", OverflowError),
+        ({"dl_device": (1,)}, "dl_device", ValueError),
+    ],
+)
+def test_dlpack_argument_of_the_wrong_type_is_named(keywords, argument, error):
+    with pytest.raises(error, match=f"argument '{argument}'"):
+        db.tensor([1]).__dlpack__(max_version=(1, 0), **keywords)
+
+
+def test_dlpack_descriptor_refuses_other_objects():
+    with pytest.raises(TypeError, match="doesn't apply"):
+        db.Tensor.__dlpack__(np.zeros(2))
+
+
+def test_numpy_from_dlpack_keywords_share_memory():
+    # np.from_dlpack passes dl_device, copy and max_version as keywords.
+    t = db.zeros(4, dtype=db.float32)
+    a = np.from_dlpack(t)
+    assert a.ctypes.data == t.data_ptr()
+    a[2] = 5.0
+    assert t.tolist() == [0.0, 0.0, 5.0, 0.0]
+    b = np.from_dlpack(t, copy=False, device="cpu")
+    assert b.ctypes.data == t.data_ptr()
+    assert np.from_dlpack(t, copy=True).ctypes.data != t.data_ptr()
 
 
 # ---------------------------------------------------------------------------

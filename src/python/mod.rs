@@ -34,7 +34,8 @@ mod scalar; // one Python number to a core scalar and back
 mod tensor; // the `dlbridge.Tensor` class itself
 // 2. Memory in and out:
 mod buffer; // the buffer protocol, both directions
-mod dlpack_export; // `__dlpack__` and the C exchange API producer
+mod dlpack_export; // `__dlpack__`'s export and the C exchange API producer
+mod dlpack_method; // `__dlpack__` itself, reading its keywords in C's convention
 mod exchange; // other frameworks' C exchange tables, called as a consumer
 mod ndarray; // NumPy arrays read field by field
 mod numpy_view; // matching NumPy arrays as typed views, no `Tensor` built
@@ -83,6 +84,8 @@ pub fn dlbridge_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // this copy's, and before any other extension looks for it here.
     registry::share_on(m)?;
     m.add_class::<PyTensor>()?;
+    // Before `torch_only` looks for the names the class lacks.
+    dlpack_method::install(m.py())?;
     torch_only::install(m.py())?;
     // The DLPack 1.3 C exchange API, for consumers that look for it on the
     // type (tvm-ffi, and dlbridge itself when compiled into another

@@ -5,7 +5,6 @@
 use super::buffer;
 use super::compare;
 use super::device::PyDevice;
-use super::dlpack_export;
 use super::dlpack_import;
 use super::dtype::{self, PyDType};
 use super::gil::{self, copy_to};
@@ -688,24 +687,6 @@ impl PyTensor {
 
     fn __str__(&self) -> String {
         crate::format::render(&self.inner, Participation::CheckOnly)
-    }
-
-    /// Exports a DLPack capsule sharing this tensor's memory (array API
-    /// 2023.12 signature).
-    #[pyo3(signature = (*, stream=None, max_version=None, dl_device=None, copy=None))]
-    fn __dlpack__(
-        &self,
-        py: Python<'_>,
-        stream: Option<&Bound<'_, PyAny>>,
-        max_version: Option<&Bound<'_, PyAny>>,
-        dl_device: Option<(u32, i32)>,
-        copy: Option<bool>,
-    ) -> PyResult<Py<PyAny>> {
-        let max_version = max_version
-            .filter(|version| !version.is_none())
-            .map(dlpack_export::parse_max_version)
-            .transpose()?;
-        dlpack_export::export(&self.inner, py, stream, max_version, dl_device, copy)
     }
 
     /// The buffer protocol: `memoryview(t)` shares the tensor's memory, with
