@@ -296,8 +296,37 @@ impl Layout {
     /// [`MAX_NDIM`] dimensions (check with [`check_ndim`] first for the
     /// precise error).
     pub(crate) fn contiguous(shape: &[usize]) -> Option<Layout> {
-        // `Layout::new` bounds the count, so the strides do not saturate.
-        Layout::new(shape, &contiguous_strides(shape), 0).ok()
+        // What `Layout::new(shape, &contiguous_strides(shape), 0)` gives (a
+        // test holds it to that), in one pass into the one allocation: every
+        // tensor a constructor makes starts here. For row-major strides the
+        // checks of `checked_extent` come down to one: the product of the
+        // sizes, each counted as at least 1, fits `isize`. Every stride is a
+        // partial product of it, and the highest offset is below it.
+        let ndim = shape.len();
+        if ndim > MAX_NDIM {
+            return None;
+        }
+        // Not `vec![0; n]`: a zeroed allocation is glibc's `calloc`, which
+        // skips the thread cache that `malloc` serves small blocks from.
+        let mut dims = Vec::with_capacity(2 * ndim);
+        dims.extend_from_slice(shape);
+        dims.resize(2 * ndim, 0);
+        let (sizes, strides) = dims.split_at_mut(ndim);
+        let (mut step, mut empty) = (1isize, false);
+        for axis in (0..ndim).rev() {
+            let size = isize::try_from(sizes[axis]).ok()?;
+            strides[axis] = step as usize;
+            empty |= size == 0;
+            step = step.checked_mul(size.max(1))?;
+        }
+        let numel = if empty { 0 } else { step as usize };
+        Some(Layout {
+            dims: dims.into_boxed_slice(),
+            offset: 0,
+            numel,
+            low: 0,
+            high: if empty { 0 } else { step - 1 },
+        })
     }
 
     /// The size of each dimension.
@@ -610,6 +639,43 @@ fn resolve_slice(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn contiguous_is_new_with_row_major_strides() {
+        let big = isize::MAX as usize;
+        let shapes: &[&[usize]] = &[
+            &[],
+            &[0],
+            &[1],
+            &[16],
+            &[2, 3, 4],
+            &[3, 0, 5],
+            &[0, big],
+            &[big, 0],
+            &[big],
+            &[big, 1],
+            &[big, 2],
+            &[2, big / 2],
+            &[2, big / 2 + 1],
+            &[usize::MAX],
+            &[0, usize::MAX],
+            &[1 << 31, 1 << 31],
+            &[1 << 32, 1 << 31],
+            &[1 << 32, 1 << 31, 0],
+            &[1; MAX_NDIM],
+            &[1; MAX_NDIM + 1],
+        ];
+        for shape in shapes {
+            let expected = check_ndim(shape.len())
+                .ok()
+                .and_then(|()| Layout::new(shape, &contiguous_strides(shape), 0).ok());
+            let got = Layout::contiguous(shape);
+            assert_eq!(got, expected, "{shape:?}");
+            if let Some(layout) = got {
+                assert_eq!(layout.span(), expected.unwrap().span(), "{shape:?}");
+            }
+        }
+    }
     use super::*;
 
     fn slice(start: Option<isize>, stop: Option<isize>, step: Option<isize>) -> IndexItem {
