@@ -108,6 +108,11 @@ enum Owner {
     KeptAlive(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
     /// An imported DLPack managed tensor; dropping the deleter releases it.
     Imported(#[allow(dead_code)] AllocationDeleter),
+    /// A storage of another compiled copy of dlbridge, handed over with the
+    /// C function that lets it go (`src/python/handoff.rs`).
+    // Only the Python layer receives storages from other copies.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    Released(#[allow(dead_code)] ReleasedBy),
     /// A shared-memory segment received from another process.
     // Only the Python layer receives segments (through `multiprocessing`).
     #[cfg_attr(not(feature = "python"), allow(dead_code))]
@@ -267,6 +272,29 @@ impl Storage {
         }
     }
 
+    /// Adopts the storage of another compiled copy of dlbridge, which
+    /// `release` lets go when this storage is dropped.
+    ///
+    /// # Safety
+    ///
+    /// The `extent` bytes around `base` must stay valid until `release` is
+    /// dropped, and must not wrap the address space.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    pub(crate) unsafe fn released_by(
+        base: NonNull<u8>,
+        extent: Extent,
+        release: ReleasedBy,
+    ) -> Storage {
+        Storage {
+            base,
+            extent,
+            owner: Owner::Released(release),
+            relocated: OnceLock::new(),
+            // Only handed over on its way to Python.
+            reachable: AtomicBool::new(true),
+        }
+    }
+
     /// This storage with tensors held to `extent`, a part of its current
     /// extent: narrowing what may be reached is always sound. For a copy
     /// that keeps its source's placement past some padding
@@ -407,6 +435,45 @@ fn advise_huge_pages(start: *mut u8, bytes: usize) {
     let _ = (start, bytes, THRESHOLD);
 }
 
+/// An owner behind a C function: `release(context)` lets it go, once, when
+/// this is dropped. What another compiled copy of dlbridge hands over (its
+/// own `Arc` of a storage), since Rust types and the Rust calling convention
+/// are not shared between separately compiled copies.
+pub(crate) struct ReleasedBy {
+    context: *mut std::ffi::c_void,
+    release: unsafe extern "C" fn(*mut std::ffi::c_void),
+}
+
+impl ReleasedBy {
+    /// Takes charge of `context`: `release` is called with it once, when the
+    /// result is dropped.
+    ///
+    /// # Safety
+    ///
+    /// `release(context)` must be safe to call once, from any thread, with or
+    /// without the interpreter, and must not unwind.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    pub(crate) unsafe fn new(
+        context: *mut std::ffi::c_void,
+        release: unsafe extern "C" fn(*mut std::ffi::c_void),
+    ) -> ReleasedBy {
+        ReleasedBy { context, release }
+    }
+}
+
+impl Drop for ReleasedBy {
+    fn drop(&mut self) {
+        // SAFETY: `new`'s contract; this runs once.
+        unsafe { (self.release)(self.context) }
+    }
+}
+
+// SAFETY: `new`'s contract makes the release callable from any thread, and
+// `&ReleasedBy` exposes nothing.
+unsafe impl Send for ReleasedBy {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for ReleasedBy {}
+
 /// The length, capacity and element type (through `release`) of a `Vec`
 /// whose buffer is a storage's `base`.
 struct VecParts {
@@ -443,7 +510,7 @@ impl Drop for Storage {
                 unsafe { release(self.base, length, capacity) }
             }
             // The other owners release their memory when dropped.
-            Owner::KeptAlive(_) | Owner::Imported(_) | Owner::Shared(_) => {}
+            Owner::KeptAlive(_) | Owner::Imported(_) | Owner::Released(_) | Owner::Shared(_) => {}
         }
     }
 }
@@ -455,6 +522,7 @@ impl std::fmt::Debug for Storage {
             Owner::Vec(_) => "rust vector",
             Owner::KeptAlive(_) => "kept alive by its owner",
             Owner::Imported(_) => "imported",
+            Owner::Released(_) => "another copy of dlbridge",
             Owner::Shared(_) => "shared-memory segment",
         };
         f.debug_struct("Storage")

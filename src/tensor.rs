@@ -313,6 +313,14 @@ impl Tensor {
         self.storage
     }
 
+    /// The storage (with this handle's reference to it) and the layout, for
+    /// the Python layer, which hands both to another compiled copy of
+    /// dlbridge without taking a second reference.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    pub(crate) fn into_storage_and_layout(self) -> (Arc<Storage>, Layout) {
+        (self.storage, self.layout)
+    }
+
     /// The address of the element at `offset` elements from the storage base.
     pub(crate) fn element_ptr(&self, offset: isize) -> *const u8 {
         // `wrapping_offset`: an empty view may point one past its storage,

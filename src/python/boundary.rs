@@ -4,15 +4,18 @@
 //! A downstream extension compiles its own copy of this crate, and with it its
 //! own copy of the `PyTensor` class. Handing that class to Python would create
 //! a second `dlbridge.Tensor` type that `isinstance` does not recognise, so a
-//! returned tensor goes through the installed `dlbridge` package instead: a
-//! versioned managed tensor (zero-copy, read-only flag included) handed to
-//! the DLPack C exchange API of the installed `dlbridge.Tensor` class, with no
-//! Python call, or, for an installed version without that API, a capsule
-//! given to `dlbridge.from_dlpack`. In the dlbridge module itself the two
-//! classes are one, and the tensor is wrapped directly.
+//! returned tensor goes through the installed `dlbridge` package instead:
+//! its storage and layout handed to the installed copy's hand-off table
+//! (`handoff.rs`), with no Python call and no DLPack descriptor. For an
+//! installed version without that table, a versioned managed tensor
+//! (zero-copy, read-only flag included) goes to the DLPack C exchange API of
+//! the installed `dlbridge.Tensor` class, or, older still, a capsule to
+//! `dlbridge.from_dlpack`. In the dlbridge module itself the two classes are
+//! one, and the tensor is wrapped directly.
 
 use super::dlpack_import;
 use super::exchange::ExchangeTable;
+use super::handoff;
 use super::registry;
 use super::tensor::PyTensor;
 use crate::dlpack;
@@ -51,6 +54,9 @@ impl<'py> IntoPyObject<'py> for Tensor {
         let installed = installed_tensor_class(py)?;
         if installed.is(py.get_type::<PyTensor>()) {
             return Ok(PyTensor::wrap(py, self)?.into_bound(py).into_any());
+        }
+        if let Some(api) = handoff::installed(py) {
+            return handoff::hand_off(api, py, self);
         }
         let managed = dlpack::export::<DLManagedTensorVersioned>(&self)?;
         if let Some(table) = installed_exchange_table(py) {

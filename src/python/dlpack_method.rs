@@ -15,15 +15,14 @@
 //! `torch_only.rs`'s descriptors; the export itself is `dlpack_export.rs`'s.
 
 use super::dlpack_export;
+use super::error;
 use super::tensor::PyTensor;
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
-use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyString, PyTuple};
 use std::ffi::CStr;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// The keyword-only parameters, in the signature's order.
 const PARAMETERS: [&str; 4] = ["stream", "max_version", "dl_device", "copy"];
@@ -70,21 +69,9 @@ unsafe extern "C" fn dlpack_method(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls methods with the thread attached.
-    let py = unsafe { Python::assume_attached() };
-    // A panic must not unwind into C: it becomes PanicException, as it does
-    // in PyO3's own methods.
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the calling convention above.
-        unsafe { call(py, slf, args, nargs, kwnames) }
-    }));
-    let error = match outcome {
-        Ok(Ok(capsule)) => return capsule.into_ptr(),
-        Ok(Err(error)) => error,
-        Err(payload) => PanicException::new_err(panic_message(&*payload)),
-    };
-    error.restore(py);
-    std::ptr::null_mut()
+    // SAFETY: CPython calls methods with the thread attached, with the
+    // arguments `call` expects.
+    unsafe { error::c_entry(|py| call(py, slf, args, nargs, kwnames)) }
 }
 
 /// Reads the arguments and exports.
@@ -196,15 +183,4 @@ fn argument_error(py: Python<'_>, name: &str, error: PyErr) -> PyErr {
     );
     named.set_cause(py, Some(error));
     named
-}
-
-/// The text of a panic's payload, as PyO3 reports panics.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "panic from Rust code".to_owned()
-    }
 }

@@ -72,3 +72,39 @@ impl From<Error> for PyErr {
         }
     }
 }
+
+/// Runs the body of a C function that CPython or another compiled copy of
+/// dlbridge calls with the thread attached, and answers in C's convention: a
+/// new reference, or NULL with the error (a panic as PyO3's
+/// `PanicException`) set as the current exception. What PyO3's own
+/// trampolines do for `#[pymethods]`, for the entry points it cannot
+/// generate (`dlpack_method.rs`, `handoff.rs`).
+///
+/// # Safety
+///
+/// The calling thread is attached to the interpreter.
+pub(super) unsafe fn c_entry(
+    body: impl FnOnce(pyo3::Python<'_>) -> pyo3::PyResult<pyo3::Py<pyo3::PyAny>>,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: the caller's contract.
+    let py = unsafe { pyo3::Python::assume_attached() };
+    // A panic must not unwind into C.
+    let error = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(py))) {
+        Ok(Ok(object)) => return object.into_ptr(),
+        Ok(Err(error)) => error,
+        Err(payload) => pyo3::panic::PanicException::new_err(panic_message(&*payload)),
+    };
+    error.restore(py);
+    std::ptr::null_mut()
+}
+
+/// The text of a panic's payload, as PyO3 reports panics.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "panic from Rust code".to_owned()
+    }
+}

@@ -37,6 +37,7 @@ mod buffer; // the buffer protocol, both directions
 mod dlpack_export; // `__dlpack__`'s export and the C exchange API producer
 mod dlpack_method; // `__dlpack__` itself, reading its keywords in C's convention
 mod exchange; // other frameworks' C exchange tables, called as a consumer
+mod handoff; // tensors handed between compiled copies of dlbridge
 mod ndarray; // NumPy arrays read field by field
 mod numpy_view; // matching NumPy arrays as typed views, no `Tensor` built
 // 3. On those:
@@ -83,6 +84,8 @@ pub fn dlbridge_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Publish the process-wide borrow registry before anything else can use
     // this copy's, and before any other extension looks for it here.
     registry::share_on(m)?;
+    // And the table other copies hand their tensors to.
+    handoff::publish(m)?;
     m.add_class::<PyTensor>()?;
     // Before `torch_only` looks for the names the class lacks.
     dlpack_method::install(m.py())?;
