@@ -51,7 +51,9 @@ pub(crate) struct Storage {
     /// The original memory stays with `owner` until the storage is dropped:
     /// an alias exported before the move (a NumPy view, a DLPack capsule, a
     /// `memoryview`) still points there, and must stay valid.
-    relocated: OnceLock<Relocated>,
+    /// Boxed, like the segment owner below: both are rare (multiprocessing),
+    /// and every storage made moves and zeroes their room otherwise.
+    relocated: OnceLock<Box<Relocated>>,
     /// Whether a party other than Rust code holding tensor handles can reach
     /// the bytes: Python (a `dlbridge.Tensor`, a NumPy array, a buffer), or a
     /// DLPack consumer. One-way: once set it stays set, since no one can tell
@@ -116,7 +118,7 @@ enum Owner {
     /// A shared-memory segment received from another process.
     // Only the Python layer receives segments (through `multiprocessing`).
     #[cfg_attr(not(feature = "python"), allow(dead_code))]
-    Shared(SharedSegment),
+    Shared(Box<SharedSegment>),
 }
 
 // SAFETY: a Storage is plain memory plus an owner that is itself Send + Sync
@@ -242,7 +244,7 @@ impl Storage {
         Storage {
             base,
             extent,
-            owner: Owner::Shared(segment),
+            owner: Owner::Shared(Box::new(segment)),
             relocated: OnceLock::new(),
             // Received through Python's multiprocessing.
             reachable: AtomicBool::new(true),
@@ -409,7 +411,7 @@ impl Storage {
             .expect("an address inside a mapping is not NULL");
         // Another thread may have moved the storage meanwhile: its segment
         // stays, and this one is dropped.
-        let _ = self.relocated.set(Relocated { base, segment });
+        let _ = self.relocated.set(Box::new(Relocated { base, segment }));
         Ok(())
     }
 }
