@@ -131,7 +131,7 @@ def rows(quick: bool) -> list[Row]:
         (
             "np.from_dlpack(t)",
             "np.from_dlpack(numpy_array)",
-            1.5,
+            1.1,
             lambda: np.from_dlpack(t_small),
             lambda: np.from_dlpack(small),
         ),
