@@ -192,10 +192,11 @@ def test_too_many_dimensions_are_refused_before_the_arrays_are_read():
     assert owner.released == [0x5EED]
 
 
-def test_a_null_base_is_refused():
+@pytest.mark.parametrize("field", ["base", "shape", "strides"])
+def test_a_null_pointer_is_refused(field):
     owner = Owner()
     parts = owner.parts([1], [1])
-    parts.base = None
+    setattr(parts, field, None)
     with pytest.raises(BufferError, match="NULL"):
         _api().wrap(ctypes.byref(parts))
     assert owner.released == [0x5EED]

@@ -204,13 +204,23 @@ unsafe extern "C" fn wrap(parts: *const TensorParts) -> *mut ffi::PyObject {
 /// check).
 fn adopt(py: Python<'_>, parts: &TensorParts, owner: ReleasedBy) -> PyResult<Py<PyTensor>> {
     let dtype = DType::from_dlpack(parts.dtype)?;
-    // Before the count is used to read the arrays.
+    let invalid = |reason: String| Error::InvalidMemory {
+        origin: "tensor handed over by another copy of dlbridge",
+        reason,
+    };
+    // Before the count and the pointers are used to read the arrays.
     layout::check_ndim(parts.ndim)?;
     let (shape, strides): (&[usize], &[isize]) = if parts.ndim == 0 {
         (&[], &[])
+    } else if parts.shape.is_null() || parts.strides.is_null() {
+        return Err(invalid(format!(
+            "NULL shape or strides for {} dimensions",
+            parts.ndim
+        ))
+        .into());
     } else {
-        // SAFETY: the sender's arrays hold `ndim` entries each and are valid
-        // for the call.
+        // SAFETY: the sender's arrays (not NULL, checked above) hold `ndim`
+        // entries each and are valid for the call.
         unsafe {
             (
                 std::slice::from_raw_parts(parts.shape, parts.ndim),
@@ -219,10 +229,6 @@ fn adopt(py: Python<'_>, parts: &TensorParts, owner: ReleasedBy) -> PyResult<Py<
         }
     };
     let layout = Layout::new(shape, strides, parts.offset)?;
-    let invalid = |reason: String| Error::InvalidMemory {
-        origin: "tensor handed over by another copy of dlbridge",
-        reason,
-    };
     let base = NonNull::new(parts.base).ok_or_else(|| invalid("NULL base address".into()))?;
     let extent = Extent {
         start: parts.extent_start,
