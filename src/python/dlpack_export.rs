@@ -1,7 +1,8 @@
-//! DLPack out of dlbridge: `Tensor.__dlpack__` (through dlpark's producer
-//! helpers, with the parts of the array API's `__dlpack__` that dlpark leaves
-//! to producers) and the C exchange API that torch and tvm-ffi consumers
-//! call without a Python round trip.
+//! DLPack out of dlbridge: the export behind `Tensor.__dlpack__` (through
+//! dlpark's producer helpers, with the parts of the array API's `__dlpack__`
+//! that dlpark leaves to producers; the method itself, which reads the
+//! arguments, is `dlpack_method.rs`) and the C exchange API that torch and
+//! tvm-ffi consumers call without a Python round trip.
 
 use super::tensor::PyTensor;
 use crate::borrow::Participation;

@@ -132,11 +132,10 @@ unsafe fn call(
                 .map_err(|error| argument_error(py, "copy", error))
         })
         .transpose()?;
-    let stream = stream.map(Borrowed::to_owned);
     dlpack_export::export(
         &tensor.get().inner,
         py,
-        stream.as_ref(),
+        stream.as_deref(),
         max_version,
         dl_device,
         copy,
