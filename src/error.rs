@@ -208,6 +208,21 @@ pub enum Error {
         numel: usize,
     },
 
+    /// A Rust owner whose bytes, from the byte offset asked for, are fewer
+    /// than the tensor needs (`Tensor::from_bytes_owner`). NumPy's
+    /// `frombuffer` refuses the same with "buffer is smaller than requested
+    /// size".
+    #[error("the owner holds {len} bytes, too few for {needed} bytes from byte offset {offset}")]
+    OwnerTooShort {
+        /// The bytes the owner holds.
+        len: usize,
+        /// The byte offset of the first element.
+        offset: usize,
+        /// The bytes the tensor needs from there (wider than `usize`: a
+        /// shape's byte size may not fit it).
+        needed: u128,
+    },
+
     /// An integer index outside its dimension.
     #[error("index {index} is out of bounds for dimension {axis} with size {size}")]
     IndexOutOfRange {

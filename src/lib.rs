@@ -54,6 +54,7 @@ mod error;
 mod foreign;
 mod format;
 mod layout;
+mod owned;
 mod range;
 mod reshape;
 mod round;
@@ -72,6 +73,7 @@ pub use device::Device;
 pub use dtype::{DType, Element, Kind};
 pub use error::{Error, Result};
 pub use layout::{IndexItem, MAX_NDIM};
+pub use owned::{IntoArrayError, IntoArrayReason};
 pub use scalar::Scalar;
 pub use tensor::Tensor;
 

@@ -1,5 +1,6 @@
 //! Who owns the bytes: an allocation made here, a Rust value handed over by the
-//! caller, or a DLPack managed tensor imported from another framework.
+//! caller (a `Vec`, or any owner of a slice), or a DLPack managed tensor
+//! imported from another framework.
 //!
 //! A [`Storage`] is shared by every tensor and view cut from it (through an
 //! `Arc`), and by every DLPack capsule exported from them. When the last of
@@ -23,7 +24,7 @@ use crate::layout::Layout;
 use crate::shared::SharedSegment;
 use dlpark::AllocationDeleter;
 use std::alloc::{self, Layout as AllocLayout};
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -103,6 +104,10 @@ enum Owner {
     /// than boxed: one allocation fewer for every tensor made from a `Vec`
     /// (rust-numpy's `PySliceContainer` keeps a `Vec` the same way).
     Vec(VecParts),
+    /// Any other Rust value that owns the bytes (an `Arc<[T]>`, a
+    /// `Box<[T]>`, a memory map), handed over by `Tensor::from_owner` and
+    /// its siblings (`src/owned.rs`).
+    Rust(#[allow(dead_code)] RustOwner),
     /// Memory owned by another object (a NumPy array, a Python buffer),
     /// which this storage keeps alive.
     // Only the Python layer (NumPy arrays, buffers) keeps memory alive so.
@@ -121,13 +126,15 @@ enum Owner {
     Shared(Box<SharedSegment>),
 }
 
-// SAFETY: a Storage is plain memory plus an owner that is itself Send + Sync
-// (the DLPack deleter must be callable from any thread, per the spec), and its
+// SAFETY: a Storage is plain memory plus an owner that is itself Send (a
+// Rust owner, which is never referenced, only dropped) or Send + Sync (the
+// DLPack deleter must be callable from any thread, per the spec), and its
 // release runs once, from whichever thread drops the last `Arc`. It never
 // touches the elements; the raw-pointer reads and writes made through its base
 // address carry their own safety arguments (module docs).
 unsafe impl Send for Storage {}
-// SAFETY: see `Send` above; `&Storage` exposes only the base address.
+// SAFETY: see `Send` above; `&Storage` exposes only the base address, never
+// the owner (so a Rust owner need not be `Sync`).
 unsafe impl Sync for Storage {}
 
 impl Storage {
@@ -198,10 +205,104 @@ impl Storage {
             owner: Owner::Vec(VecParts {
                 length: values.len(),
                 capacity: values.capacity(),
-                release: release_vec::<T>,
+                kind: VecKind::of::<T>(),
             }),
             relocated: OnceLock::new(),
             reachable: AtomicBool::new(false),
+        }
+    }
+
+    /// Takes charge of `owner`, a Rust value that owns the bytes `locate`
+    /// finds in it (an address and a length). The storage's memory is those
+    /// bytes from byte `skip` on (a placement that need not be a whole number
+    /// of elements). The owner is dropped once, with the storage, on
+    /// whichever thread lets go of it last. A storage made so is reachable
+    /// from Rust only, until it is exposed.
+    ///
+    /// `locate` is called once, on the owner in its final place (boxed, so
+    /// an owner holding its elements inline, an array, does not move them
+    /// afterwards). If it panics, the owner is dropped. Fails with the
+    /// owner's length in bytes, having dropped it, when `skip` is past it.
+    ///
+    /// # Safety
+    ///
+    /// The bytes `locate` returns must stay valid, and be written by no one
+    /// but tensors on this storage, for as long as the owner lives untouched:
+    /// it is never referenced again, only dropped.
+    pub(crate) unsafe fn owned_by<O: Send + 'static>(
+        owner: O,
+        skip: usize,
+        locate: impl FnOnce(&mut O) -> (NonNull<u8>, usize),
+    ) -> std::result::Result<Storage, usize> {
+        let mut owner = RustOwner::new(owner);
+        // SAFETY: `owner` was made from an `O` just above, and the
+        // reference ends with `locate`, before the owner is moved into the
+        // storage.
+        let (start, len) = locate(unsafe { owner.value_mut::<O>() });
+        let Some(rest) = len.checked_sub(skip) else {
+            return Err(len);
+        };
+        // SAFETY: `skip <= len`: the address is inside the located bytes or
+        // one past their end.
+        let base = unsafe { NonNull::new_unchecked(start.as_ptr().add(skip)) };
+        Ok(Storage {
+            base,
+            extent: Extent {
+                start: 0,
+                len: rest,
+            },
+            owner: Owner::Rust(owner),
+            relocated: OnceLock::new(),
+            reachable: AtomicBool::new(false),
+        })
+    }
+
+    /// The length of the `Vec<T>` this storage was made from
+    /// (`Storage::from_vec`), when it was made from one of that element type
+    /// and its bytes are still there (not moved to shared memory).
+    pub(crate) fn vec_len<T: 'static>(&self) -> Option<usize> {
+        match &self.owner {
+            Owner::Vec(parts)
+                if (parts.kind.element)() == TypeId::of::<T>()
+                    && self.relocated.get().is_none() =>
+            {
+                Some(parts.length)
+            }
+            _ => None,
+        }
+    }
+
+    /// The `Vec<T>` this storage was made from (`Storage::from_vec`), without
+    /// copying, or the storage back when it holds anything else: memory of
+    /// another element type, or of another owner, or bytes moved into shared
+    /// memory (`move_to_shared`: the vector's own buffer no longer holds what
+    /// tensors wrote since).
+    pub(crate) fn into_vec<T: 'static>(self) -> std::result::Result<Vec<T>, Storage> {
+        let parts = match &self.owner {
+            Owner::Vec(parts) if self.vec_len::<T>().is_some() => (parts.length, parts.capacity),
+            _ => return Err(self),
+        };
+        // The storage's fields own nothing else once the vector is taken
+        // back: `relocated` is empty and the flags are plain values.
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `base` and the parts are those of a `Vec<T>` that
+        // `from_vec` forgot (the element type is checked above), taken back
+        // once: the storage is forgotten, so its `Drop` does not release it.
+        Ok(unsafe { Vec::from_raw_parts(this.base.as_ptr().cast::<T>(), parts.0, parts.1) })
+    }
+
+    /// What kind of owner keeps the bytes, for `Tensor::try_into_array`'s
+    /// refusals.
+    pub(crate) fn owner_kind(&self) -> OwnerKind {
+        match &self.owner {
+            Owner::Vec(parts) => OwnerKind::Vec {
+                element: (parts.kind.name)(),
+            },
+            Owner::Allocated { .. } => OwnerKind::Allocated,
+            Owner::Rust(_) => OwnerKind::Rust,
+            Owner::KeptAlive(_) | Owner::Imported(_) | Owner::Released(_) | Owner::Shared(_) => {
+                OwnerKind::Foreign
+            }
         }
     }
 
@@ -476,13 +577,106 @@ unsafe impl Send for ReleasedBy {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for ReleasedBy {}
 
-/// The length, capacity and element type (through `release`) of a `Vec`
-/// whose buffer is a storage's `base`.
+/// The kinds of owner [`Storage::owner_kind`] tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OwnerKind {
+    /// A `Vec` of the named element type (`std::any::type_name`).
+    Vec {
+        /// The element type's name.
+        element: &'static str,
+    },
+    /// An allocation made here (`zeros`, copies).
+    Allocated,
+    /// Another Rust owner (`Tensor::from_owner` and its siblings).
+    Rust,
+    /// Memory of Python, another framework, another compiled copy of
+    /// dlbridge or another process.
+    Foreign,
+}
+
+/// The length, capacity and element type of a `Vec` whose buffer is a
+/// storage's `base`.
 struct VecParts {
     length: usize,
     capacity: usize,
-    /// `release_vec::<T>` for the vector's `T`.
+    /// What depends on the element type, behind one pointer so that a
+    /// storage stays small.
+    kind: &'static VecKind,
+}
+
+/// The element type of a `Vec` taken apart by `Storage::from_vec`: how to
+/// release it, and which type it is (a tensor's dtype does not say, since
+/// `reinterpret` changes it, and `Storage::into_vec` must rebuild the very
+/// `Vec<T>` that was given).
+struct VecKind {
+    /// `release_vec::<T>`.
     release: unsafe fn(NonNull<u8>, usize, usize),
+    /// `TypeId::of::<T>`: compared, where function pointers could be merged
+    /// for element types whose release compiles to the same code.
+    element: fn() -> TypeId,
+    /// `std::any::type_name::<T>`, for messages.
+    name: fn() -> &'static str,
+}
+
+impl VecKind {
+    /// The kind of `Vec<T>`, one static table per element type.
+    fn of<T: 'static>() -> &'static VecKind {
+        const {
+            &VecKind {
+                release: release_vec::<T>,
+                element: TypeId::of::<T>,
+                name: std::any::type_name::<T>,
+            }
+        }
+    }
+}
+
+/// A Rust value of any type, boxed and taken apart into a raw pointer and the
+/// function that drops it: the owner is never referenced once its bytes are
+/// located (a `Box` would assert unique access each time it moves, while
+/// tensors read and write through pointers into it), and is dropped once.
+struct RustOwner {
+    value: NonNull<()>,
+    /// `drop_owner::<O>` for the owner's type.
+    drop: unsafe fn(NonNull<()>),
+}
+
+impl RustOwner {
+    fn new<O: Send + 'static>(owner: O) -> RustOwner {
+        RustOwner {
+            value: NonNull::from(Box::leak(Box::new(owner))).cast(),
+            drop: drop_owner::<O>,
+        }
+    }
+
+    /// The owner, to locate its bytes in.
+    ///
+    /// # Safety
+    ///
+    /// `O` is the type this was made from, and the reference ends before any
+    /// pointer into the owner is used.
+    unsafe fn value_mut<O>(&mut self) -> &mut O {
+        // SAFETY: the caller's contract; the value is live until `drop`.
+        unsafe { self.value.cast::<O>().as_mut() }
+    }
+}
+
+impl Drop for RustOwner {
+    fn drop(&mut self) {
+        // SAFETY: `drop` is `drop_owner` for the type `value` was made from,
+        // called once, here.
+        unsafe { (self.drop)(self.value) }
+    }
+}
+
+/// Drops the boxed owner `RustOwner::new` took apart.
+///
+/// # Safety
+///
+/// `value` came from `Box::<O>::leak` and is dropped once.
+unsafe fn drop_owner<O>(value: NonNull<()>) {
+    // SAFETY: the caller's contract.
+    drop(unsafe { Box::from_raw(value.cast::<O>().as_ptr()) });
 }
 
 /// Rebuilds and drops the `Vec<T>` taken apart by `Storage::from_vec`.
@@ -505,14 +699,18 @@ impl Drop for Storage {
             Owner::Vec(VecParts {
                 length,
                 capacity,
-                release,
+                kind,
             }) => {
                 // SAFETY: `base` and the parts are those of the `Vec` that
                 // `from_vec` forgot, released once, here.
-                unsafe { release(self.base, length, capacity) }
+                unsafe { (kind.release)(self.base, length, capacity) }
             }
             // The other owners release their memory when dropped.
-            Owner::KeptAlive(_) | Owner::Imported(_) | Owner::Released(_) | Owner::Shared(_) => {}
+            Owner::Rust(_)
+            | Owner::KeptAlive(_)
+            | Owner::Imported(_)
+            | Owner::Released(_)
+            | Owner::Shared(_) => {}
         }
     }
 }
@@ -522,6 +720,7 @@ impl std::fmt::Debug for Storage {
         let owner = match self.owner {
             Owner::Allocated { .. } => "allocated",
             Owner::Vec(_) => "rust vector",
+            Owner::Rust(_) => "rust owner",
             Owner::KeptAlive(_) => "kept alive by its owner",
             Owner::Imported(_) => "imported",
             Owner::Released(_) => "another copy of dlbridge",
@@ -542,6 +741,19 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_storage_stays_small() {
+        // Every tensor made allocates one: the rare owners (shared-memory
+        // segments, relocations) are boxed, and the `Vec`'s element type sits
+        // behind one pointer, so that it fits in 80 bytes on 64-bit targets.
+        #[cfg(target_pointer_width = "64")]
+        assert!(
+            std::mem::size_of::<Storage>() <= 80,
+            "{}",
+            std::mem::size_of::<Storage>()
+        );
+    }
 
     #[test]
     fn zeroed_storage_is_aligned_and_zero() {

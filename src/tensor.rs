@@ -321,6 +321,17 @@ impl Tensor {
         (self.storage, self.layout)
     }
 
+    /// The storage itself (no longer shared) and the layout, when this is
+    /// the last handle to the storage: no other tensor, view, exported
+    /// capsule, NumPy array or buffer holds it. Otherwise the tensor back,
+    /// unchanged. For `Tensor::try_into_array`, which takes the memory back.
+    pub(crate) fn try_into_unique_storage(self) -> std::result::Result<(Storage, Layout), Tensor> {
+        match Arc::try_unwrap(self.storage) {
+            Ok(storage) => Ok((storage, self.layout)),
+            Err(storage) => Err(Tensor { storage, ..self }),
+        }
+    }
+
     /// The address of the element at `offset` elements from the storage base.
     pub(crate) fn element_ptr(&self, offset: isize) -> *const u8 {
         // `wrapping_offset`: an empty view may point one past its storage,

@@ -57,6 +57,7 @@ impl From<Error> for PyErr {
             // read-only", "can only convert an array of size 1"; torch:
             // "expected sequence of length" for ragged lists.
             Error::LengthMismatch { .. }
+            | Error::OwnerTooShort { .. }
             | Error::ZeroStep
             | Error::NotBroadcastable { .. }
             | Error::ReadOnly
