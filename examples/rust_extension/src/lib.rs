@@ -6,6 +6,8 @@
 //! `docs/first-extension.md` walks through: that page quotes them from this
 //! file, and `tests/test_first_extension_page.py` checks that it still does.
 
+mod owners;
+
 use dlbridge::ndarray::{Ix2, IxDyn};
 use dlbridge::python::{Converted, FloatKind, Framework, TensorMut, TensorRef};
 use dlbridge::{DType, Tensor};
@@ -537,5 +539,6 @@ fn dlbridge_example(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fresh16_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(fresh16_torch, m)?)?;
     m.add_function(wrap_pyfunction!(fresh16_rust_numpy, m)?)?;
+    owners::register(m)?;
     Ok(())
 }
