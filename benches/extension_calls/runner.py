@@ -89,6 +89,14 @@ def rows() -> list[tuple[str, dict[str, tuple[str, Call]]]]:
                 "nanobind": ("make(n)", lambda: nb.make(N)),
             },
         ),
+        (
+            f"make({N}) from an owner (a Box, a capsule), to NumPy",
+            {
+                "dlbridge": ("make_owner_numpy(n)", lambda: dl.make_owner_numpy(N)),
+                "rust-numpy": ("make(n)  # PyArray::from_vec", lambda: rn.make(N)),
+                "nanobind": ("make(n)", lambda: nb.make(N)),
+            },
+        ),
     ]
 
 
@@ -103,7 +111,12 @@ def check() -> None:
     assert ext_rust_numpy.sum_f32(t.numpy()) == total
     expected = np.arange(N, dtype=np.float32)
     assert isinstance(ext_dlbridge.make(N), db.Tensor)
-    for made in (ext_dlbridge.make_numpy(N), ext_rust_numpy.make(N), ext_nanobind.make(N)):
+    for made in (
+        ext_dlbridge.make_numpy(N),
+        ext_dlbridge.make_owner_numpy(N),
+        ext_rust_numpy.make(N),
+        ext_nanobind.make(N),
+    ):
         assert isinstance(made, np.ndarray) and np.array_equal(made, expected)
     for made in (ext_dlbridge.make_torch(N), ext_nanobind.make_torch(N)):
         assert isinstance(made, torch.Tensor) and torch.equal(made, torch.from_numpy(expected))

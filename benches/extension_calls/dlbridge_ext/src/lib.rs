@@ -37,6 +37,14 @@ fn make_numpy(py: Python<'_>, n: usize) -> PyResult<Bound<'_, PyAny>> {
     Tensor::from_vec(values(n), &[n])?.into_numpy(py)
 }
 
+/// `make(n)` held by a Rust owner that is not a `Vec` (a `Box<[f32]>`, through
+/// `Tensor::from_owner`, kept boxed inside the storage) and returned as a
+/// read-only NumPy array sharing its memory.
+#[pyfunction]
+fn make_owner_numpy(py: Python<'_>, n: usize) -> PyResult<Bound<'_, PyAny>> {
+    Tensor::from_owner(values(n).into_boxed_slice(), &[n])?.into_numpy(py)
+}
+
 fn values(n: usize) -> Vec<f32> {
     (0..n).map(|i| i as f32).collect()
 }
@@ -48,5 +56,6 @@ fn ext_dlbridge(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(make, m)?)?;
     m.add_function(wrap_pyfunction!(make_torch, m)?)?;
     m.add_function(wrap_pyfunction!(make_numpy, m)?)?;
+    m.add_function(wrap_pyfunction!(make_owner_numpy, m)?)?;
     Ok(())
 }
