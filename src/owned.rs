@@ -292,10 +292,25 @@ impl Tensor {
             };
             return refuse(self, reason);
         };
+        let readonly = self.is_readonly();
         let (storage, layout) = match self.try_into_unique_storage() {
             Ok(parts) => parts,
             Err(tensor) => return refuse(tensor, IntoArrayReason::Shared),
         };
+        // The array owns the whole vector, so every element of it must be a
+        // valid `T`: only `bool` has invalid bit patterns, which a `uint8`
+        // view of the same memory may have written.
+        if T::DTYPE == DType::Bool {
+            // SAFETY: the storage is this function's alone (no other handle
+            // exists to write it), and its first `len` bytes are the
+            // initialised elements of a `Vec<bool>`, read as bytes.
+            let bytes = unsafe { std::slice::from_raw_parts(storage.base().cast_const(), len) };
+            if let Some(&byte) = bytes.iter().find(|&&byte| byte > 1) {
+                let tensor = Tensor::from_parts(Arc::new(storage), layout, T::DTYPE, readonly)
+                    .expect("the parts of a tensor just taken apart");
+                return refuse(tensor, IntoArrayReason::InvalidBool { byte });
+            }
+        }
         let values = storage
             .into_vec::<T>()
             .unwrap_or_else(|_| unreachable!("a Vec<T> of its own bytes (checked above)"));
@@ -564,6 +579,12 @@ pub enum IntoArrayReason {
         /// The dimensionality's.
         requested: usize,
     },
+    /// A `bool` vector holding a byte other than 0 or 1 (written through a
+    /// `uint8` view of the same memory), which is not a Rust `bool`.
+    InvalidBool {
+        /// The first such byte.
+        byte: u8,
+    },
     /// A layout ndarray does not give an owned `Array`: one that reaches
     /// some element twice (broadcast or overlapping strides), or whose axes
     /// interleave (ndarray's check is conservative).
@@ -607,6 +628,10 @@ impl fmt::Display for IntoArrayReason {
             IntoArrayReason::Rank { tensor, requested } => write!(
                 f,
                 "the tensor has {tensor} dimensions, {requested} were requested"
+            ),
+            IntoArrayReason::InvalidBool { byte } => write!(
+                f,
+                "the bool vector holds the byte {byte}, which is not a valid bool"
             ),
             IntoArrayReason::Layout { shape, strides } => write!(
                 f,

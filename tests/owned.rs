@@ -537,6 +537,44 @@ fn a_dtype_mismatch_on_a_vector_of_that_type_is_refused() {
     );
 }
 
+#[test]
+fn a_bool_vector_with_invalid_bytes_is_not_given_back() {
+    // A `uint8` view of a `Vec<bool>` writes 2 into it: the vector is no
+    // longer all `bool`s, so it does not come back as an `Array<bool>`.
+    let t = Tensor::from_vec(vec![true, false, true], &[3]).unwrap();
+    let bytes = t.reinterpret(DType::UInt8).unwrap();
+    bytes
+        .index(&[IndexItem::Int(1)])
+        .unwrap()
+        .fill(Scalar::Int(2))
+        .unwrap();
+    drop(bytes);
+    let error = t.try_into_array::<bool, Ix1>().unwrap_err();
+    assert_eq!(error.reason(), &IntoArrayReason::InvalidBool { byte: 2 });
+    // Given back whole; once the byte is valid again, the vector comes back.
+    let t = error.into_tensor();
+    t.reinterpret(DType::UInt8)
+        .unwrap()
+        .fill(Scalar::Int(1))
+        .unwrap();
+    let back: Array1<bool> = t.try_into_array().unwrap();
+    assert_eq!(back.to_vec(), vec![true; 3]);
+    // Elements outside the tensor's view count too: the array owns them all.
+    let t = Tensor::from_vec(vec![false; 4], &[4]).unwrap();
+    t.reinterpret(DType::UInt8)
+        .unwrap()
+        .index(&[IndexItem::Int(3)])
+        .unwrap()
+        .fill(Scalar::Int(255))
+        .unwrap();
+    let first = t.index(&[IndexItem::Int(0)]).unwrap();
+    drop(t);
+    let error = first
+        .try_into_array::<bool, dlbridge::ndarray::Ix0>()
+        .unwrap_err();
+    assert_eq!(error.reason(), &IntoArrayReason::InvalidBool { byte: 255 });
+}
+
 /// A small deterministic generator (xorshift), so failures reproduce.
 struct Rng(u64);
 
