@@ -124,6 +124,31 @@ fn an_exported_capsule_keeps_the_owner_after_rust_lets_go() {
 }
 
 #[test]
+fn owner_memory_is_rust_only_until_it_is_exported() {
+    // Guards need no interpreter while only Rust reaches the owner's memory;
+    // an export refuses to hand it out under a live guard, and from then on
+    // the memory is reachable and guards are refused, on every handle.
+    for t in [
+        Tensor::from_owner_mut(vec![0.0f32; 4].into_boxed_slice(), &[4]).unwrap(),
+        Tensor::from_array(Array1::<f32>::zeros(4)).unwrap(),
+        Tensor::from_owner(Arc::<[f32]>::from(vec![0.0; 4]), &[4]).unwrap(),
+    ] {
+        let handle = t.clone();
+        let reading = t.as_slice::<f32>().unwrap();
+        assert!(matches!(
+            dlpack::export::<DLManagedTensorVersioned>(&handle),
+            Err(Error::AlreadyBorrowed { exclusive: true })
+        ));
+        drop(reading);
+        assert_eq!(t.as_slice::<f32>().unwrap_err(), Error::ReachableFromPython);
+        assert_eq!(
+            handle.view::<f32>().unwrap_err(),
+            Error::ReachableFromPython
+        );
+    }
+}
+
+#[test]
 fn refused_owners_are_dropped_once() {
     let (owner, counter) = Counted::new(5);
     assert_eq!(

@@ -134,6 +134,44 @@ def test_the_owner_is_dropped_once_after_the_last_user(kind):
     assert ex.owner_drops() == drops + 1
 
 
+@pytest.mark.parametrize("kind", ["numpy", "numpy_mut", "torch", "dlbridge"])
+def test_an_empty_owner_is_dropped_once_too(kind):
+    drops = ex.owner_drops()
+    returned, _ = ex.counted_floats(0, kind)
+    assert tuple(returned.shape) == (0,)
+    assert ex.owner_drops() == drops
+    del returned
+    gc.collect()
+    assert ex.owner_drops() == drops + 1
+
+
+def test_owners_made_and_dropped_on_many_threads_are_each_dropped_once():
+    drops = ex.owner_drops()
+    kinds = ["numpy", "numpy_mut", "torch", "dlbridge"]
+    rounds, workers = 200, 8
+    handed = []
+
+    def work(worker):
+        for i in range(rounds):
+            returned, address = ex.counted_floats(1 + i % 5, kinds[(worker + i) % 4])
+            assert address_of(returned) == address
+            # Every other one is let go by another thread.
+            if i % 2:
+                handed.append(returned)
+            else:
+                del returned
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert ex.owner_drops() == drops + rounds * workers // 2
+    handed.clear()
+    gc.collect()
+    assert ex.owner_drops() == drops + rounds * workers
+
+
 def test_a_pickle_buffer_keeps_the_owner_until_it_is_released():
     drops = ex.owner_drops()
     t, address = ex.counted_floats(6, "dlbridge")
