@@ -31,7 +31,9 @@ impl Tensor {
     /// array, and `into_torch` refuses it, since torch has no read-only
     /// tensors). `owner.as_ref()` is called once, with the owner already in
     /// its final place, so owners that hold their elements inline (`[T; N]`)
-    /// work too. Fails with [`Error::LengthMismatch`] when the owner does not
+    /// work too (a `Vec<T>` is kept as a vector, as [`Tensor::from_vec`]
+    /// does, without the call). The owner's `Drop` must not panic: it may run
+    /// inside a DLPack deleter, a C function. Fails with [`Error::LengthMismatch`] when the owner does not
     /// hold exactly the shape's element count (the owner is dropped then).
     ///
     /// ```
@@ -69,8 +71,11 @@ impl Tensor {
     /// whichever thread lets go of the memory last.
     ///
     /// `owner.as_mut()` is called once, with the owner in its final place.
-    /// A `Vec<T>` is kept as a vector (as [`Tensor::from_vec`] does), so that
-    /// [`Tensor::try_into_array`] can give it back. Fails with
+    /// A `Vec<T>` is kept as a vector (as [`Tensor::from_vec`] does, without
+    /// the call), so that [`Tensor::try_into_array`] can give it back. `bool`
+    /// elements come back to the owner as valid `bool`s, whatever a `uint8`
+    /// view wrote (a byte above 1 becomes 1 before the owner is dropped). The
+    /// owner's `Drop` must not panic. Fails with
     /// [`Error::LengthMismatch`] when the owner does not hold exactly the
     /// shape's element count.
     ///
@@ -93,24 +98,34 @@ impl Tensor {
         let layout = contiguous_layout(shape)?;
         let storage = match into_vec::<T, O>(owner) {
             Ok(values) => Storage::from_vec(values),
-            // SAFETY: the slice `as_mut` returns is the owner's, exclusively:
-            // while the owner lives untouched (it is never referenced
-            // again), only tensors on this storage reach it.
-            Err(owner) => unsafe {
-                Storage::owned_by(owner, 0, |owner| {
-                    let elements = owner.as_mut();
-                    let len = std::mem::size_of_val::<[T]>(elements);
-                    (NonNull::from(elements).cast::<u8>(), len)
-                })
+            Err(owner) => {
+                // SAFETY: the slice `as_mut` returns is the owner's,
+                // exclusively: while the owner lives untouched (it is never
+                // referenced again), only tensors on this storage reach it.
+                let storage = unsafe {
+                    Storage::owned_by(owner, 0, |owner| {
+                        let elements = owner.as_mut();
+                        let len = std::mem::size_of_val::<[T]>(elements);
+                        (NonNull::from(elements).cast::<u8>(), len)
+                    })
+                }
+                .expect("byte 0 lies in any owner");
+                // The owner gets its `bool`s back valid, whatever a `uint8`
+                // view wrote into them.
+                if T::DTYPE == DType::Bool {
+                    storage.holding_bools()
+                } else {
+                    storage
+                }
             }
-            .expect("byte 0 lies in any owner"),
         };
         with_elements::<T>(storage, layout, shape, false)
     }
 
     /// A **read-only** C-contiguous tensor of `dtype` and `shape` over the
     /// bytes `owner` holds from byte `offset` on (a read-only memory map, a
-    /// `bytes::Bytes`, a `Vec<u8>`), without copying them; `owner` is kept
+    /// `bytes::Bytes`, a `Vec<u8>`: kept as an owner, not as a vector of the
+    /// dtype), without copying them; `owner` is kept
     /// inside the tensor and dropped once, when the last user lets go.
     ///
     /// The owner may hold more bytes than the tensor needs (a file's header
@@ -179,7 +194,9 @@ impl Tensor {
     /// shape and strides kept as they are.
     ///
     /// The array's vector becomes the tensor's memory, so that
-    /// [`Tensor::try_into_array`] can give it back. Fails with
+    /// [`Tensor::try_into_array`] can give it back (for every layout ndarray
+    /// can rebuild, which includes all those of slices, reshapes, reversed
+    /// and permuted axes). Fails with
     /// [`Error::RankTooLarge`] past [`MAX_NDIM`](crate::MAX_NDIM) dimensions.
     ///
     /// ```
@@ -221,9 +238,11 @@ impl Tensor {
     /// This tensor's memory as an owned `ndarray::Array`, without copying,
     /// when this tensor is the only user of memory that is a `Vec<T>`
     /// ([`Tensor::from_vec`], [`Tensor::from_array`], [`Tensor::from_owner`]
-    /// or [`Tensor::from_owner_mut`] of a `Vec<T>`), with the shape and
-    /// strides of this tensor (the vector's other elements stay in the
-    /// array's buffer, as after `slice_move`).
+    /// or [`Tensor::from_owner_mut`] of a `Vec<T>`), with the shape, strides
+    /// and first element of this tensor (the vector's other elements stay in
+    /// the array's buffer, as after `slice_move`). Axes of length 1 may come
+    /// back with other strides, and an empty tensor with another pointer:
+    /// they address nothing.
     ///
     /// Otherwise the error gives the tensor back, unchanged, with the reason
     /// ([`IntoArrayReason`]), so that the caller can copy instead: other
@@ -232,8 +251,10 @@ impl Tensor {
     /// framework; allocated by dlbridge, as `zeros` and copies are, 64-byte
     /// aligned and so not a `Vec`; another Rust owner; moved to shared
     /// memory), a vector of another element type (after `reinterpret`), a
-    /// dtype or rank other than `T`'s and `D`'s, or a layout an owned
-    /// `Array` cannot have (broadcast, overlapping or interleaved strides).
+    /// dtype or rank other than `T`'s and `D`'s, a `bool` vector holding
+    /// another byte than 0 or 1, or a layout ndarray cannot rebuild as an
+    /// owned `Array` (broadcast or overlapping strides, or an offset that no
+    /// slice or reshape of the vector reaches).
     ///
     /// ```
     /// use dlbridge::{IntoArrayReason, Tensor};
@@ -285,7 +306,7 @@ impl Tensor {
             };
             return refuse(self, reason);
         }
-        let Some(parent) = Parent::of(self.layout(), len) else {
+        let Some(plan) = Rebuild::of(self.layout(), len) else {
             let reason = IntoArrayReason::Layout {
                 shape: self.shape().to_vec(),
                 strides: self.strides().to_vec(),
@@ -297,24 +318,39 @@ impl Tensor {
             Ok(parts) => parts,
             Err(tensor) => return refuse(tensor, IntoArrayReason::Shared),
         };
+        let given_back = |storage: Storage, layout: Layout| {
+            Tensor::from_parts(Arc::new(storage), layout, T::DTYPE, readonly)
+                .expect("the parts of a tensor just taken apart")
+        };
+        // Checked again now that no other handle exists: until then another
+        // one could have moved the bytes to shared memory and let go.
+        if storage.vec_len::<T>().is_none() {
+            return refuse(given_back(storage, layout), IntoArrayReason::SharedMemory);
+        }
         // The array owns the whole vector, so every element of it must be a
         // valid `T`: only `bool` has invalid bit patterns, which a `uint8`
         // view of the same memory may have written.
         if T::DTYPE == DType::Bool {
             // SAFETY: the storage is this function's alone (no other handle
-            // exists to write it), and its first `len` bytes are the
+            // exists to write it), its bytes are where the vector left them
+            // (checked just above), and its first `len` bytes are the
             // initialised elements of a `Vec<bool>`, read as bytes.
             let bytes = unsafe { std::slice::from_raw_parts(storage.base().cast_const(), len) };
             if let Some(&byte) = bytes.iter().find(|&&byte| byte > 1) {
-                let tensor = Tensor::from_parts(Arc::new(storage), layout, T::DTYPE, readonly)
-                    .expect("the parts of a tensor just taken apart");
-                return refuse(tensor, IntoArrayReason::InvalidBool { byte });
+                return refuse(
+                    given_back(storage, layout),
+                    IntoArrayReason::InvalidBool { byte },
+                );
             }
         }
-        let values = storage
-            .into_vec::<T>()
-            .unwrap_or_else(|_| unreachable!("a Vec<T> of its own bytes (checked above)"));
-        let array = parent.build(values, &layout);
+        let values = match storage.into_vec::<T>() {
+            Ok(values) => values,
+            // Not reached: the storage is unique and was checked above.
+            Err(storage) => {
+                return refuse(given_back(storage, layout), IntoArrayReason::SharedMemory);
+            }
+        };
+        let array = plan.build(values, &layout);
         Ok(array
             .into_dimensionality::<D>()
             .expect("the rank is checked above"))
@@ -367,14 +403,44 @@ fn into_vec<T: 'static, O: 'static>(owner: O) -> std::result::Result<Vec<T>, O> 
     }
 }
 
-/// How an owned `Array` over a whole vector is cut down to a tensor's layout:
-/// ndarray builds an owned array only with its lowest element at the
-/// vector's first (`Array::from_shape_vec`), so a layout that starts further
-/// in is made as a larger array, then sliced. Each axis grows by `grow` (at
-/// its start for a positive stride, at its end for a negative one: either way
-/// the lowest address moves down by `grow * |stride|`), the longest strides
-/// taking what they can of the distance; what is left, shorter than every
-/// stride, is one more axis of length 2 whose second index is kept.
+/// How an owned `Array` over a whole vector is cut down to a tensor's
+/// layout. ndarray builds an owned array only with its lowest element at the
+/// vector's first (`Array::from_shape_vec`); a layout that starts further in
+/// is reached by slicing a larger array, or, for a layout that is contiguous
+/// in some order, by reshaping the vector's contiguous run. Every plan is
+/// checked by ndarray itself before the vector is taken, so building it
+/// cannot fail.
+enum Rebuild {
+    Sliced(Parent),
+    Reshaped(Reshaped),
+}
+
+impl Rebuild {
+    /// A plan for `layout` over a vector of `len` elements, if ndarray gives
+    /// an owned array that layout (no element reached twice, and an offset
+    /// that slicing or reshaping reaches).
+    fn of(layout: &Layout, len: usize) -> Option<Rebuild> {
+        if let Some(parent) = Parent::of(layout, len) {
+            return Some(Rebuild::Sliced(parent));
+        }
+        Reshaped::of(layout, len).map(Rebuild::Reshaped)
+    }
+
+    /// The owned array over `values`, cut down to `layout`.
+    fn build<T>(&self, values: Vec<T>, layout: &Layout) -> Array<T, IxDyn> {
+        match self {
+            Rebuild::Sliced(parent) => parent.build(values, layout),
+            Rebuild::Reshaped(reshaped) => reshaped.build(Array::from_vec(values), layout),
+        }
+    }
+}
+
+/// A larger array, then sliced: each axis longer than 1 grows by `grow` (at
+/// its start for a positive stride, at its end for a negative one: either
+/// way the lowest address moves down by `grow * |stride|`), the longest
+/// strides taking what they can of the distance from the vector's start;
+/// what is left, shorter than every stride, is one more axis of length 2
+/// whose second index is kept.
 struct Parent {
     /// The larger array's shape and strides, the extra axis first if any.
     shape: Vec<usize>,
@@ -387,9 +453,8 @@ struct Parent {
 
 impl Parent {
     /// The larger array for `layout` over a vector of `len` elements, if
-    /// ndarray accepts it as an owned array (no element reached twice: no
-    /// broadcast or overlapping strides). Checked by ndarray itself, on a
-    /// vector of zero-sized elements of the same length.
+    /// ndarray accepts it as an owned array (checked by ndarray itself, on a
+    /// vector of zero-sized elements of the same length).
     fn of(layout: &Layout, len: usize) -> Option<Parent> {
         let (shape, strides) = (layout.shape(), layout.strides());
         let parent = match layout.span() {
@@ -405,7 +470,9 @@ impl Parent {
             Some((low, _)) => {
                 // `low >= 0`: the layout lies inside the vector (bounds).
                 let mut distance = low.unsigned_abs();
-                let mut axes: DimVec<usize> = (0..shape.len()).collect();
+                // Axes of length 1 address one element whatever their
+                // stride: they keep it, and do not grow.
+                let mut axes: DimVec<usize> = (0..shape.len()).filter(|&a| shape[a] > 1).collect();
                 axes.sort_by_key(|&axis| std::cmp::Reverse(strides[axis].unsigned_abs()));
                 let mut grow = vec![0; shape.len()];
                 for axis in axes {
@@ -482,6 +549,80 @@ impl Parent {
             array = array.index_axis_move(Axis(0), 1);
         }
         array
+    }
+}
+
+/// The vector's run of elements from the layout's lowest, reshaped in C or
+/// Fortran order, then the axes with negative strides reversed: for layouts
+/// that are contiguous in some order but start past the vector's first
+/// element where no larger array can be sliced to them (a reshape of a
+/// `slice_move`d vector). Axes of length 1 get ndarray's strides.
+struct Reshaped {
+    /// The first element of the run, and its length.
+    low: usize,
+    numel: usize,
+    order: ndarray::Order,
+}
+
+impl Reshaped {
+    fn of(layout: &Layout, len: usize) -> Option<Reshaped> {
+        let (low, _) = layout.span()?;
+        let (shape, strides) = (layout.shape(), layout.strides());
+        // Contiguous in an order when, walking the axes longer than 1 from
+        // the fastest, each |stride| is the product of the sizes before it.
+        let contiguous = |axes: &mut dyn Iterator<Item = usize>| {
+            let mut expected = 1usize;
+            axes.filter(|&axis| shape[axis] > 1).all(|axis| {
+                let matches = strides[axis].unsigned_abs() == expected;
+                expected = expected.saturating_mul(shape[axis]);
+                matches
+            })
+        };
+        let order = if contiguous(&mut (0..shape.len()).rev()) {
+            ndarray::Order::RowMajor
+        } else if contiguous(&mut (0..shape.len())) {
+            ndarray::Order::ColumnMajor
+        } else {
+            return None;
+        };
+        let reshaped = Reshaped {
+            low: low.unsigned_abs(),
+            numel: layout.numel(),
+            order,
+        };
+        // The run lies in the vector: the layout does (bounds), and a
+        // contiguous one reaches `numel` elements from its lowest.
+        if reshaped.low.checked_add(reshaped.numel)? > len {
+            return None;
+        }
+        // Checked by ndarray on zero-sized elements, as `Parent` is.
+        let mut units = UnitSlice::new(len);
+        let view = ndarray::ArrayViewMut1::from(units.as_mut_slice());
+        reshaped.cut(view, layout).ok().map(|_| reshaped)
+    }
+
+    /// `run` (the whole vector, as a 1-d array) cut, reshaped and reversed
+    /// into `layout`.
+    fn cut<S: ndarray::RawData>(
+        &self,
+        mut run: ndarray::ArrayBase<S, ndarray::Ix1>,
+        layout: &Layout,
+    ) -> std::result::Result<ndarray::ArrayBase<S, IxDyn>, ndarray::ShapeError> {
+        // In range (`Reshaped::of` checks it): ndarray panics otherwise.
+        let (low, end) = (self.low as isize, (self.low + self.numel) as isize);
+        run.slice_axis_inplace(Axis(0), Slice::from(low..end));
+        let mut array = run.into_shape_with_order((IxDyn(layout.shape()), self.order))?;
+        for (axis, (&size, &stride)) in layout.shape().iter().zip(layout.strides()).enumerate() {
+            if size > 1 && stride < 0 {
+                array.invert_axis(Axis(axis));
+            }
+        }
+        Ok(array)
+    }
+
+    fn build<T>(&self, run: Array<T, ndarray::Ix1>, layout: &Layout) -> Array<T, IxDyn> {
+        self.cut(run, layout)
+            .expect("accepted by the same steps (Reshaped::of)")
     }
 }
 
@@ -585,9 +726,10 @@ pub enum IntoArrayReason {
         /// The first such byte.
         byte: u8,
     },
-    /// A layout ndarray does not give an owned `Array`: one that reaches
-    /// some element twice (broadcast or overlapping strides), or whose axes
-    /// interleave (ndarray's check is conservative).
+    /// A layout ndarray cannot rebuild as an owned `Array`: one that
+    /// reaches some element twice (broadcast or overlapping strides), whose
+    /// axes interleave (ndarray's check is conservative), or whose first
+    /// element no slice or reshape of the vector reaches.
     Layout {
         /// The tensor's shape.
         shape: Vec<usize>,
@@ -635,7 +777,7 @@ impl fmt::Display for IntoArrayReason {
             ),
             IntoArrayReason::Layout { shape, strides } => write!(
                 f,
-                "shape {shape:?} with strides {strides:?} is not a layout an owned ndarray::Array can have (some element reached twice, or interleaved axes)"
+                "shape {shape:?} with strides {strides:?} is not a layout ndarray can rebuild as an owned Array (some element reached twice, interleaved axes, or an offset no slice or reshape of the vector reaches)"
             ),
         }
     }

@@ -257,6 +257,19 @@ impl Storage {
         })
     }
 
+    /// Marks a Rust owner's bytes as writable `bool`s
+    /// (`Tensor::from_owner_mut` of `bool` elements): each byte other than 0
+    /// and 1 is made 1 when the storage is dropped, before the owner is, so
+    /// that the owner never holds an invalid `bool`, whatever a `uint8` view
+    /// wrote. No effect on other owners (a `Vec<bool>` is dropped without
+    /// being read, and `into_vec` checks its bytes).
+    pub(crate) fn holding_bools(mut self) -> Storage {
+        if let Owner::Rust(owner) = &mut self.owner {
+            owner.bools = true;
+        }
+        self
+    }
+
     /// The length of the `Vec<T>` this storage was made from
     /// (`Storage::from_vec`), when it was made from one of that element type
     /// and its bytes are still there (not moved to shared memory).
@@ -639,6 +652,11 @@ struct RustOwner {
     value: NonNull<()>,
     /// `drop_owner::<O>` for the owner's type.
     drop: unsafe fn(NonNull<()>),
+    /// Whether the bytes are `bool`s the owner gets back writable: tensors
+    /// may have written other bytes than 0 and 1 into them (through a
+    /// `uint8` view), which the storage turns back into `bool`s before the
+    /// owner, whose `Drop` may read them, is dropped.
+    bools: bool,
 }
 
 impl RustOwner {
@@ -646,6 +664,7 @@ impl RustOwner {
         RustOwner {
             value: NonNull::from(Box::leak(Box::new(owner))).cast(),
             drop: drop_owner::<O>,
+            bools: false,
         }
     }
 
@@ -704,6 +723,23 @@ impl Drop for Storage {
                 // SAFETY: `base` and the parts are those of the `Vec` that
                 // `from_vec` forgot, released once, here.
                 unsafe { (kind.release)(self.base, length, capacity) }
+            }
+            Owner::Rust(RustOwner { bools: true, .. }) => {
+                // The bytes the owner handed over, where its tensors wrote
+                // them (not the shared segment a move copied them to).
+                let start = self.base.as_ptr().wrapping_offset(self.extent.start);
+                for i in 0..self.extent.len {
+                    // SAFETY: the extent's bytes are the owner's, valid until
+                    // it is dropped just after this; no tensor is left to
+                    // read or write them, and the pointer is the one tensors
+                    // wrote through (the owner itself is not referenced).
+                    unsafe {
+                        let byte = start.add(i);
+                        if byte.read() > 1 {
+                            byte.write(1);
+                        }
+                    }
+                }
             }
             // The other owners release their memory when dropped.
             Owner::Rust(_)

@@ -363,7 +363,39 @@ fn arrays() -> Vec<ArrayD<f32>> {
         grid(&[4, 0, 5]),
         grid(&[4, 5]).slice_move(s![2..2, ..]).into_dyn(),
         strides_on_ones,
+        // A reshape of a vector sliced past its start: contiguous, offset 3,
+        // which no larger array slices to.
+        Array1::from_iter((0..9).map(|i| i as f32))
+            .slice_move(s![3..])
+            .into_shape_with_order((3, 2))
+            .unwrap()
+            .into_dyn(),
+        Array1::from_iter((0..9).map(|i| i as f32))
+            .slice_move(s![3..])
+            .into_shape_with_order(((3, 2), dlbridge::ndarray::Order::F))
+            .unwrap()
+            .slice_move(s![..;-1, ..])
+            .into_dyn(),
+        // Axes of length 1 next to a sliced one.
+        grid(&[4, 5])
+            .slice_move(s![3.., 1..])
+            .insert_axis(dlbridge::ndarray::Axis(0))
+            .into_dyn(),
     ]
+}
+
+/// The placement with the strides of axes of length 1 left out: they address
+/// nothing, and an array rebuilt by reshaping gets ndarray's own.
+fn placement_of_long_axes(
+    placement: (Vec<usize>, Vec<isize>, usize),
+) -> (Vec<usize>, Vec<isize>, usize) {
+    let (shape, strides, address) = placement;
+    let strides = shape
+        .iter()
+        .zip(strides)
+        .map(|(&n, s)| if n > 1 { s } else { 0 })
+        .collect();
+    (shape, strides, address)
 }
 
 #[test]
@@ -401,7 +433,10 @@ fn arrays_come_back_in_place_from_their_tensors() {
         if back.is_empty() {
             assert_eq!(back.shape(), &expected.0[..]);
         } else {
-            assert_eq!(placement(&back), expected);
+            assert_eq!(
+                placement_of_long_axes(placement(&back)),
+                placement_of_long_axes(expected)
+            );
         }
         assert_eq!(back, copy);
     }
@@ -600,6 +635,85 @@ fn a_bool_vector_with_invalid_bytes_is_not_given_back() {
     assert_eq!(error.reason(), &IntoArrayReason::InvalidBool { byte: 255 });
 }
 
+/// An owner of `bool`s whose `Drop` reads them (as bytes, to see what a
+/// Rust `bool` read would have met).
+struct BoolReader {
+    values: Vec<bool>,
+    largest_byte: Arc<AtomicUsize>,
+}
+
+impl AsMut<[bool]> for BoolReader {
+    fn as_mut(&mut self) -> &mut [bool] {
+        &mut self.values
+    }
+}
+
+impl Drop for BoolReader {
+    fn drop(&mut self) {
+        let bytes = self.values.as_ptr().cast::<u8>();
+        let largest = (0..self.values.len())
+            // SAFETY: the vector's initialised bytes, read as `u8`.
+            .map(|i| unsafe { bytes.add(i).read() })
+            .max()
+            .unwrap_or(0);
+        self.largest_byte
+            .store(usize::from(largest), Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_bool_owner_gets_valid_bools_back() {
+    // A `uint8` view writes 2 and 255 into an owner's `bool`s: the owner,
+    // whose `Drop` reads them, gets 1 instead, never an invalid `bool`.
+    let largest_byte = Arc::new(AtomicUsize::new(usize::MAX));
+    let owner = BoolReader {
+        values: vec![false; 4],
+        largest_byte: Arc::clone(&largest_byte),
+    };
+    let t = Tensor::from_owner_mut(owner, &[4]).unwrap();
+    let bytes = t.reinterpret(DType::UInt8).unwrap();
+    bytes
+        .index(&[IndexItem::Int(1)])
+        .unwrap()
+        .fill(Scalar::Int(2))
+        .unwrap();
+    bytes
+        .index(&[IndexItem::Int(3)])
+        .unwrap()
+        .fill(Scalar::Int(255))
+        .unwrap();
+    drop(t);
+    assert_eq!(largest_byte.load(Ordering::SeqCst), usize::MAX); // not yet dropped
+    drop(bytes);
+    assert_eq!(largest_byte.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_move_to_shared_memory_racing_try_into_array_never_loses_the_tensor() {
+    // Another handle moves the storage to shared memory and lets go while
+    // `try_into_array` runs: the vector's bytes are then stale, and the tensor
+    // comes back refused (or the array, when the move came too late), never
+    // a panic that drops the data.
+    for round in 0..=255u8 {
+        let t = Tensor::from_vec(vec![round; 64], &[64]).unwrap();
+        let other = t.clone();
+        let mover = std::thread::spawn(move || {
+            let _ = other.share_memory();
+        });
+        match t.try_into_array::<u8, IxDyn>() {
+            Ok(array) => assert!(array.iter().all(|&v| v == round)),
+            Err(error) => {
+                assert!(matches!(
+                    error.reason(),
+                    IntoArrayReason::Shared | IntoArrayReason::SharedMemory
+                ));
+                assert!(error.into_tensor().deep_copy().is_ok());
+            }
+        }
+        mover.join().unwrap();
+    }
+}
+
 /// A small deterministic generator (xorshift), so failures reproduce.
 struct Rng(u64);
 
@@ -634,14 +748,53 @@ fn random_slices_of_random_grids_round_trip_in_place() {
                 dlbridge::ndarray::Slice::new(start, Some(end), step),
             );
         }
-        let expected = placement(&array);
-        let copy = array.clone();
-        let t = Tensor::from_array(array).unwrap();
-        assert_eq!(tensor_placement(&t), expected);
-        let back: ArrayD<f32> = t.try_into_array().unwrap();
-        assert_eq!(back, copy);
-        if !back.is_empty() {
-            assert_eq!(placement(&back), expected);
+        round_trip(array);
+    }
+}
+
+/// `array` to a tensor and back: the same placement (strides of axes of
+/// length 1 aside) and values.
+fn round_trip(array: ArrayD<f32>) {
+    let expected = placement(&array);
+    let copy = array.clone();
+    let t = Tensor::from_array(array).unwrap();
+    assert_eq!(tensor_placement(&t), expected);
+    let back: ArrayD<f32> = t.try_into_array().unwrap();
+    assert_eq!(back, copy);
+    if !back.is_empty() {
+        assert_eq!(
+            placement_of_long_axes(placement(&back)),
+            placement_of_long_axes(expected)
+        );
+    }
+}
+
+#[test]
+fn random_reshapes_of_offset_runs_round_trip_in_place() {
+    // What ndarray makes of a vector sliced past its start: reshaped in
+    // either order, axes reversed, permuted, with axes of length 1 inserted.
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    for _ in 0..2000 {
+        let ndim = 1 + rng.below(4);
+        let shape: Vec<usize> = (0..ndim).map(|_| 1 + rng.below(5)).collect();
+        let numel = shape.iter().product::<usize>();
+        let skip = rng.below(7);
+        let run = Array1::from_iter((0..skip + numel + rng.below(4)).map(|i| i as f32))
+            .slice_move(s![skip as isize..(skip + numel) as isize]);
+        let order = if rng.below(2) == 0 {
+            dlbridge::ndarray::Order::C
+        } else {
+            dlbridge::ndarray::Order::F
+        };
+        let mut array = run.into_shape_with_order((IxDyn(&shape), order)).unwrap();
+        for axis in 0..ndim {
+            if rng.below(3) == 0 {
+                array.invert_axis(dlbridge::ndarray::Axis(axis));
+            }
         }
+        if rng.below(3) == 0 {
+            array = array.insert_axis(dlbridge::ndarray::Axis(rng.below(ndim + 1)));
+        }
+        round_trip(array);
     }
 }
