@@ -22,7 +22,9 @@
 # example extension (build and its pytest), the second test extension that shares the
 # borrow registry with it (build and its pytest), the wheels (scripts/wheels.sh:
 # sdist, abi3 and cp310 manylinux2014 wheels, each installed and smoke-tested on every
-# CPython 3.10-3.13 found), python -m dlbridge. The script stops at the first failure
+# CPython 3.10-3.13 found; the aarch64 abi3 wheel, cross-compiled and tested under
+# emulation, set up from the package registries by scripts/arm64_emulator.sh),
+# python -m dlbridge. The script stops at the first failure
 # with a non-zero exit. Each step's time is printed and kept in target/test-times.txt.
 set -euo pipefail
 
@@ -226,7 +228,7 @@ run_pytest "$SECOND/tests" -p no:cacheprovider
 done_step
 
 # ---------------------------------------------------------------------------
-step "wheels: bash scripts/wheels.sh (sdist, abi3 and cp310 manylinux2014 wheels, each smoke-tested on every CPython found)"
+step "wheels: bash scripts/wheels.sh (sdist, abi3 and cp310 manylinux2014 wheels, each smoke-tested on every CPython found; the aarch64 wheel, tested under emulation)"
 bash "$REPO/scripts/wheels.sh"
 done_step
 
