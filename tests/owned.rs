@@ -701,17 +701,20 @@ fn a_move_to_shared_memory_racing_try_into_array_never_loses_the_tensor() {
         let mover = std::thread::spawn(move || {
             let _ = other.share_memory();
         });
-        match t.try_into_array::<u8, IxDyn>() {
+        let result = t.try_into_array::<u8, IxDyn>();
+        // Joined first: the move holds an exclusive borrow while it copies.
+        mover.join().unwrap();
+        match result {
             Ok(array) => assert!(array.iter().all(|&v| v == round)),
             Err(error) => {
                 assert!(matches!(
                     error.reason(),
                     IntoArrayReason::Shared | IntoArrayReason::SharedMemory
                 ));
-                assert!(error.into_tensor().deep_copy().is_ok());
+                let values = error.into_tensor().to_scalars().unwrap();
+                assert_eq!(values, vec![Scalar::Int(round.into()); 64]);
             }
         }
-        mover.join().unwrap();
     }
 }
 
