@@ -21,7 +21,10 @@
 //!
 //! Where to look:
 //!
-//! - [`Tensor`]: constructors (`zeros`, `from_vec`, `from_scalars`), views
+//! - [`Tensor`]: constructors (`zeros`, `from_vec`, `from_scalars`; any Rust
+//!   owner without a copy: `from_owner`, `from_owner_mut`, `from_bytes_owner`,
+//!   `from_array`, and `try_into_array` back to an owned array, refused with
+//!   an [`IntoArrayError`] that gives the tensor back), views
 //!   that never copy (`index`, `permute`, `broadcast_to`, `reinterpret`),
 //!   copies (`deep_copy`, `to_dtype`, `contiguous`), writes (`assign`, `fill`)
 //!   and element access. Its Rust `Clone` is another handle to the same
