@@ -383,8 +383,6 @@ impl Layout {
 
     /// Whether the elements are in column-major (Fortran) order with no gaps;
     /// size-1 dimensions are ignored and empty tensors qualify, as in NumPy.
-    // Only the Python layer (the buffer protocol) asks.
-    #[cfg_attr(not(feature = "python"), allow(dead_code))]
     pub(crate) fn is_f_contiguous(&self) -> bool {
         if self.numel() == 0 {
             return true;

@@ -526,8 +526,7 @@ impl Parent {
     /// the very check `Array::from_shape_vec` makes (an `ArrayViewMut` is
     /// checked as an owned array is), run on zero-sized elements.
     fn accepted(&self, len: usize) -> bool {
-        let mut units = UnitSlice::new(len);
-        ArrayViewMut::from_shape(self.shape_for_ndarray(), units.as_mut_slice()).is_ok()
+        ArrayViewMut::from_shape(self.shape_for_ndarray(), units(len)).is_ok()
     }
 
     /// The owned array over `values`, cut down to `layout`.
@@ -567,20 +566,14 @@ struct Reshaped {
 impl Reshaped {
     fn of(layout: &Layout, len: usize) -> Option<Reshaped> {
         let (low, _) = layout.span()?;
-        let (shape, strides) = (layout.shape(), layout.strides());
-        // Contiguous in an order when, walking the axes longer than 1 from
-        // the fastest, each |stride| is the product of the sizes before it.
-        let contiguous = |axes: &mut dyn Iterator<Item = usize>| {
-            let mut expected = 1usize;
-            axes.filter(|&axis| shape[axis] > 1).all(|axis| {
-                let matches = strides[axis].unsigned_abs() == expected;
-                expected = expected.saturating_mul(shape[axis]);
-                matches
-            })
-        };
-        let order = if contiguous(&mut (0..shape.len()).rev()) {
+        // Contiguous in an order once the axes with negative strides are
+        // reversed: the layout's own contiguity checks, on the absolute
+        // strides (axes of length 1 are ignored there).
+        let unsigned: DimVec<isize> = layout.strides().iter().map(|s| s.abs()).collect();
+        let forward = Layout::new(layout.shape(), &unsigned, 0).ok()?;
+        let order = if forward.is_contiguous() {
             ndarray::Order::RowMajor
-        } else if contiguous(&mut (0..shape.len())) {
+        } else if forward.is_f_contiguous() {
             ndarray::Order::ColumnMajor
         } else {
             return None;
@@ -596,8 +589,7 @@ impl Reshaped {
             return None;
         }
         // Checked by ndarray on zero-sized elements, as `Parent` is.
-        let mut units = UnitSlice::new(len);
-        let view = ndarray::ArrayViewMut1::from(units.as_mut_slice());
+        let view = ndarray::ArrayViewMut1::from(units(len));
         reshaped.cut(view, layout).ok().map(|_| reshaped)
     }
 
@@ -629,21 +621,11 @@ impl Reshaped {
 /// A `&mut [()]` of any length, to run ndarray's checks on: a slice of
 /// zero-sized elements needs no memory (building a `Vec<()>` of that length
 /// would count up to it, element by element, without optimisations).
-struct UnitSlice {
-    len: usize,
-}
-
-impl UnitSlice {
-    fn new(len: usize) -> UnitSlice {
-        UnitSlice { len }
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [()] {
-        // SAFETY: zero-sized elements occupy no memory, so any number of
-        // them lies at a dangling, well-aligned, non-null address, with no
-        // other reference to it (nothing is there to alias).
-        unsafe { std::slice::from_raw_parts_mut(NonNull::<()>::dangling().as_ptr(), self.len) }
-    }
+fn units(len: usize) -> &'static mut [()] {
+    // SAFETY: zero-sized elements occupy no memory, so any number of them
+    // lies at a dangling, well-aligned, non-null address, for any lifetime,
+    // with no other reference to it (nothing is there to alias).
+    unsafe { std::slice::from_raw_parts_mut(NonNull::<()>::dangling().as_ptr(), len) }
 }
 
 /// Why [`Tensor::try_into_array`] could not give the memory back as an

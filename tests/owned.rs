@@ -598,18 +598,23 @@ fn a_dtype_mismatch_on_a_vector_of_that_type_is_refused() {
     );
 }
 
+/// Writes `byte` at element `index` of `t`, seen as `uint8` (the way a
+/// NumPy `.view(np.uint8)` writes into `bool` memory).
+fn write_byte(t: &Tensor, index: isize, byte: i64) {
+    t.reinterpret(DType::UInt8)
+        .unwrap()
+        .index(&[IndexItem::Int(index)])
+        .unwrap()
+        .fill(Scalar::Int(byte))
+        .unwrap();
+}
+
 #[test]
 fn a_bool_vector_with_invalid_bytes_is_not_given_back() {
     // A `uint8` view of a `Vec<bool>` writes 2 into it: the vector is no
     // longer all `bool`s, so it does not come back as an `Array<bool>`.
     let t = Tensor::from_vec(vec![true, false, true], &[3]).unwrap();
-    let bytes = t.reinterpret(DType::UInt8).unwrap();
-    bytes
-        .index(&[IndexItem::Int(1)])
-        .unwrap()
-        .fill(Scalar::Int(2))
-        .unwrap();
-    drop(bytes);
+    write_byte(&t, 1, 2);
     let error = t.try_into_array::<bool, Ix1>().unwrap_err();
     assert_eq!(error.reason(), &IntoArrayReason::InvalidBool { byte: 2 });
     // Given back whole; once the byte is valid again, the vector comes back.
@@ -622,12 +627,7 @@ fn a_bool_vector_with_invalid_bytes_is_not_given_back() {
     assert_eq!(back.to_vec(), vec![true; 3]);
     // Elements outside the tensor's view count too: the array owns them all.
     let t = Tensor::from_vec(vec![false; 4], &[4]).unwrap();
-    t.reinterpret(DType::UInt8)
-        .unwrap()
-        .index(&[IndexItem::Int(3)])
-        .unwrap()
-        .fill(Scalar::Int(255))
-        .unwrap();
+    write_byte(&t, 3, 255);
     let first = t.index(&[IndexItem::Int(0)]).unwrap();
     drop(t);
     let error = first
@@ -673,16 +673,8 @@ fn a_bool_owner_gets_valid_bools_back() {
     };
     let t = Tensor::from_owner_mut(owner, &[4]).unwrap();
     let bytes = t.reinterpret(DType::UInt8).unwrap();
-    bytes
-        .index(&[IndexItem::Int(1)])
-        .unwrap()
-        .fill(Scalar::Int(2))
-        .unwrap();
-    bytes
-        .index(&[IndexItem::Int(3)])
-        .unwrap()
-        .fill(Scalar::Int(255))
-        .unwrap();
+    write_byte(&bytes, 1, 2);
+    write_byte(&bytes, 3, 255);
     drop(t);
     assert_eq!(largest_byte.load(Ordering::SeqCst), usize::MAX); // not yet dropped
     drop(bytes);
